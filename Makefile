@@ -1,0 +1,35 @@
+# Two commands set everything up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# torch first, pinned: an unpinned torch requirement pulls several GB of CUDA packages.
+TORCH  ?= torch==2.13.0
+PYTEST_ARGS ?=
+
+.PHONY: install test lint demo fixtures clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml packages/sam3_core/pyproject.toml packages/sam3_sdk/pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip setuptools
+	$(BIN)/python -m pip install -q "$(TORCH)"
+	$(BIN)/python -m pip install -q -e "packages/sam3_core[test]" -e "packages/sam3_sdk[test]" -e ".[dev]"
+	touch $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check packages apps tests scripts
+	$(BIN)/ruff format --check packages apps tests scripts
+
+# Regenerate the golden outputs with the reference implementation (see README).
+fixtures:
+	test -x .ref/bin/python || ($(PYTHON) -m venv .ref && .ref/bin/pip install -q transformers==5.23.0 timm)
+	.ref/bin/pip install -q -e packages/sam3_core --no-deps
+	.ref/bin/python scripts/make_golden.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,219 @@
+"""Image preprocessing shared by every SAM 3 processor, and mask upsampling.
+
+Preprocessing: convert to RGB uint8 (transparency composited on white, grayscale repeated), resize
+to the model's square size with antialiased bilinear interpolation, then map [0, 255] to [-1, 1]
+(rescale 1/255, normalise with mean = std = 0.5). This reproduces the reference's `pixel_values`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
+
+__all__ = [
+    "ImageInput",
+    "load_image",
+    "to_rgb_tensor",
+    "resize_images",
+    "normalize_images",
+    "preprocess_images",
+    "post_process_masks",
+    "apply_non_overlapping_constraints",
+]
+
+ImageInput = Image.Image | np.ndarray | torch.Tensor | str | os.PathLike
+
+
+def load_image(path: str | os.PathLike) -> Image.Image:
+    """Open an image file, with a clear error for missing, unreadable or corrupt files."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return im.copy() if im.mode != "P" else im.convert("RGBA")
+    except FileNotFoundError:
+        raise ValueError(f"image file {str(path)!r} does not exist") from None
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        raise ValueError(
+            f"{str(path)!r} is not a readable image (corrupt or unsupported format): {e}"
+        ) from None
+
+
+def _pil_to_rgb(image: Image.Image) -> np.ndarray:
+    has_alpha = "A" in image.getbands() or image.info.get("transparency") is not None
+    if has_alpha:
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"))
+    return np.asarray(image.convert("RGB"))
+
+
+def _channels_first(t: torch.Tensor) -> torch.Tensor:
+    """(C, H, W) view of a 2D or 3D image tensor; channels are the first axis of size 1, 3 or 4."""
+    if t.ndim == 2:
+        return t.unsqueeze(0)
+    if t.ndim != 3:
+        raise ValueError(f"an image must have 2 (H, W) or 3 (H, W, C) dimensions, got shape {tuple(t.shape)}")
+    if t.shape[0] in (1, 3, 4):
+        return t
+    if t.shape[-1] in (1, 3, 4):
+        return t.permute(2, 0, 1)
+    raise ValueError(
+        f"cannot find the channel axis (1, 3 or 4 channels) in an image of shape {tuple(t.shape)}"
+    )
+
+
+def to_rgb_tensor(image: ImageInput) -> torch.Tensor:
+    """Any supported image → (3, H, W) tensor, uint8 for 8-bit inputs (floats are kept as floats).
+
+    Accepts PIL images (any mode), numpy arrays and torch tensors (HWC or CHW, 1/3/4 channels,
+    uint8 or float in [0, 255]), and file paths.
+    """
+    if isinstance(image, (str, os.PathLike)):
+        image = load_image(image)
+    if isinstance(image, Image.Image):
+        return torch.from_numpy(_pil_to_rgb(image).copy()).permute(2, 0, 1).contiguous()
+    if isinstance(image, np.ndarray):
+        if image.dtype == bool or not (np.issubdtype(image.dtype, np.number)):
+            raise ValueError(f"image arrays must be numeric (uint8 or float), got dtype {image.dtype}")
+        image = torch.from_numpy(np.array(image, copy=True, order="C"))
+    if not isinstance(image, torch.Tensor):
+        raise TypeError(
+            f"expected a PIL image, a numpy array, a torch tensor or a file path, got {type(image).__name__}"
+        )
+    if image.is_complex() or image.dtype == torch.bool:
+        raise ValueError(f"image tensors must be uint8 or float, got {image.dtype}")
+    if image.is_floating_point() and not torch.isfinite(image).all():
+        raise ValueError("the image contains NaN or infinite values")
+    if min(image.shape[-2:] if image.ndim == 2 else image.shape) == 0:
+        raise ValueError(f"the image is empty (shape {tuple(image.shape)})")
+    chw = _channels_first(image)
+    if chw.shape[0] == 1:
+        chw = chw.expand(3, -1, -1)
+    elif chw.shape[0] == 4:
+        rgb, alpha = chw[:3].float() / 255.0, chw[3:].float() / 255.0
+        if image.is_floating_point():  # float RGBA is expected in [0, 1]
+            rgb, alpha = chw[:3].float(), chw[3:].float()
+        composite = rgb * alpha + (1 - alpha)
+        chw = composite if image.is_floating_point() else composite.mul(255.999).to(torch.uint8)
+    if chw.dtype not in (torch.uint8, torch.float32, torch.float64):
+        chw = chw.float()
+    return chw.contiguous()
+
+
+def _native_uint8_resize(device: torch.device) -> bool:
+    # torch resizes uint8 natively (rounding inside the kernel) on x86 CPUs with AVX2 and on ARM;
+    # elsewhere the resize runs in float32 and is rounded back, as the reference does.
+    if device.type != "cpu":
+        return False
+    import platform
+
+    return torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512") or platform.machine() in (
+        "aarch64",
+        "arm64",
+    )
+
+
+def resize_images(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Antialiased bilinear resize of (N, C, H, W) images to `size` (height, width), keeping the dtype."""
+    if tuple(images.shape[-2:]) == tuple(size):
+        return images
+    if images.dtype == torch.uint8 and not _native_uint8_resize(images.device):
+        out = F.interpolate(images.float(), size=size, mode="bilinear", align_corners=False, antialias=True)
+        return out.round_().to(torch.uint8)
+    if images.dtype not in (torch.uint8, torch.float32, torch.float64):
+        images = images.float()
+    return F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
+def normalize_images(images: torch.Tensor) -> torch.Tensor:
+    """[0, 255] → [-1, 1] in float32: rescale by 1/255 then normalise with mean = std = 0.5."""
+    return (images.to(torch.float32) - 127.5) / 127.5
+
+
+def preprocess_images(
+    images: ImageInput | Sequence[ImageInput],
+    size: int | tuple[int, int] = 1008,
+    device: str | torch.device | None = None,
+) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+    """Images → (`pixel_values` (N, 3, H, W) float32, `original_sizes` [(h, w), ...]).
+
+    `images` is one image or a list of them (PIL, numpy, torch or paths, of any sizes).
+    `device` is where the resize runs and the result lives.
+    """
+    if isinstance(images, (list, tuple)):
+        if len(images) == 0:
+            raise ValueError("no images were given (an empty list)")
+        items = list(images)
+    else:
+        items = [images]
+    size = (size, size) if isinstance(size, int) else tuple(size)
+    out = []
+    original_sizes = []
+    for item in items:
+        rgb = to_rgb_tensor(item)
+        if device is not None:
+            rgb = rgb.to(device)
+        original_sizes.append((int(rgb.shape[-2]), int(rgb.shape[-1])))
+        out.append(normalize_images(resize_images(rgb.unsqueeze(0), size)))
+    return torch.cat(out), original_sizes
+
+
+def apply_non_overlapping_constraints(masks: torch.Tensor) -> torch.Tensor:
+    """Keep, at each pixel, only the object with the highest logit; others are clamped to ≤ -10.
+
+    masks: (num_objects, C, H, W) logits.
+    """
+    if masks.shape[0] == 1:
+        return masks
+    winner = masks.argmax(dim=0, keepdim=True)
+    keep = winner == torch.arange(masks.shape[0], device=masks.device)[:, None, None, None]
+    return torch.where(keep, masks, torch.clamp(masks, max=-10.0))
+
+
+def post_process_masks(
+    masks: Sequence[torch.Tensor] | torch.Tensor,
+    original_sizes: Sequence[Sequence[int]] | torch.Tensor | np.ndarray,
+    mask_threshold: float = 0.0,
+    binarize: bool = True,
+    apply_non_overlapping: bool = False,
+) -> list[torch.Tensor]:
+    """Upsample low-resolution mask logits to each image's original size.
+
+    masks: per image a (num_objects, C, h, w) tensor (or one (B, num_objects, C, h, w) tensor).
+    original_sizes: (height, width) per image.
+    Returns per image a (num_objects, C, H, W) tensor: booleans (logit > mask_threshold) when
+    `binarize`, else the upsampled logits.
+    """
+    if isinstance(original_sizes, (torch.Tensor, np.ndarray)):
+        original_sizes = original_sizes.tolist()
+    if len(masks) != len(original_sizes):
+        raise ValueError(f"got masks for {len(masks)} images but {len(original_sizes)} original sizes")
+    out = []
+    for mask, hw in zip(masks, original_sizes):
+        mask = _as_tensor(mask)
+        if mask.ndim != 4:
+            raise ValueError(f"each image's masks must be (objects, C, h, w), got shape {tuple(mask.shape)}")
+        up = F.interpolate(
+            mask.float() if mask.dtype == torch.bool else mask,
+            size=tuple(int(v) for v in hw),
+            mode="bilinear",
+            align_corners=False,
+        )
+        if apply_non_overlapping:
+            up = apply_non_overlapping_constraints(up)
+        out.append(up > mask_threshold if binarize else up)
+    return out
+
+
+def _as_tensor(x: Any) -> torch.Tensor:
+    if isinstance(x, np.ndarray):
+        return torch.from_numpy(x)
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"masks must be torch tensors or numpy arrays, got {type(x).__name__}")
+    return x

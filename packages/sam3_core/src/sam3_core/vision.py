@@ -1,0 +1,285 @@
+"""The SAM 3 image backbone (a ViT with windowed and global RoPE attention) and its FPN necks.
+
+The detector and the trackers share one backbone; each has its own FPN neck (`Sam3VisionNeck`).
+Parameter names follow the hub checkpoint (`backbone.layers.0.attention.q_proj.weight`, ...).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .checkpoint import CheckpointError, build_and_load, read_config, read_safetensors, resolve_checkpoint_dir
+from .config import Sam3VisionConfig, Sam3ViTConfig, _pair
+from .layers import FeedForward, apply_pairwise_rope, axial_rope_tables, sdpa, sine_position_encoding_2d
+from .outputs import Sam3VisionOutput
+
+__all__ = ["Sam3ViTModel", "Sam3VisionNeck", "Sam3VisionModel"]
+
+
+class PatchEmbeddings(nn.Module):
+    """Non-overlapping patch projection plus learnt position embeddings tiled to the input grid."""
+
+    def __init__(self, config: Sam3ViTConfig):
+        super().__init__()
+        patch = _pair(config.patch_size)
+        pre_h, pre_w = _pair(config.pretrain_image_size)
+        self.patch_size = patch
+        self.pretrain_grid = (pre_h // patch[0], pre_w // patch[1])
+        self.patch_embeddings = nn.Module()
+        self.patch_embeddings.projection = nn.Conv2d(
+            config.num_channels, config.hidden_size, kernel_size=patch, stride=patch, bias=False
+        )
+        self.position_embeddings = nn.Parameter(
+            torch.zeros(1, self.pretrain_grid[0] * self.pretrain_grid[1], config.hidden_size)
+        )
+
+    def tiled_position_embeddings(self, height: int, width: int) -> torch.Tensor:
+        """(1, height, width, C): the pretraining grid repeated (not interpolated) to cover the input."""
+        ph, pw = self.pretrain_grid
+        grid = self.position_embeddings.view(1, ph, pw, -1)
+        reps_h, reps_w = -(-height // ph), -(-width // pw)
+        return grid.repeat(1, reps_h, reps_w, 1)[:, :height, :width]
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        proj = self.patch_embeddings.projection
+        x = proj(pixel_values.to(proj.weight.dtype)).permute(0, 2, 3, 1)  # (B, H, W, C)
+        return x + self.tiled_position_embeddings(x.shape[1], x.shape[2])
+
+
+class RoPEAttention(nn.Module):
+    """Multi-head self-attention over a (B, H, W, C) grid with 2D axial rotary embeddings."""
+
+    def __init__(self, config: Sam3ViTConfig):
+        super().__init__()
+        self.num_heads = config.num_attention_heads
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self.q_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.k_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.v_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.o_proj = nn.Linear(config.hidden_size, config.hidden_size)
+
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        b, h, w, c = x.shape
+
+        def heads(t: torch.Tensor) -> torch.Tensor:
+            return t.view(b, h * w, self.num_heads, self.head_dim).transpose(1, 2)  # (B, nh, HW, hd)
+
+        q, k, v = heads(self.q_proj(x)), heads(self.k_proj(x)), heads(self.v_proj(x))
+        cos, sin = rope
+        q, k = apply_pairwise_rope(q, cos, sin), apply_pairwise_rope(k, cos, sin)
+        out = sdpa(q, k, v).transpose(1, 2).reshape(b, h, w, c)
+        return self.o_proj(out)
+
+
+def _to_windows(x: torch.Tensor, size: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """(B, H, W, C) → (B * nWindows, size, size, C), zero-padding H and W up to multiples of size."""
+    b, h, w, c = x.shape
+    pad_h, pad_w = (-h) % size, (-w) % size
+    x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
+    hp, wp = h + pad_h, w + pad_w
+    x = x.view(b, hp // size, size, wp // size, size, c).permute(0, 1, 3, 2, 4, 5)
+    return x.reshape(-1, size, size, c), (hp, wp)
+
+
+def _from_windows(
+    windows: torch.Tensor, size: int, padded: tuple[int, int], hw: tuple[int, int]
+) -> torch.Tensor:
+    """Inverse of `_to_windows`, dropping the padding."""
+    hp, wp = padded
+    c = windows.shape[-1]
+    b = windows.shape[0] // ((hp // size) * (wp // size))
+    x = windows.view(b, hp // size, wp // size, size, size, c).permute(0, 1, 3, 2, 4, 5)
+    return x.reshape(b, hp, wp, c)[:, : hw[0], : hw[1]]
+
+
+class ViTLayer(nn.Module):
+    """Pre-norm transformer layer; attention is windowed when `window_size` > 0, else global."""
+
+    def __init__(self, config: Sam3ViTConfig, window_size: int):
+        super().__init__()
+        self.window_size = window_size
+        self.layer_norm1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.attention = RoPEAttention(config)
+        self.layer_norm2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.mlp = FeedForward(config.hidden_size, config.intermediate_size, config.hidden_act)
+        # The RoPE grid: a window, or the whole image at the configured size. Global layers scale
+        # their coordinates so that the grid spans the same range as one window.
+        if window_size > 0:
+            self.rope_grid = (window_size, window_size)
+        else:
+            self.rope_grid = config.grid_size
+        self.rope_scale = config.window_size / self.rope_grid[1]
+        self.rope_theta = float(config.rope_parameters.get("rope_theta", 10000.0))
+        self.head_dim = config.hidden_size // config.num_attention_heads
+        self._rope_cache: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def rope(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        if device not in self._rope_cache:
+            gh, gw = self.rope_grid
+            self._rope_cache[device] = axial_rope_tables(
+                gw, gh, self.head_dim, self.rope_theta, self.rope_scale, device=device
+            )
+        return self._rope_cache[device]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, H, W, C)
+        shortcut = x
+        x = self.layer_norm1(x)
+        if self.window_size > 0:
+            hw = (x.shape[1], x.shape[2])
+            x, padded = _to_windows(x, self.window_size)
+            x = self.attention(x, self.rope(x.device))
+            x = _from_windows(x, self.window_size, padded, hw)
+        else:
+            if (x.shape[1], x.shape[2]) != self.rope_grid:
+                raise ValueError(
+                    f"the backbone was configured for a {self.rope_grid} patch grid "
+                    f"(image_size / patch_size) but got {tuple(x.shape[1:3])}; resize images to the model size"
+                )
+            x = self.attention(x, self.rope(x.device))
+        x = shortcut + x
+        return x + self.mlp(self.layer_norm2(x))
+
+
+class Sam3ViTModel(nn.Module):
+    """The ViT backbone: pixels (B, 3, S, S) → tokens (B, (S/patch)², hidden_size)."""
+
+    def __init__(self, config: Sam3ViTConfig):
+        super().__init__()
+        self.config = config
+        self.embeddings = PatchEmbeddings(config)
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.layers = nn.ModuleList(
+            ViTLayer(config, 0 if i in config.global_attn_indexes else config.window_size)
+            for i in range(config.num_hidden_layers)
+        )
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        x = self.layer_norm(self.embeddings(pixel_values))  # (B, H, W, C)
+        for layer in self.layers:
+            x = layer(x)
+        return x.flatten(1, 2)
+
+
+class FPNLevel(nn.Module):
+    """Resample the backbone map by a factor of 4, 2, 1 or 0.5, then 1x1 and 3x3 convolutions."""
+
+    def __init__(self, in_channels: int, out_channels: int, scale: float):
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = in_channels
+        if scale == 4.0:
+            layers = [
+                nn.ConvTranspose2d(channels, channels // 2, kernel_size=2, stride=2),
+                nn.GELU(),
+                nn.ConvTranspose2d(channels // 2, channels // 4, kernel_size=2, stride=2),
+            ]
+            channels //= 4
+        elif scale == 2.0:
+            layers = [nn.ConvTranspose2d(channels, channels // 2, kernel_size=2, stride=2)]
+            channels //= 2
+        elif scale == 0.5:
+            layers = [nn.MaxPool2d(kernel_size=2, stride=2)]
+        elif scale != 1.0:
+            raise ValueError(f"FPN scale factor {scale} is not supported; expected 4.0, 2.0, 1.0 or 0.5")
+        self.scale_layers = nn.ModuleList(layers)
+        self.proj1 = nn.Conv2d(channels, out_channels, kernel_size=1)
+        self.proj2 = nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.proj1.weight.dtype)
+        for layer in self.scale_layers:
+            x = layer(x)
+        return self.proj2(self.proj1(x))
+
+
+class Sam3VisionNeck(nn.Module):
+    """The FPN neck: one feature map (and its sine position encoding) per scale factor."""
+
+    def __init__(self, config: Sam3VisionConfig):
+        super().__init__()
+        self.fpn_hidden_size = config.fpn_hidden_size
+        self.fpn_layers = nn.ModuleList(
+            FPNLevel(config.backbone_config.hidden_size, config.fpn_hidden_size, s)
+            for s in config.scale_factors
+        )
+
+    def forward(self, x: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
+        """x: (B, C, H, W) backbone map → (feature maps, position encodings), finest level first."""
+        maps = tuple(level(x) for level in self.fpn_layers)
+        encodings = tuple(
+            sine_position_encoding_2d(
+                m.shape[0], m.shape[2], m.shape[3], self.fpn_hidden_size // 2, device=m.device, dtype=m.dtype
+            )
+            for m in maps
+        )
+        return maps, encodings
+
+
+class Sam3VisionModel(nn.Module):
+    """Backbone plus FPN neck: pixel_values (B, 3, S, S) → `Sam3VisionOutput`."""
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike,
+        *,
+        neck: str = "detector",
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | str | None = None,
+        **hub_kwargs,
+    ) -> Sam3VisionModel:
+        """The shared backbone with the detector's (`neck="detector"`) or the trackers' (`"tracker"`)
+        FPN neck, from a combined `facebook/sam3`-style checkpoint."""
+        prefixes = {
+            "detector": ("detector_model.vision_encoder.neck.", "detector_config"),
+            "tracker": ("tracker_neck.", "tracker_config"),
+        }
+        if neck not in prefixes:
+            raise ValueError(f"neck must be 'detector' or 'tracker', got {neck!r}")
+        neck_prefix, config_key = prefixes[neck]
+        folder = resolve_checkpoint_dir(name_or_path, **hub_kwargs)
+        data = read_config(folder)
+        if data.get("model_type") != "sam3_video":
+            raise CheckpointError(
+                f"Sam3VisionModel.from_pretrained needs a combined 'sam3_video' checkpoint, got {data.get('model_type')!r}"
+            )
+        config = Sam3VisionConfig.from_dict(data[config_key]["vision_config"])
+        backbone_prefix = "detector_model.vision_encoder.backbone."
+        state = {}
+        for key, value in read_safetensors(folder).items():
+            if key.startswith(backbone_prefix):
+                state["backbone." + key[len(backbone_prefix) :]] = value
+            elif key.startswith(neck_prefix):
+                state["neck." + key[len(neck_prefix) :]] = value
+        return build_and_load(cls, config, state, device=device, dtype=dtype, source=str(folder))
+
+    def __init__(self, config: Sam3VisionConfig):
+        super().__init__()
+        self.config = config
+        self.backbone = Sam3ViTModel(config.backbone_config)
+        self.neck = Sam3VisionNeck(config)
+
+    def backbone_map(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """The backbone's output as a (B, C, H, W) map (what the FPN necks take)."""
+        if pixel_values.ndim != 4 or pixel_values.shape[1] != self.config.backbone_config.num_channels:
+            raise ValueError(
+                f"pixel_values must be (batch, {self.config.backbone_config.num_channels}, height, width), "
+                f"got shape {tuple(pixel_values.shape)}"
+            )
+        tokens = self.backbone(pixel_values)
+        ph, pw = _pair(self.config.backbone_config.patch_size)
+        h, w = pixel_values.shape[-2] // ph, pixel_values.shape[-1] // pw
+        return tokens.view(tokens.shape[0], h, w, -1).permute(0, 3, 1, 2)
+
+    def forward(self, pixel_values: torch.Tensor) -> Sam3VisionOutput:
+        spatial = self.backbone_map(pixel_values)
+        maps, encodings = self.neck(spatial)
+        return Sam3VisionOutput(
+            last_hidden_state=spatial.flatten(2).transpose(1, 2),
+            fpn_hidden_states=maps,
+            fpn_position_encoding=encodings,
+        )
