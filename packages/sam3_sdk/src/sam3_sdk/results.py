@@ -1,0 +1,203 @@
+"""Result types: boolean masks at the image's size with scores and boxes, and their exports."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from .images import ImageLike, as_rgb_array
+from .rle import mask_to_rle
+
+__all__ = ["Instances", "ObjectMasks", "palette", "masks_to_boxes", "overlay_masks", "write_atomically"]
+
+# Distinct, readable colours; index i is used for instance / object i.
+_PALETTE = np.array(
+    [
+        [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48], [145, 30, 180],
+        [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212], [0, 128, 128], [220, 190, 255],
+        [170, 110, 40], [255, 250, 200], [128, 0, 0], [170, 255, 195], [128, 128, 0], [255, 215, 180],
+    ],
+    dtype=np.uint8,
+)  # fmt: skip
+
+
+def palette(i: int) -> tuple[int, int, int]:
+    """The display colour (R, G, B) of instance or object number `i`."""
+    return tuple(int(c) for c in _PALETTE[i % len(_PALETTE)])
+
+
+def masks_to_boxes(masks: np.ndarray) -> np.ndarray:
+    """(N, H, W) booleans → (N, 4) float32 xyxy pixel boxes (x2, y2 exclusive); zeros for empty masks."""
+    n = masks.shape[0]
+    boxes = np.zeros((n, 4), dtype=np.float32)
+    if n == 0:
+        return boxes
+    rows, cols = masks.any(axis=2), masks.any(axis=1)  # (N, H), (N, W)
+    has = rows.any(axis=1)
+    h, w = masks.shape[1:]
+    y1 = rows.argmax(axis=1)
+    y2 = h - rows[:, ::-1].argmax(axis=1)
+    x1 = cols.argmax(axis=1)
+    x2 = w - cols[:, ::-1].argmax(axis=1)
+    boxes[has] = np.stack([x1, y1, x2, y2], axis=1)[has]
+    return boxes
+
+
+def overlay_masks(
+    image: ImageLike,
+    masks: np.ndarray,
+    alpha: float = 0.5,
+    highlight: int | None = None,
+    colors: list[tuple[int, int, int]] | None = None,
+) -> Image.Image:
+    """Colour each mask over the image (one colour per mask, outlines drawn); `highlight` dims the others."""
+    rgb = as_rgb_array(image).astype(np.float32)
+    if masks.shape[1:] != rgb.shape[:2]:
+        raise ValueError(f"masks are {masks.shape[1:]} but the image is {rgb.shape[:2]}")
+    out = rgb.copy()
+    for i, mask in enumerate(masks):
+        color = np.array(colors[i] if colors else palette(i), dtype=np.float32)
+        a = alpha if highlight is None or highlight == i else alpha * 0.25
+        out[mask] = out[mask] * (1 - a) + color * a
+        edge = mask & ~_eroded(mask)
+        if highlight is None or highlight == i:
+            out[edge] = color
+    return Image.fromarray(np.clip(out, 0, 255).astype(np.uint8))
+
+
+def _eroded(mask: np.ndarray) -> np.ndarray:
+    m = np.pad(mask, 1, constant_values=False)
+    return m[1:-1, 1:-1] & m[:-2, 1:-1] & m[2:, 1:-1] & m[1:-1, :-2] & m[1:-1, 2:]
+
+
+def write_atomically(path: str | os.PathLike, data: bytes) -> Path:
+    """Write to a temporary file beside `path`, then rename: a failure never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+@dataclass
+class Instances:
+    """Masks found in one image.
+
+    masks: (N, H, W) bool at the image's original size. scores: (N,) float32 in [0, 1].
+    boxes: (N, 4) float32 xyxy pixels. prompt: what was asked (text, points, boxes...).
+    """
+
+    masks: np.ndarray
+    scores: np.ndarray
+    boxes: np.ndarray
+    prompt: Any = None
+    extra: dict = field(default_factory=dict)  # per-instance extras, e.g. "stability_score"
+
+    def __post_init__(self) -> None:
+        self.masks = np.asarray(self.masks, dtype=bool)
+        self.scores = np.asarray(self.scores, dtype=np.float32).reshape(-1)
+        self.boxes = np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4)
+        if self.masks.ndim != 3 or not (len(self.masks) == len(self.scores) == len(self.boxes)):
+            raise ValueError(
+                f"masks {self.masks.shape}, scores {self.scores.shape} and boxes {self.boxes.shape} disagree"
+            )
+
+    def __len__(self) -> int:
+        return len(self.masks)
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """(height, width) of the masks."""
+        return int(self.masks.shape[1]), int(self.masks.shape[2])
+
+    @property
+    def areas(self) -> np.ndarray:
+        return self.masks.reshape(len(self), -1).sum(axis=1)
+
+    def to_coco_rle(self) -> list[dict]:
+        """One COCO-style record per instance: segmentation (compressed RLE), area, bbox (XYWH), score."""
+        records = []
+        for i, mask in enumerate(self.masks):
+            x1, y1, x2, y2 = (float(v) for v in self.boxes[i])
+            record = {
+                "id": i + 1,
+                "segmentation": mask_to_rle(mask),
+                "area": int(mask.sum()),
+                "bbox": [x1, y1, x2 - x1, y2 - y1],
+                "score": float(self.scores[i]),
+            }
+            for key, values in self.extra.items():
+                value = values[i]
+                record[key] = value.tolist() if isinstance(value, np.ndarray) else value
+            records.append(record)
+        return records
+
+    def to_json(self) -> str:
+        """The COCO RLE records plus the image size and prompt, as JSON text."""
+        h, w = self.image_size
+        prompt = (
+            self.prompt
+            if isinstance(self.prompt, (str, int, float, list, dict, type(None)))
+            else str(self.prompt)
+        )
+        return json.dumps({"image_size": [h, w], "prompt": prompt, "annotations": self.to_coco_rle()})
+
+    def save_json(self, path: str | os.PathLike) -> Path:
+        return write_atomically(path, self.to_json().encode())
+
+    def index_mask(self) -> np.ndarray:
+        """(H, W) uint8/uint16: 0 background, i+1 where instance i is (later instances on top)."""
+        dtype = np.uint8 if len(self) < 255 else np.uint16
+        out = np.zeros(self.image_size, dtype=dtype)
+        for i, mask in enumerate(self.masks):
+            out[mask] = i + 1
+        return out
+
+    def to_png_bytes(self, index: int | None = None) -> bytes:
+        """PNG of one instance's mask (0/255), or of the index mask of all instances when `index` is None."""
+        if index is None:
+            array = self.index_mask()
+        else:
+            if not -len(self) <= index < len(self):
+                raise IndexError(f"instance {index} does not exist; there are {len(self)}")
+            array = self.masks[index].astype(np.uint8) * 255
+        buf = io.BytesIO()
+        Image.fromarray(array).save(buf, format="PNG")
+        return buf.getvalue()
+
+    def save_png(self, path: str | os.PathLike, index: int | None = None) -> Path:
+        return write_atomically(path, self.to_png_bytes(index))
+
+    def overlay(self, image: ImageLike, alpha: float = 0.5, highlight: int | None = None) -> Image.Image:
+        """The image with every instance drawn in its own colour."""
+        return overlay_masks(image, self.masks, alpha=alpha, highlight=highlight)
+
+
+@dataclass
+class ObjectMasks(Instances):
+    """Candidate masks of ONE prompted object (several when multimask), best first by predicted IoU.
+
+    low_res_logits: (N, h, w) float32 mask logits at the model's resolution, to refine with later.
+    """
+
+    low_res_logits: np.ndarray | None = None
+
+    @property
+    def mask(self) -> np.ndarray:
+        """The best candidate, (H, W) bool."""
+        return self.masks[0]
+
+    @property
+    def score(self) -> float:
+        return float(self.scores[0])
