@@ -1,0 +1,113 @@
+"""Validation of user prompts (pixels of the original image), with errors that say what is wrong."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["check_points", "check_box", "check_boxes", "check_mask", "check_threshold"]
+
+
+def _finite_pairs(points, name: str) -> np.ndarray:
+    try:
+        arr = np.asarray(points, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a list of (x, y) pairs, got {points!r}") from None
+    if arr.ndim == 1 and arr.size == 2:
+        arr = arr[None]
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise ValueError(f"{name} must be a list of (x, y) pairs, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contain NaN or infinite coordinates: {arr.tolist()}")
+    return arr
+
+
+def check_points(
+    points: Sequence[Sequence[float]] | None, labels: Sequence[int] | None, image_size: tuple[int, int]
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Points (N, 2) as (x, y) pixels inside the image, labels (N,) of 1 (positive) / 0 (negative).
+
+    Labels default to all positive. Returns (None, None) when there are no points.
+    """
+    if points is None or (hasattr(points, "__len__") and len(points) == 0):
+        if labels is not None and len(labels):
+            raise ValueError(f"got {len(labels)} labels but no points")
+        return None, None
+    pts = _finite_pairs(points, "points")
+    h, w = image_size
+    outside = (pts[:, 0] < 0) | (pts[:, 0] > w) | (pts[:, 1] < 0) | (pts[:, 1] > h)
+    if outside.any():
+        bad = pts[outside][0].tolist()
+        raise ValueError(f"point {bad} is outside the image; x must be in [0, {w}] and y in [0, {h}]")
+    if labels is None:
+        labs = np.ones(len(pts), dtype=np.int64)
+    else:
+        labs = np.asarray(labels).reshape(-1)
+        if len(labs) != len(pts):
+            raise ValueError(f"got {len(pts)} points but {len(labs)} labels; give one label per point")
+        if not np.isin(labs, (0, 1)).all():
+            raise ValueError(f"labels must be 1 (positive) or 0 (negative), got {labs.tolist()}")
+        labs = labs.astype(np.int64)
+    return pts.astype(np.float32), labs
+
+
+def check_box(
+    box: Sequence[float] | None, image_size: tuple[int, int], name: str = "box"
+) -> np.ndarray | None:
+    """A box (x1, y1, x2, y2) in pixels with x1 < x2 and y1 < y2, inside the image."""
+    if box is None:
+        return None
+    try:
+        arr = np.asarray(box, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be (x1, y1, x2, y2), got {box!r}") from None
+    if arr.size != 4:
+        raise ValueError(f"{name} must have 4 numbers (x1, y1, x2, y2), got {arr.size}: {arr.tolist()}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} has NaN or infinite values: {arr.tolist()}")
+    x1, y1, x2, y2 = arr.tolist()
+    if x2 <= x1 or y2 <= y1:
+        raise ValueError(f"{name} {arr.tolist()} is empty or inverted; expected x1 < x2 and y1 < y2")
+    h, w = image_size
+    if x1 < 0 or y1 < 0 or x2 > w or y2 > h:
+        raise ValueError(f"{name} {arr.tolist()} goes outside the image (width {w}, height {h})")
+    return arr.astype(np.float32)
+
+
+def check_boxes(boxes, image_size: tuple[int, int]) -> np.ndarray | None:
+    """Several boxes, (N, 4) xyxy pixels, each checked like `check_box`."""
+    if boxes is None:
+        return None
+    arr = np.asarray(boxes, dtype=object if not len(boxes) else None)
+    if len(boxes) == 0:
+        return None
+    if arr.ndim == 1 and len(arr) == 4 and all(isinstance(v, (int, float, np.number)) for v in boxes):
+        boxes = [boxes]
+    return np.stack([check_box(b, image_size, name=f"box {i}") for i, b in enumerate(boxes)])
+
+
+def check_mask(mask, image_size: tuple[int, int]) -> np.ndarray | None:
+    """A prompt mask: (H, W) booleans (or 0/1 numbers) at the image's size."""
+    if mask is None:
+        return None
+    arr = np.asarray(mask)
+    if arr.shape != tuple(image_size):
+        raise ValueError(f"mask must have the image's size {tuple(image_size)} (H, W), got {arr.shape}")
+    if arr.dtype != bool:
+        if not np.isin(arr, (0, 1)).all():
+            raise ValueError("mask must be boolean (or 0/1 values)")
+        arr = arr.astype(bool)
+    return arr
+
+
+def check_threshold(value: float, name: str) -> float:
+    if (
+        not isinstance(value, (int, float))
+        or isinstance(value, bool)
+        or math.isnan(value)
+        or not 0 <= value <= 1
+    ):
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+    return float(value)

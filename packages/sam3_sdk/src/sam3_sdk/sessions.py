@@ -1,0 +1,91 @@
+"""Interactive sessions: the image's features are computed once; each new prompt only decodes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .images import ImageLike
+from .prompts import check_box, check_points
+from .results import ObjectMasks
+
+if TYPE_CHECKING:
+    from .model import Sam3
+
+__all__ = ["ImageSession"]
+
+
+@dataclass
+class _Prompt:
+    points: list[tuple[float, float]] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
+    box: tuple[float, float, float, float] | None = None
+
+
+class ImageSession:
+    """Click-by-click segmentation of one object on one image.
+
+    >>> session = sam.image_session(image)
+    >>> session.add_point(120, 80)                  # positive click → ObjectMasks
+    >>> session.add_point(200, 90, positive=False)  # refine
+    >>> session.undo(); session.clear()
+    """
+
+    def __init__(self, sam: Sam3, image: ImageLike) -> None:
+        self.sam = sam
+        self.features = sam.features(image)
+        sam._tracker_embeddings(self.features)  # the one backbone pass, now
+        self._history: list[_Prompt] = [_Prompt()]
+        self.result: ObjectMasks | None = None
+
+    @property
+    def image(self) -> np.ndarray:
+        return self.features.image
+
+    @property
+    def prompt(self) -> _Prompt:
+        return self._history[-1]
+
+    def _push(self, prompt: _Prompt) -> ObjectMasks | None:
+        self._history.append(prompt)
+        return self._run()
+
+    def _run(self, multimask: bool | None = None) -> ObjectMasks | None:
+        p = self.prompt
+        if not p.points and p.box is None:
+            self.result = None
+            return None
+        self.result = self.sam.segment_object(
+            self.features, points=p.points or None, labels=p.labels or None, box=p.box, multimask=multimask
+        )
+        return self.result
+
+    def add_point(self, x: float, y: float, positive: bool = True) -> ObjectMasks:
+        """Add a click at pixel (x, y) and re-run the decoder with all clicks so far."""
+        check_points([(x, y)], [int(positive)], self.features.size)
+        p = self.prompt
+        return self._push(_Prompt(p.points + [(float(x), float(y))], p.labels + [int(bool(positive))], p.box))
+
+    def set_box(self, box: tuple[float, float, float, float] | None) -> ObjectMasks | None:
+        """Set (or, with None, remove) the box prompt."""
+        box_arr = check_box(box, self.features.size)
+        p = self.prompt
+        return self._push(
+            _Prompt(list(p.points), list(p.labels), None if box_arr is None else tuple(box_arr.tolist()))
+        )
+
+    def undo(self) -> ObjectMasks | None:
+        """Take back the last prompt change."""
+        if len(self._history) > 1:
+            self._history.pop()
+        return self._run()
+
+    def clear(self) -> None:
+        self._history = [_Prompt()]
+        self.result = None
+
+    def predict(self, multimask: bool | None = None) -> ObjectMasks | None:
+        """Decode the current prompts again, e.g. with another `multimask` choice."""
+        return self._run(multimask)
