@@ -52,3 +52,7 @@ __all__ = [
     "preprocess_images",
 ]
 # Model exports of each area are appended below.
+from .detector import Sam3Model  # noqa: E402
+from .detector_processing import Sam3Processor  # noqa: E402
+
+__all__ += ["Sam3Model", "Sam3Processor"]
