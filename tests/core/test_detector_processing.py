@@ -95,7 +95,7 @@ def test_post_processing_without_target_sizes(processor, text_outputs):
     (none_kept,) = processor.post_process_instance_segmentation(
         outputs, threshold=1.0, target_sizes=[(10, 12)]
     )
-    assert none_kept["masks"].shape[0] == 0 and none_kept["boxes"].shape == (0, 4)
+    assert none_kept["masks"].shape == (0, 10, 12) and none_kept["boxes"].shape == (0, 4)
     (detections,) = processor.post_process_object_detection(outputs, threshold=0.0, target_sizes=[(150, 200)])
     assert detections["boxes"].shape == (20, 4)
     (scored,) = processor.post_process_semantic_segmentation(outputs, return_segmentation_scores=True)

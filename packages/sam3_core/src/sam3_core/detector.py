@@ -143,11 +143,11 @@ def roi_align(features: torch.Tensor, boxes: torch.Tensor, output_size: int) -> 
     n = boxes.shape[1]
     flat = boxes.reshape(b * n, 4).float()
     x1, y1, x2, y2 = flat.unbind(-1)
-    wy = _roi_axis_weights(y1, (y2 - y1).clamp(min=1.0), h, output_size)  # (BN, P, H)
-    wx = _roi_axis_weights(x1, (x2 - x1).clamp(min=1.0), w, output_size)  # (BN, P, W)
-    feats = features.float().view(b, 1, c, h, w).expand(b, n, c, h, w).reshape(b * n, c, h, w)
-    out = torch.einsum("nph,nchw,nqw->ncpq", wy, feats, wx)
-    return out.to(features.dtype)
+    wy = _roi_axis_weights(y1, (y2 - y1).clamp(min=1.0), h, output_size).view(b, n, output_size, h)
+    wx = _roi_axis_weights(x1, (x2 - x1).clamp(min=1.0), w, output_size).view(b, n, output_size, w)
+    rows = torch.einsum("bnph,bchw->bncpw", wy, features.float())  # pool rows first: (B, N, C, P, W)
+    out = torch.einsum("bncpw,bnqw->bncpq", rows, wx)
+    return out.reshape(b * n, c, output_size, output_size).to(features.dtype)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -345,8 +345,13 @@ class Sam3Processor:
             keep = scores_all[i] > threshold
             size = None if sizes is None else sizes[i]
             probs = outputs.pred_masks[i][keep].sigmoid()  # (K, h, w)
-            if size is not None and probs.shape[0] > 0:
-                probs = F.interpolate(probs[None], size=size, mode="bilinear", align_corners=False)[0]
+            if size is not None:
+                # (the reference leaves an empty result at the model's mask size; (0, H, W) is consistent)
+                probs = (
+                    F.interpolate(probs[None], size=size, mode="bilinear", align_corners=False)[0]
+                    if probs.shape[0]
+                    else probs.new_zeros((0, *size))
+                )
             results.append(
                 {
                     "scores": scores_all[i][keep],
