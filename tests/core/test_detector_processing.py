@@ -123,6 +123,7 @@ def test_output_moves_and_casts(processor):
         ({"images": list(IMAGES), "text": ["cat"]}, "1 text prompts for 2 images"),
         ({"images": list(IMAGES), "text": ["cat", None]}, "image 1 has neither a text prompt nor boxes"),
         ({"images": list(IMAGES), "input_boxes": [[[1, 2, 3, 4]], None]}, "image 1 has neither"),
+        ({"images": list(IMAGES), "text": [None, "cat"], "input_boxes": [[], None]}, "image 0 has neither"),
         (
             {"images": IMAGES[0], "input_boxes": [[[1, 2, 3, 4]]], "input_boxes_labels": [[1, 0]]},
             "one label per box",

@@ -234,7 +234,7 @@ class Sam3Processor:
         if text is None:
             if boxes is None:
                 return None
-            missing = [i for i, b in enumerate(boxes) if b is None]
+            missing = [i for i, b in enumerate(boxes) if not b]
             if missing:
                 raise ValueError(f"image {missing[0]} has neither a text prompt nor boxes")
             return VISUAL_PROMPT
@@ -255,7 +255,7 @@ class Sam3Processor:
         phrases = []
         for i, phrase in enumerate(text):
             if phrase is None:
-                if boxes is None or boxes[i] is None:
+                if boxes is None or not boxes[i]:
                     raise ValueError(f"image {i} has neither a text prompt nor boxes")
                 phrases.append(VISUAL_PROMPT)
             else:
