@@ -7,19 +7,33 @@ STAMP  := $(VENV)/.installed
 TORCH  ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: install test lint demo fixtures clean
+DEMO_ARGS ?=
+
+.PHONY: install test lint demo fixtures clean browser
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml packages/sam3_core/pyproject.toml packages/sam3_sdk/pyproject.toml
+$(STAMP): pyproject.toml packages/sam3_core/pyproject.toml packages/sam3_sdk/pyproject.toml apps/demo/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip setuptools
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e "packages/sam3_core[test]" -e "packages/sam3_sdk[test]" -e ".[dev]"
+	$(BIN)/python -m pip install -q -e "packages/sam3_core[test]" -e "packages/sam3_sdk[test]" -e ".[dev]" \
+		-r apps/demo/requirements.txt
 	touch $(STAMP)
 
-test: install
+# The browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+browser:
+	@command -v chromium >/dev/null 2>&1 || test -x /usr/bin/chromium || { \
+		if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null; \
+		else echo "Chromium is missing: install it (apt-get install chromium) for the browser tests"; fi; }
+
+test: install browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The Gradio app on http://127.0.0.1:7860 (model: SAM3_MODEL or --model, default facebook/sam3;
+# `make demo DEMO_ARGS="--model tiny-random"` runs offline with random weights).
+demo: install
+	$(BIN)/python apps/demo/app.py $(DEMO_ARGS)
 
 lint: install
 	$(BIN)/ruff check packages apps tests scripts

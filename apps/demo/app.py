@@ -1,0 +1,49 @@
+"""Entry point of the SAM 3 demo, locally (`make demo`) and as a Hugging Face Space.
+
+    python apps/demo/app.py [--model facebook/sam3 | PATH | tiny-random] [--host 127.0.0.1] [--port 7860]
+
+The model also comes from the SAM3_MODEL environment variable (default facebook/sam3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from sam3_demo.loading import load_model  # noqa: E402
+from sam3_demo.ui import build_app  # noqa: E402
+
+MAX_UPLOAD = "200mb"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="SAM 3 demo")
+    parser.add_argument(
+        "--model", default=os.environ.get("SAM3_MODEL"), help="hub id, folder, or tiny-random"
+    )
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    slot = load_model(args.model, device=args.device)
+    if slot.error:
+        print(
+            f"\nThe model could not be loaded: {slot.error}\n"
+            "The page will say so. For an offline smoke run: --model tiny-random\n",
+            file=sys.stderr,
+            flush=True,
+        )
+    app = build_app(slot)
+    app.queue(default_concurrency_limit=1).launch(
+        server_name=args.host, server_port=args.port, max_file_size=MAX_UPLOAD, show_error=True
+    )
+
+
+if __name__ == "__main__":
+    main()

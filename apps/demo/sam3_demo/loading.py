@@ -1,0 +1,54 @@
+"""Which model the demo serves, and what to tell people when it cannot be loaded."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+from sam3_sdk import Sam3
+from sam3_sdk.random_checkpoint import TINY_RANDOM, tiny_random_checkpoint
+
+log = logging.getLogger("sam3_demo")
+
+DEFAULT_MODEL = "facebook/sam3"
+
+
+@dataclass
+class ModelSlot:
+    """The loaded model, or why there is none. Shared by every browser session (read-only)."""
+
+    name: str
+    sam: Sam3 | None = None
+    error: str | None = None
+
+    @property
+    def is_random(self) -> bool:
+        return self.name == TINY_RANDOM
+
+    def banner(self) -> str:
+        if self.error:
+            return (
+                f"**The model `{self.name}` could not be loaded.** {self.error}\n\n"
+                f"For an offline smoke run with meaningless masks, start the demo with `--model {TINY_RANDOM}`."
+            )
+        if self.is_random:
+            return (
+                f"**Smoke-test mode:** the model is `{TINY_RANDOM}`, a tiny checkpoint with RANDOM weights. "
+                "Everything works, but the masks mean nothing. Use `--model facebook/sam3` for real results."
+            )
+        return f"Model: `{self.name}`"
+
+
+def load_model(name: str | None = None, device: str | None = None) -> ModelSlot:
+    """Load `name` (a hub id, a folder, or `tiny-random`); never raises: errors go into the slot."""
+    name = name or os.environ.get("SAM3_MODEL") or DEFAULT_MODEL
+    try:
+        path = tiny_random_checkpoint() if name == TINY_RANDOM else name
+        sam = Sam3.from_pretrained(path, device=device)
+    except Exception as e:  # any failure becomes a sentence on the page and in the console
+        message = str(e) or type(e).__name__
+        log.error("could not load model %s: %s", name, message)
+        return ModelSlot(name=name, error=message)
+    log.info("loaded model %s on %s", name, sam.device)
+    return ModelSlot(name=name, sam=sam)

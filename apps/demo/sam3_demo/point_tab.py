@@ -1,0 +1,223 @@
+"""The Point prompting tab: click positive / negative points (and an optional box) on an image,
+see the mask after each click, pick among candidates, download the mask."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+from PIL import Image, ImageDraw
+from sam3_sdk.images import as_rgb_array
+from sam3_sdk.results import ObjectMasks
+
+from .examples import example_images
+from .loading import ModelSlot
+
+POSITIVE, NEGATIVE, BOX = "Positive point", "Negative point", "Box (2 clicks)"
+MAX_PIXELS = 40_000_000  # larger uploads are refused with a message
+
+
+def empty_state() -> dict[str, Any]:
+    """Per-browser-session state of the tab (plain data; the model lives in the shared slot)."""
+    return {"image": None, "history": [], "corner": None, "result": None, "choice": 0, "files": None}
+
+
+def _prompts(history: list[dict]) -> tuple[list, list, tuple | None]:
+    points, labels, box = [], [], None
+    for action in history:
+        if action["kind"] == "point":
+            points.append(action["xy"])
+            labels.append(action["label"])
+        else:
+            box = action["box"]
+    return points, labels, box
+
+
+def _draw(
+    image: np.ndarray, result: ObjectMasks | None, choice: int, history: list[dict], corner
+) -> Image.Image:
+    canvas = result.overlay(image, highlight=choice) if result is not None else Image.fromarray(image)
+    if result is not None and len(result) > 1:  # show only the chosen candidate
+        canvas = ObjectMasks(
+            masks=result.masks[choice : choice + 1], scores=result.scores[choice : choice + 1],
+            boxes=result.boxes[choice : choice + 1],
+        ).overlay(image)  # fmt: skip
+    draw = ImageDraw.Draw(canvas)
+    radius = max(3, round(min(image.shape[:2]) / 80))
+    points, labels, box = _prompts(history)
+    for (x, y), label in zip(points, labels):
+        color = (40, 220, 60) if label == 1 else (230, 40, 40)
+        draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=color, outline=(255, 255, 255))
+    if box is not None:
+        draw.rectangle(box, outline=(40, 120, 255), width=max(2, radius // 2))
+    if corner is not None:
+        x, y = corner
+        draw.rectangle((x - radius, y - radius, x + radius, y + radius), outline=(40, 120, 255), width=2)
+    return canvas
+
+
+def _export(result: ObjectMasks, choice: int) -> tuple[str, str]:
+    folder = Path(tempfile.mkdtemp(prefix="sam3-point-"))
+    png = result.save_png(folder / "mask.png", index=choice)
+    chosen = ObjectMasks(
+        masks=result.masks[choice : choice + 1], scores=result.scores[choice : choice + 1],
+        boxes=result.boxes[choice : choice + 1], prompt=result.prompt,
+    )  # fmt: skip
+    rle = folder / "mask_coco_rle.json"
+    rle.write_text(json.dumps(json.loads(chosen.to_json()), indent=1))
+    return str(png), str(rle)
+
+
+def _candidates(result: ObjectMasks | None) -> list[str]:
+    if result is None:
+        return []
+    return [f"Mask {i + 1} (predicted IoU {s:.2f})" for i, s in enumerate(result.scores)]
+
+
+def build_point_tab(slot: ModelSlot) -> None:
+    """Add the tab's components and events to the enclosing `gr.Blocks`."""
+    state = gr.State(empty_state())
+    with gr.Row():
+        with gr.Column(scale=3):
+            image = gr.Image(
+                label="Image: upload, then click on it", type="numpy", sources=["upload", "clipboard"],
+                elem_id="point-image", interactive=True,
+            )  # fmt: skip
+            examples = example_images()
+        with gr.Column(scale=2):
+            mode = gr.Radio(
+                [POSITIVE, NEGATIVE, BOX], value=POSITIVE, label="A click adds", elem_id="point-mode"
+            )
+            candidates = gr.Radio([], label="Candidate masks", elem_id="point-candidates", interactive=True)
+            status = gr.Markdown("Upload an image, then click on the object.", elem_id="point-status")
+            with gr.Row():
+                undo = gr.Button("Undo", elem_id="point-undo")
+                clear = gr.Button("Clear", elem_id="point-clear")
+            with gr.Row():
+                png_file = gr.DownloadButton("Mask (PNG)", interactive=False, elem_id="point-download-png")
+                rle_file = gr.DownloadButton(
+                    "Mask (COCO RLE JSON)", interactive=False, elem_id="point-download-rle"
+                )
+
+    def require_model():
+        if slot.sam is None:
+            raise gr.Error(f"No model is loaded: {slot.error}")
+        return slot.sam
+
+    def render(st: dict):
+        """All outputs from the state: image, candidates, status, downloads."""
+        result, choice = st["result"], st["choice"]
+        picture = _draw(st["image"], result, choice, st["history"], st["corner"])
+        labels = _candidates(result)
+        if result is None:
+            files = (
+                gr.DownloadButton(value=None, interactive=False),
+                gr.DownloadButton(value=None, interactive=False),
+            )
+            n = len(st["history"])
+            text = (
+                "Click on the object."
+                if n == 0 and st["corner"] is None
+                else "Click the opposite box corner."
+            )
+            if st["corner"] is None and n:
+                text = "Add a point or finish the box."
+        else:
+            png, rle = _export(result, choice)
+            files = (
+                gr.DownloadButton(value=png, interactive=True),
+                gr.DownloadButton(value=rle, interactive=True),
+            )
+            area = int(result.masks[choice].sum())
+            text = f"Mask {choice + 1} of {len(result)}: {area} pixels, predicted IoU {result.scores[choice]:.2f}."
+        radio = gr.Radio(choices=labels, value=labels[choice] if labels else None)
+        return st, picture, radio, text, *files
+
+    def run(st: dict) -> dict:
+        points, labels, box = _prompts(st["history"])
+        st["choice"] = 0
+        if not points and box is None:
+            st["result"] = None
+            return st
+        try:
+            st["result"] = require_model().segment_object(
+                st["image"], points=points or None, labels=labels or None, box=box
+            )
+        except ValueError as e:
+            raise gr.Error(str(e)) from None
+        return st
+
+    def on_upload(picture, st):
+        st = empty_state()
+        if picture is None:
+            return st, None, gr.Radio(choices=[], value=None), "Upload an image.", *_no_files()
+        if picture.shape[0] * picture.shape[1] > MAX_PIXELS:
+            raise gr.Error(
+                f"The image is {picture.shape[1]}x{picture.shape[0]}; images up to 40 megapixels are accepted."
+            )
+        st["image"] = as_rgb_array(picture)
+        require_model().features(st["image"])  # warm the cache: later clicks only decode
+        return render(st)
+
+    def on_click(st, click_mode, evt: gr.SelectData):
+        if st["image"] is None:
+            raise gr.Error("Upload an image first.")
+        x, y = (float(v) for v in evt.index)
+        if click_mode == BOX:
+            if st["corner"] is None:
+                st["corner"] = (x, y)
+                return render(st)
+            (x0, y0), st["corner"] = st["corner"], None
+            box = (min(x0, x), min(y0, y), max(x0, x) + 1, max(y0, y) + 1)
+            st["history"].append({"kind": "box", "box": box})
+        else:
+            st["history"].append({"kind": "point", "xy": (x, y), "label": 1 if click_mode == POSITIVE else 0})
+        return render(run(st))
+
+    def on_choose(st, label):
+        labels = _candidates(st["result"])
+        if label in labels:
+            st["choice"] = labels.index(label)
+        return render(st)
+
+    def on_undo(st):
+        if st["image"] is None:
+            return (
+                render(st) if st["image"] is not None else (st, None, gr.Radio(choices=[]), "", *_no_files())
+            )
+        if st["corner"] is not None:
+            st["corner"] = None
+        elif st["history"]:
+            st["history"].pop()
+        return render(run(st))
+
+    def on_clear(st):
+        if st["image"] is None:
+            return st, None, gr.Radio(choices=[]), "", *_no_files()
+        st.update(history=[], corner=None, result=None, choice=0)
+        return render(st)
+
+    outputs = [state, image, candidates, status, png_file, rle_file]
+    image.upload(on_upload, [image, state], outputs)
+    with image.parent:  # examples below the image; a click on one loads it like an upload
+        gr.Examples(
+            [[e] for e in examples],
+            inputs=[image],
+            outputs=outputs,
+            fn=lambda p: on_upload(p, None),
+            run_on_click=True,
+            cache_examples=False,
+            label="Examples",
+        )
+    image.select(on_click, [state, mode], outputs)
+    candidates.input(on_choose, [state, candidates], outputs)
+    undo.click(on_undo, [state], outputs)
+    clear.click(on_clear, [state], outputs)
+
+
+def _no_files():
+    return gr.DownloadButton(value=None, interactive=False), gr.DownloadButton(value=None, interactive=False)

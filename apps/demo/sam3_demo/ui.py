@@ -1,0 +1,20 @@
+"""The app: one `gr.Blocks` with a tab per task; each tab is its own module and talks only to the SDK."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from .loading import ModelSlot
+from .point_tab import build_point_tab
+
+TITLE = "SAM 3 — segment and track anything"
+
+
+def build_app(slot: ModelSlot) -> gr.Blocks:
+    with gr.Blocks(title=TITLE) as app:
+        gr.Markdown(f"# {TITLE}")
+        gr.Markdown(slot.banner(), elem_id="model-banner")
+        with gr.Tabs():
+            with gr.Tab("Point prompting", id="points"):
+                build_point_tab(slot)
+    return app
