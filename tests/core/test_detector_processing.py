@@ -146,3 +146,10 @@ def test_bad_inputs_raise_clear_errors(processor, kwargs, message):
         return
     with pytest.raises(ValueError, match=message):
         processor(**kwargs)
+
+
+def test_size_comes_from_the_model_config_without_processor_file(tiny_checkpoint_dir):
+    from sam3_core import Sam3Processor
+
+    assert not (tiny_checkpoint_dir / "processor_config.json").exists()
+    assert Sam3Processor.from_pretrained(tiny_checkpoint_dir).size == 224

@@ -100,6 +100,12 @@ class Sam3Processor:
                 settings["size"] = int(size)
             if "point_pad_value" in config:
                 settings["point_pad_value"] = config["point_pad_value"]
+        elif (folder / "config.json").is_file():  # no processor file: the model's own image size
+            model_cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+            model_cfg = model_cfg.get("detector_config", model_cfg)
+            size = model_cfg.get("vision_config", {}).get("backbone_config", {}).get("image_size")
+            if isinstance(size, int):
+                settings["size"] = size
         settings.update(kwargs)
         max_length = settings.get("text_max_length", 32)
         tokenizer = CLIPTokenizer.from_pretrained(folder, max_length=max_length)

@@ -136,7 +136,12 @@ class Sam3TrackerModel(PreTrainedModel):
         skip the addition. (SAM 2, with three levels, did add it to the decoder's input.)
         """
         out = self.vision_encoder(pixel_values.to(device=self.device, dtype=self.dtype))
-        maps = list(out.fpn_hidden_states[:3])
+        return self.image_embeddings_from_vision(out)
+
+    def image_embeddings_from_vision(self, vision: Sam3VisionOutput) -> list[Tensor]:
+        """The decoder's three maps from this model's vision output (or from
+        `vision_encoder.from_backbone_map(...)` when the backbone map comes from a shared backbone)."""
+        maps = list(vision.fpn_hidden_states[:3])
         maps[0] = self.mask_decoder.conv_s0(maps[0])
         maps[1] = self.mask_decoder.conv_s1(maps[1])
         return maps

@@ -276,8 +276,12 @@ class Sam3VisionModel(nn.Module):
         return tokens.view(tokens.shape[0], h, w, -1).permute(0, 3, 1, 2)
 
     def forward(self, pixel_values: torch.Tensor) -> Sam3VisionOutput:
-        spatial = self.backbone_map(pixel_values)
-        maps, encodings = self.neck(spatial)
+        return self.from_backbone_map(self.backbone_map(pixel_values))
+
+    def from_backbone_map(self, spatial: torch.Tensor) -> Sam3VisionOutput:
+        """Run only the neck on a (B, C, H, W) backbone map, e.g. one computed by a model that
+        shares this backbone: the detector and the trackers then pay for one backbone pass."""
+        maps, encodings = self.neck(spatial.to(self.neck.fpn_layers[0].proj1.weight.dtype))
         return Sam3VisionOutput(
             last_hidden_state=spatial.flatten(2).transpose(1, 2),
             fpn_hidden_states=maps,

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from sam3_core.image_processing import preprocess_images
 from sam3_core.tracker import Sam3TrackerModel
 from sam3_core.tracker_processing import Sam3TrackerProcessor
 
 from .images import ImageLike, as_rgb_array
-from .prompts import check_box, check_mask, check_points
-from .results import ObjectMasks, masks_to_boxes
+from .prompts import check_box, check_boxes, check_mask, check_points, check_threshold
+from .results import Instances, ObjectMasks, masks_to_boxes
 
 if TYPE_CHECKING:
     from .sessions import ImageSession
@@ -31,8 +33,9 @@ class ImageFeatures:
 
     key: str  # content hash of the RGB pixels
     image: np.ndarray  # (H, W, 3) uint8
+    backbone_map: torch.Tensor | None = None  # (1, C, H/14, W/14): the one backbone pass, shared by all heads
     tracker_embeddings: list[torch.Tensor] | None = None  # the tracker decoder's three feature maps
-    heads: dict[str, Any] = field(default_factory=dict)  # other heads' cached features
+    detector_embeds: Any = None  # the detector's FPN features (`vision_embeds`)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -52,13 +55,20 @@ class Sam3:
         tracker: Sam3TrackerModel,
         tracker_processor: Sam3TrackerProcessor,
         checkpoint: str | os.PathLike | None = None,
-        cache_size: int = 4,
+        cache_size: int = 3,
+        text_cache_size: int = 64,
+        hub_kwargs: dict | None = None,
     ) -> None:
         self.tracker = tracker
         self.tracker_processor = tracker_processor
         self.checkpoint = checkpoint
         self.cache_size = cache_size
+        self.text_cache_size = text_cache_size
+        self._hub_kwargs = hub_kwargs or {}
         self._cache: OrderedDict[str, ImageFeatures] = OrderedDict()
+        self._text_cache: OrderedDict[tuple, Any] = OrderedDict()
+        self._detector = None
+        self._detector_processor = None
 
     @classmethod
     def from_pretrained(
@@ -66,15 +76,19 @@ class Sam3:
         name_or_path: str | os.PathLike = DEFAULT_MODEL,
         device: str | torch.device | None = None,
         dtype: torch.dtype | str | None = None,
-        cache_size: int = 4,
+        cache_size: int = 3,
         **hub_kwargs: Any,
     ) -> Sam3:
-        """Load a SAM 3 checkpoint (hub id or folder). `device` defaults to CUDA when available."""
+        """Load a SAM 3 checkpoint (hub id or folder). `device` defaults to CUDA when available.
+
+        The point/box tracker loads now; the concept detector on the first `segment_concept`,
+        sharing the tracker's image backbone (one copy in memory, one pass per image).
+        """
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         tracker = Sam3TrackerModel.from_pretrained(name_or_path, device=device, dtype=dtype, **hub_kwargs)
         processor = Sam3TrackerProcessor.from_pretrained(name_or_path, **hub_kwargs)
-        return cls(tracker, processor, checkpoint=name_or_path, cache_size=cache_size)
+        return cls(tracker, processor, checkpoint=name_or_path, cache_size=cache_size, hub_kwargs=hub_kwargs)
 
     @property
     def device(self) -> torch.device:
@@ -97,10 +111,18 @@ class Sam3:
         return entry
 
     @torch.inference_mode()
+    def _backbone_map(self, entry: ImageFeatures) -> torch.Tensor:
+        if entry.backbone_map is None:
+            pixels, _ = preprocess_images(entry.image, self.tracker_processor.size, device=self.device)
+            vision = self.tracker.vision_encoder
+            entry.backbone_map = vision.backbone_map(pixels.to(self.tracker.dtype))
+        return entry.backbone_map
+
+    @torch.inference_mode()
     def _tracker_embeddings(self, entry: ImageFeatures) -> list[torch.Tensor]:
         if entry.tracker_embeddings is None:
-            pixels = self.tracker_processor(images=entry.image, device=self.device)["pixel_values"]
-            entry.tracker_embeddings = self.tracker.get_image_embeddings(pixels)
+            vision = self.tracker.vision_encoder.from_backbone_map(self._backbone_map(entry))
+            entry.tracker_embeddings = self.tracker.image_embeddings_from_vision(vision)
         return entry.tracker_embeddings
 
     # -- visual prompts -----------------------------------------------------------------------
@@ -181,3 +203,134 @@ class Sam3:
         from .sessions import ImageSession
 
         return ImageSession(self, image)
+
+    # -- concept prompts ----------------------------------------------------------------------
+
+    @property
+    def detector(self):
+        """The concept detector (`sam3_core.Sam3Model`), loaded on first use with the tracker's backbone."""
+        if self._detector is None:
+            from sam3_core.detector import Sam3Model
+            from sam3_core.detector_processing import Sam3Processor
+
+            detector = Sam3Model.from_pretrained(
+                self.checkpoint, device=self.device, dtype=self.tracker.dtype, **self._hub_kwargs
+            )
+            detector.vision_encoder.backbone = self.tracker.vision_encoder.backbone  # one backbone
+            processor = Sam3Processor.from_pretrained(self.checkpoint, **self._hub_kwargs)
+            if processor.size != self.tracker_processor.size:
+                raise ValueError(
+                    f"the detector expects {processor.size} px images but the tracker {self.tracker_processor.size} px"
+                )
+            self._detector, self._detector_processor = detector, processor
+        return self._detector
+
+    @property
+    def detector_processor(self):
+        _ = self.detector
+        return self._detector_processor
+
+    @torch.inference_mode()
+    def _detector_embeds(self, entry: ImageFeatures):
+        if entry.detector_embeds is None:
+            entry.detector_embeds = self.detector.vision_encoder.from_backbone_map(self._backbone_map(entry))
+        return entry.detector_embeds
+
+    @torch.inference_mode()
+    def _text_embeds(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        key = (tuple(input_ids.flatten().tolist()), tuple(attention_mask.flatten().tolist()))
+        cached = self._text_cache.get(key)
+        if cached is None:
+            cached = self.detector.get_text_features(input_ids=input_ids, attention_mask=attention_mask)
+            self._text_cache[key] = cached
+            while len(self._text_cache) > max(1, self.text_cache_size):
+                self._text_cache.popitem(last=False)
+        else:
+            self._text_cache.move_to_end(key)
+        return cached
+
+    def segment_concept(
+        self,
+        image: ImageLike | ImageFeatures,
+        text: str | None = None,
+        boxes: list[tuple[float, float, float, float]] | np.ndarray | None = None,
+        box_labels: list[int] | None = None,
+        threshold: float = 0.5,
+        mask_threshold: float = 0.5,
+    ) -> Instances:
+        """Find every instance of a concept: a short noun phrase and/or exemplar boxes.
+
+        text: e.g. "yellow school bus". boxes: (x1, y1, x2, y2) pixel boxes around examples;
+        box_labels: 1 (an example of the concept) or 0 (a counter-example), default all 1.
+        threshold: minimum instance score in [0, 1]; mask_threshold: mask probability cut-off.
+        Returns `Instances`, best first.
+        """
+        entry = image if isinstance(image, ImageFeatures) else self.features(image)
+        threshold = check_threshold(threshold, "threshold")
+        mask_threshold = check_threshold(mask_threshold, "mask_threshold")
+        if text is not None:
+            if not isinstance(text, str):
+                raise TypeError(f"text must be a string, got {type(text).__name__}")
+            if not text.strip():
+                raise ValueError("text is empty; give a short noun phrase such as 'yellow school bus'")
+            text = " ".join(text.split())
+        box_arr = check_boxes(boxes, entry.size)
+        if text is None and box_arr is None:
+            raise ValueError("give a text prompt, exemplar boxes, or both")
+        labels = None
+        if box_arr is not None:
+            labels = [1] * len(box_arr) if box_labels is None else list(box_labels)
+            if len(labels) != len(box_arr) or any(v not in (0, 1) for v in labels):
+                raise ValueError(
+                    f"box_labels must be one 1 (positive) or 0 (negative) per box: {len(box_arr)} boxes, "
+                    f"labels {box_labels!r}"
+                )
+        elif box_labels is not None:
+            raise ValueError("box_labels were given without boxes")
+        processor = self.detector_processor
+        if text is not None and processor.tokenizer is not None:
+            n_tokens = len(processor.tokenizer.encode(text, max_length=10**6))
+            limit = processor.tokenizer.max_length
+            if n_tokens > limit:
+                warnings.warn(
+                    f"the prompt has {n_tokens} tokens; the model reads {limit}, so it was truncated",
+                    stacklevel=2,
+                )
+        inputs = processor(
+            text=text,
+            input_boxes=None if box_arr is None else [box_arr.tolist()],
+            input_boxes_labels=None if labels is None else [labels],
+            original_sizes=[entry.size],
+        ).to(self.device)
+        return self._detect(
+            entry,
+            inputs,
+            threshold,
+            mask_threshold,
+            prompt={
+                "text": text,
+                "boxes": (None if box_arr is None else box_arr.tolist()),
+                "box_labels": labels,
+            },
+        )
+
+    @torch.inference_mode()
+    def _detect(self, entry, inputs, threshold, mask_threshold, prompt) -> Instances:
+        text_embeds = self._text_embeds(inputs["input_ids"], inputs["attention_mask"])
+        out = self.detector(
+            vision_embeds=self._detector_embeds(entry),
+            text_embeds=text_embeds,
+            attention_mask=inputs["attention_mask"],
+            input_boxes=inputs.get("input_boxes"),
+            input_boxes_labels=inputs.get("input_boxes_labels"),
+        )
+        found = self.detector_processor.post_process_instance_segmentation(
+            out, threshold=threshold, mask_threshold=mask_threshold, target_sizes=[entry.size]
+        )[0]
+        order = torch.argsort(found["scores"], descending=True)
+        return Instances(
+            masks=found["masks"][order].bool().cpu().numpy(),
+            scores=found["scores"][order].float().cpu().numpy(),
+            boxes=found["boxes"][order].float().cpu().numpy(),
+            prompt=prompt,
+        )
