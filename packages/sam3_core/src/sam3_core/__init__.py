@@ -56,3 +56,14 @@ from .detector import Sam3Model  # noqa: E402
 from .detector_processing import Sam3Processor  # noqa: E402
 
 __all__ += ["Sam3Model", "Sam3Processor"]
+
+from .mask_generation import Sam3TrackerMaskGenerator  # noqa: E402
+from .tracker import Sam3TrackerImageSegmentationOutput, Sam3TrackerModel  # noqa: E402
+from .tracker_processing import Sam3TrackerProcessor  # noqa: E402
+
+__all__ += [
+    "Sam3TrackerImageSegmentationOutput",
+    "Sam3TrackerMaskGenerator",
+    "Sam3TrackerModel",
+    "Sam3TrackerProcessor",
+]

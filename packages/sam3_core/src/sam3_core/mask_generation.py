@@ -1,0 +1,226 @@
+"""Automatic mask generation: prompt the tracker with a grid of points and keep the good masks.
+
+Like the original SAM automatic mask generator (and the reference's "mask-generation" pipeline):
+a `points_per_side` x `points_per_side` grid of single positive clicks, decoded `points_per_batch`
+at a time from one backbone pass, three candidate masks per click; masks are kept when their
+predicted IoU and stability score pass the thresholds, duplicates are removed by box NMS, and
+small disconnected regions and holes can be cleaned up. Records are sorted by predicted IoU.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .tracker import Sam3TrackerModel
+from .tracker_processing import Sam3TrackerProcessor, connected_components
+
+__all__ = ["Sam3TrackerMaskGenerator", "build_point_grid", "box_nms", "masks_to_boxes", "stability_scores"]
+
+
+def build_point_grid(points_per_side: int) -> Tensor:
+    """(n*n, 2) (x, y) points at the centres of an n x n grid over [0, 1]^2, row by row."""
+    if points_per_side <= 0:
+        raise ValueError(f"points_per_side must be positive, got {points_per_side}")
+    side = (torch.arange(points_per_side, dtype=torch.float32) + 0.5) / points_per_side
+    ys, xs = torch.meshgrid(side, side, indexing="ij")
+    return torch.stack([xs.flatten(), ys.flatten()], dim=-1)
+
+
+def stability_scores(mask_logits: Tensor, threshold: float, offset: float) -> Tensor:
+    """IoU of the masks binarised at threshold + offset and threshold - offset: (N, H, W) -> (N,)."""
+    inter = (mask_logits > threshold + offset).flatten(1).sum(-1)
+    union = (mask_logits > threshold - offset).flatten(1).sum(-1)
+    return torch.where(union > 0, inter / union.clamp(min=1), torch.zeros_like(inter, dtype=torch.float32))
+
+
+def masks_to_boxes(masks: Tensor) -> Tensor:
+    """Tight xyxy boxes (inclusive pixel indices, float) of (N, H, W) bool masks; 0s for empty."""
+    n, h, w = masks.shape
+    rows, cols = masks.any(dim=2), masks.any(dim=1)  # (N, H), (N, W)
+    ys = torch.arange(h, device=masks.device)
+    xs = torch.arange(w, device=masks.device)
+    y0 = torch.where(rows, ys, h).amin(1)
+    y1 = torch.where(rows, ys, -1).amax(1)
+    x0 = torch.where(cols, xs, w).amin(1)
+    x1 = torch.where(cols, xs, -1).amax(1)
+    boxes = torch.stack([x0, y0, x1, y1], dim=-1).float()
+    return torch.where(rows.any(1, keepdim=True), boxes, torch.zeros_like(boxes))
+
+
+def box_iou(a: Tensor, b: Tensor) -> Tensor:
+    """Pairwise IoU of xyxy boxes (N, 4) x (M, 4) -> (N, M), areas as (x1 - x0) * (y1 - y0)."""
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    lt = torch.maximum(a[:, None, :2], b[None, :, :2])
+    rb = torch.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = (rb - lt).clamp(min=0).prod(-1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return torch.where(union > 0, inter / union, torch.zeros_like(inter))
+
+
+def box_nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
+    """Greedy non-maximum suppression (like torchvision's `nms`): indices kept, best score first."""
+    if boxes.numel() == 0:
+        return torch.zeros(0, dtype=torch.int64, device=boxes.device)
+    order = torch.argsort(scores, descending=True, stable=True)
+    overlaps = (box_iou(boxes[order], boxes[order]) > iou_threshold).cpu()
+    suppressed = torch.zeros(len(order), dtype=torch.bool)
+    keep = []
+    for i in range(len(order)):  # one step per box (not per pixel); each step is a vector op
+        if not suppressed[i]:
+            keep.append(i)
+            suppressed |= overlaps[i]
+    return order[torch.tensor(keep, dtype=torch.int64, device=order.device)]
+
+
+def remove_small_regions(masks: Tensor, min_area: int) -> Tensor:
+    """Fill holes and drop islands of fewer than `min_area` pixels in (N, H, W) bool masks."""
+    _, hole_areas = connected_components(~masks)
+    masks = masks | ((hole_areas > 0) & (hole_areas < min_area))
+    _, island_areas = connected_components(masks)
+    return masks & ~((island_areas > 0) & (island_areas < min_area))
+
+
+class Sam3TrackerMaskGenerator:
+    """Segment everything in an image with a `Sam3TrackerModel`.
+
+    Args:
+        model: the tracker.
+        processor: its processor (defaults to one for the model's input size).
+        points_per_side: the click grid is points_per_side^2 points.
+        points_per_batch: clicks decoded together (memory vs speed).
+        pred_iou_thresh: keep masks whose predicted IoU is above this.
+        stability_score_thresh: keep masks whose stability score is above this.
+        stability_score_offset: logit offset of the stability score.
+        mask_threshold: logit threshold of the binary masks.
+        box_nms_thresh: box IoU above which the lower-scored of two masks is dropped.
+        min_mask_region_area: when > 0, fill holes and remove islands smaller than this many
+            pixels (of the original image), then run NMS again.
+    """
+
+    def __init__(
+        self,
+        model: Sam3TrackerModel,
+        processor: Sam3TrackerProcessor | None = None,
+        points_per_side: int = 32,
+        points_per_batch: int = 64,
+        pred_iou_thresh: float = 0.88,
+        stability_score_thresh: float = 0.95,
+        stability_score_offset: float = 1.0,
+        mask_threshold: float = 0.0,
+        box_nms_thresh: float = 0.7,
+        min_mask_region_area: int = 0,
+    ) -> None:
+        if points_per_batch <= 0:
+            raise ValueError(f"points_per_batch must be positive, got {points_per_batch}")
+        for name, value in (("pred_iou_thresh", pred_iou_thresh), ("box_nms_thresh", box_nms_thresh)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
+        self.model = model
+        size = model.prompt_encoder.input_image_size
+        self.processor = processor or Sam3TrackerProcessor(
+            size=size, mask_size=model.prompt_encoder.mask_input_size[0]
+        )
+        self.point_grid = build_point_grid(points_per_side)
+        self.points_per_batch = points_per_batch
+        self.pred_iou_thresh = pred_iou_thresh
+        self.stability_score_thresh = stability_score_thresh
+        self.stability_score_offset = stability_score_offset
+        self.mask_threshold = mask_threshold
+        self.box_nms_thresh = box_nms_thresh
+        self.min_mask_region_area = min_mask_region_area
+
+    @torch.no_grad()
+    def generate(self, image: Any) -> list[dict[str, Any]]:
+        """Masks of everything in `image` (PIL, numpy HWC, torch or a path).
+
+        Returns records sorted by predicted IoU, best first, each with `segmentation` (H, W) bool
+        numpy array, `area` (pixels), `bbox` [x, y, w, h], `predicted_iou`, `point_coords`
+        [[x, y]] (original-image pixels), `stability_score` and `crop_box` [x, y, w, h].
+        """
+        masks, scores, stability, points = self._candidates(image)
+        boxes = masks_to_boxes(masks)
+        keep = box_nms(boxes, scores, self.box_nms_thresh)
+        masks, scores, stability, points, boxes = (
+            masks[keep],
+            scores[keep],
+            stability[keep],
+            points[keep],
+            boxes[keep],
+        )
+        if self.min_mask_region_area > 0 and len(masks):
+            cleaned = remove_small_regions(masks, self.min_mask_region_area)
+            changed = (cleaned != masks).flatten(1).any(-1)
+            # Like SAM: prefer masks the cleanup did not touch when they now overlap.
+            keep = box_nms(masks_to_boxes(cleaned), (~changed).float(), self.box_nms_thresh)
+            masks, scores, stability, points = cleaned[keep], scores[keep], stability[keep], points[keep]
+            boxes = masks_to_boxes(masks)
+        order = torch.argsort(scores, descending=True, stable=True)
+        h, w = masks.shape[-2:] if len(masks) else self._last_size
+        records = []
+        for i in order.tolist():
+            x0, y0, x1, y1 = boxes[i].tolist()
+            records.append(
+                {
+                    "segmentation": masks[i].cpu().numpy(),
+                    "area": int(masks[i].sum()),
+                    "bbox": [x0, y0, x1 - x0 + 1, y1 - y0 + 1] if masks[i].any() else [0.0, 0.0, 0.0, 0.0],
+                    "predicted_iou": float(scores[i]),
+                    "point_coords": [points[i].tolist()],
+                    "stability_score": float(stability[i]),
+                    "crop_box": [0, 0, w, h],
+                }
+            )
+        return records
+
+    def __call__(self, image: Any) -> dict[str, Any]:
+        """The "mask-generation" pipeline's output: {"masks": [(H, W) bool tensors], "scores": (N,)}."""
+        records = self.generate(image)
+        return {
+            "masks": [torch.from_numpy(r["segmentation"]) for r in records],
+            "scores": torch.tensor([r["predicted_iou"] for r in records]),
+        }
+
+    def _candidates(self, image: Any) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """All masks passing the IoU and stability filters, at the original size."""
+        inputs = self.processor(images=image, device=self.model.device)
+        height, width = (int(v) for v in inputs["original_sizes"][0])
+        self._last_size = (height, width)
+        embeddings = self.model.get_image_embeddings(inputs["pixel_values"])
+        size = self.processor.target_size
+        grid_model = self.point_grid * size  # model-input pixels
+        grid_image = self.point_grid * torch.tensor([width, height], dtype=torch.float32)
+
+        all_masks, all_scores, all_stability, all_points = [], [], [], []
+        for start in range(0, len(grid_model), self.points_per_batch):
+            pts = grid_model[start : start + self.points_per_batch]
+            out = self.model(
+                input_points=pts[None, :, None, :].to(self.model.device),
+                input_labels=torch.ones(1, len(pts), 1, dtype=torch.int64, device=self.model.device),
+                image_embeddings=embeddings,
+                multimask_output=True,
+            )
+            logits = out.pred_masks[0].float().flatten(0, 1)  # (n*3, h, w)
+            iou = out.iou_scores[0].float().flatten()
+            point_idx = torch.arange(len(pts)).repeat_interleave(out.pred_masks.shape[2])
+            keep = iou > self.pred_iou_thresh
+            if not keep.any():
+                continue
+            logits, iou, point_idx = logits[keep], iou[keep], point_idx[keep.cpu()]
+            up = F.interpolate(logits[:, None], size=(height, width), mode="bilinear", align_corners=False)[
+                :, 0
+            ]
+            stab = stability_scores(up, self.mask_threshold, self.stability_score_offset)
+            keep = stab > self.stability_score_thresh
+            all_masks.append((up[keep] > self.mask_threshold).cpu())
+            all_scores.append(iou[keep].cpu())
+            all_stability.append(stab[keep].cpu())
+            all_points.append(grid_image[start : start + self.points_per_batch][point_idx[keep.cpu()]])
+        if not all_masks:
+            empty = torch.zeros(0)
+            return torch.zeros(0, height, width, dtype=torch.bool), empty, empty, torch.zeros(0, 2)
+        return torch.cat(all_masks), torch.cat(all_scores), torch.cat(all_stability), torch.cat(all_points)

@@ -1,0 +1,173 @@
+"""Parity of `Sam3TrackerModel` / `Sam3TrackerProcessor` with the reference (golden outputs).
+
+The cases and how they were made are in scripts/golden/tracker.py. Tolerance: fp32 max abs diff
+<= 1e-4 on mask logits, IoU scores and object logits; binarised masks identical (pixels whose
+reference logit is within 1e-4 of the threshold are not counted: their sign is numerical noise).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from golden_io import max_abs_diff
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+
+from golden.tracker import CASES, IMAGES, LOGIT_STRIDE, POST  # noqa: E402
+from sam3_core.tracker import Sam3TrackerModel  # noqa: E402
+from sam3_core.tracker_processing import Sam3TrackerProcessor  # noqa: E402
+from test_images import make_image  # noqa: E402
+
+TOL = 1e-4
+AREA = "tracker"
+
+
+@pytest.fixture(scope="module")
+def model(tiny_checkpoint_dir):
+    return Sam3TrackerModel.from_pretrained(tiny_checkpoint_dir)
+
+
+@pytest.fixture(scope="module")
+def processor(tiny_checkpoint_dir):
+    return Sam3TrackerProcessor.from_pretrained(tiny_checkpoint_dir)
+
+
+def _images(names):
+    return [make_image(*IMAGES[n][:2], seed=IMAGES[n][2]) for n in names]
+
+
+def _run(model, processor, case):
+    prompts = {k: case[k] for k in ("input_points", "input_labels", "input_boxes") if k in case}
+    inputs = processor(images=_images(case["images"]), **prompts)
+    with torch.no_grad():
+        return inputs, model(**inputs, multimask_output=case["multimask"])
+
+
+def assert_same_binary(ours: torch.Tensor, golden: torch.Tensor, threshold: float = 0.0) -> None:
+    decided = (golden - threshold).abs() > TOL
+    assert torch.equal((ours > threshold)[decided], (golden > threshold)[decided])
+
+
+def _check_outputs(out, gold):
+    assert max_abs_diff(out.pred_masks, gold["pred_masks"]) <= TOL
+    assert max_abs_diff(out.iou_scores, gold["iou_scores"]) <= TOL
+    assert max_abs_diff(out.object_score_logits, gold["object_score_logits"]) <= TOL
+    assert_same_binary(out.pred_masks, gold["pred_masks"])
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_prompted_segmentation_matches_reference(model, processor, golden, name):
+    gold, meta = golden(AREA, name)
+    inputs, out = _run(model, processor, CASES[name])
+    for key in ("input_points", "input_labels", "input_boxes"):
+        if key in gold:
+            assert torch.equal(inputs[key].to(gold[key].dtype), gold[key]), key
+        elif key == "input_labels" and "input_points" in gold:
+            # The reference leaves labels to the model (all ones); we fill them in the processor.
+            assert torch.equal(inputs[key], torch.ones_like(inputs[key]))
+        else:
+            assert key not in inputs, key
+    _check_outputs(out, gold)
+    m = 3 if meta["multimask_output"] else 1
+    assert out.pred_masks.shape[2] == m and out.iou_scores.shape[-1] == m
+
+
+@pytest.mark.parametrize("name", ["mask_refine", "mask_refine_resized"])
+def test_mask_input_refinement_with_cached_embeddings(model, processor, golden, name):
+    gold, meta = golden(AREA, name)
+    inputs, out = _run(model, processor, CASES[meta["source_case"]])
+    best = out.pred_masks[:, :, torch.argmax(out.iou_scores.squeeze())]
+    if tuple(meta["mask_input_size"]) != tuple(best.shape[-2:]):
+        best = F.interpolate(best, size=tuple(meta["mask_input_size"]), mode="bilinear", align_corners=False)
+    refine = processor(
+        original_sizes=inputs["original_sizes"],
+        input_points=meta["input_points"],
+        input_labels=meta["input_labels"],
+    )
+    assert torch.equal(refine["input_points"], gold["input_points"])
+    assert "pixel_values" not in refine
+    with torch.no_grad():
+        refined = model(
+            **refine, input_masks=best, image_embeddings=out.image_embeddings, multimask_output=False
+        )
+    _check_outputs(refined, gold)
+    # The mask input matters: without it the result differs.
+    with torch.no_grad():
+        plain = model(**refine, image_embeddings=out.image_embeddings, multimask_output=False)
+    assert max_abs_diff(plain.pred_masks, gold["pred_masks"]) > 1e-2
+
+
+@pytest.mark.parametrize("name", sorted(POST))
+def test_post_processing_matches_reference(model, processor, golden, name):
+    gold, meta = golden(AREA, name)
+    inputs, out = _run(model, processor, CASES[meta["source_case"]])
+    options = POST[name]
+    result = processor.post_process_masks(out.pred_masks, inputs["original_sizes"], **options)
+    assert len(result) == 2
+    threshold = options.get("mask_threshold", 0.0)
+    for i, masks in enumerate(result):
+        key = f"masks_{i}"
+        shape = tuple(meta["shapes"][key])
+        assert tuple(masks.shape) == shape
+        if options.get("binarize", True):
+            assert masks.dtype == torch.bool
+            expected = np.unpackbits(gold[key].numpy())[: int(np.prod(shape))].reshape(shape)
+            # Upsampled logits of ours and the reference differ by ~1e-6; pixels right at the
+            # threshold may flip. Allow a handful, out of tens of thousands.
+            mismatched = int((masks.numpy() != expected.astype(bool)).sum())
+            assert mismatched <= 3, f"{key}: {mismatched} pixels differ"
+        else:
+            strided = masks[..., ::LOGIT_STRIDE, ::LOGIT_STRIDE]
+            assert max_abs_diff(strided, gold[key]) <= TOL
+            assert_same_binary(strided, gold[key], threshold)
+
+
+def test_hole_and_sprinkle_options_change_the_masks(model, processor):
+    """The cleanup options are not no-ops (the reference ignores them; we implement SAM 2's)."""
+    inputs, out = _run(model, processor, CASES["two_images"])
+    sizes = inputs["original_sizes"]
+    plain = processor.post_process_masks(out.pred_masks, sizes)
+    holes = processor.post_process_masks(out.pred_masks, sizes, max_hole_area=40)
+    sprinkles = processor.post_process_masks(out.pred_masks, sizes, max_sprinkle_area=40)
+    added = sum(int((h & ~p).sum()) for h, p in zip(holes, plain, strict=True))
+    removed = sum(int((p & ~s).sum()) for s, p in zip(sprinkles, plain, strict=True))
+    assert added > 0 and all(not (p & ~h).any() for h, p in zip(holes, plain, strict=True))
+    assert removed > 0 and all(not (s & ~p).any() for s, p in zip(sprinkles, plain, strict=True))
+
+
+def test_image_embeddings_roundtrip(model, processor):
+    """get_image_embeddings + image_embeddings= gives the same masks as pixel_values."""
+    inputs, out = _run(model, processor, CASES["two_images"])
+    embeddings = model.get_image_embeddings(inputs["pixel_values"])
+    for a, b in zip(embeddings, out.image_embeddings, strict=True):
+        assert torch.equal(a, b)
+    prompts = {k: v for k, v in inputs.items() if k != "pixel_values"}
+    with torch.no_grad():
+        again = model(**prompts, image_embeddings=embeddings, multimask_output=False)
+    assert torch.equal(again.pred_masks, out.pred_masks)
+
+
+def test_bf16_runs_close_to_fp32(tiny_checkpoint_dir, processor, golden):
+    """bf16 end to end: mask logits within 0.15 of fp32 (logits span about +-10 here), IoU within
+    0.03, and at least 97% of the binarised mask pixels agree."""
+    model = Sam3TrackerModel.from_pretrained(tiny_checkpoint_dir, dtype=torch.bfloat16)
+    assert model.dtype == torch.bfloat16
+    gold, _ = golden(AREA, "two_images")
+    case = CASES["two_images"]
+    prompts = {k: case[k] for k in ("input_points", "input_labels")}
+    inputs = processor(images=_images(case["images"]), **prompts).to(torch.bfloat16)
+    assert inputs["pixel_values"].dtype == torch.bfloat16 and inputs["input_labels"].dtype == torch.int64
+    with torch.no_grad():
+        out = model(**inputs, multimask_output=False)
+    assert out.pred_masks.dtype == torch.bfloat16
+    assert max_abs_diff(out.pred_masks, gold["pred_masks"]) < 0.15
+    assert max_abs_diff(out.iou_scores, gold["iou_scores"]) < 0.03
+    agree = ((out.pred_masks.float() > 0) == (gold["pred_masks"] > 0)).float().mean().item()
+    assert agree > 0.97
+    masks = processor.post_process_masks(out.pred_masks, inputs["original_sizes"])
+    assert [tuple(m.shape) for m in masks] == [(2, 1, 150, 200), (2, 1, 240, 180)]
