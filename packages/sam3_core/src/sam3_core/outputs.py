@@ -82,3 +82,23 @@ class Sam3ImageSegmentationOutput(ModelOutput):
 
 
 __all__ += ["Sam3TextOutput", "Sam3ImageSegmentationOutput"]
+
+
+@dataclass
+class Sam3TrackerVideoSegmentationOutput(ModelOutput):
+    """One frame of `Sam3TrackerVideoModel` (forward / propagate_in_video_iterator).
+
+    object_ids: the client ids of the objects, in the order of the masks.
+    pred_masks: (num_objects, 1, 4h, 4w) low-resolution mask logits (288 x 288 for a 1008 px model);
+        `Sam3TrackerVideoProcessor.post_process_masks` brings them to the video size.
+    object_score_logits: (num_objects, 1) logit that each object is visible on the frame.
+    frame_idx: the frame these masks belong to.
+    """
+
+    object_ids: list[int] | None = None
+    pred_masks: torch.Tensor | None = None
+    object_score_logits: torch.Tensor | None = None
+    frame_idx: int | None = None
+
+
+__all__ += ["Sam3TrackerVideoSegmentationOutput"]

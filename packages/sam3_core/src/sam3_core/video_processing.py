@@ -1,0 +1,280 @@
+"""`Sam3TrackerVideoProcessor`: videos and per-frame prompts in, a tracking session out.
+
+It is the image tracker's processor (`Sam3TrackerProcessor`: point / box normalisation, image
+preprocessing, `post_process_masks`) plus the video session helpers. Frames are resized to the
+model size once and kept as uint8; they are normalised when the model reads them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .image_processing import resize_images, to_rgb_tensor
+from .tracker_processing import Sam3TrackerProcessor
+from .video_session import Sam3TrackerVideoInferenceSession
+
+__all__ = ["Sam3TrackerVideoProcessor"]
+
+
+class Sam3TrackerVideoProcessor(Sam3TrackerProcessor):
+    """Prepares videos and prompts for `Sam3TrackerVideoModel` and post-processes its masks.
+
+    Args: as `Sam3TrackerProcessor` (`size` 1008, `target_size`, `point_pad_value` -10, `mask_size`).
+    """
+
+    # -- videos -------------------------------------------------------------------------------
+
+    def preprocess_video(
+        self, video: Any, device: str | torch.device | None = None
+    ) -> tuple[Tensor, tuple[int, int]]:
+        """Frames -> ((T, 3, S, S) resized frames, uint8 for 8-bit inputs, (height, width)).
+
+        video: a list of frames (PIL images, numpy HWC arrays, torch CHW/HWC tensors, image file
+            paths), or one (T, H, W, 3) / (T, 3, H, W) array or tensor. All frames must share a size.
+        """
+        frames = _frame_list(video)
+        out, size = [], None
+        for i, frame in enumerate(frames):
+            rgb = to_rgb_tensor(frame)
+            if device is not None:
+                rgb = rgb.to(device)
+            hw = (int(rgb.shape[-2]), int(rgb.shape[-1]))
+            if size is None:
+                size = hw
+            elif hw != size:
+                raise ValueError(f"video frame {i} is {hw[0]}x{hw[1]} but frame 0 is {size[0]}x{size[1]}")
+            out.append(resize_images(rgb.unsqueeze(0), (self.size, self.size)))
+        return torch.cat(out), size
+
+    def init_video_session(
+        self,
+        video: Any = None,
+        inference_device: str | torch.device = "cpu",
+        inference_state_device: str | torch.device | None = None,
+        processing_device: str | torch.device | None = None,
+        video_storage_device: str | torch.device | None = None,
+        max_vision_features_cache_size: int = 1,
+        dtype: torch.dtype = torch.float32,
+    ) -> Sam3TrackerVideoInferenceSession:
+        """Start tracking a video (or, with `video=None`, a stream of frames).
+
+        Args:
+            video: the frames (see `preprocess_video`); None to stream frames one by one through
+                `model(inference_session=..., frame=...)`.
+            inference_device: where the model runs.
+            inference_state_device: where outputs and cached features live (default: inference_device).
+            processing_device: where frames are resized (default: inference_device).
+            video_storage_device: where the frames are kept (default: inference_device).
+            max_vision_features_cache_size: how many frames' backbone features to keep.
+            dtype: the model's dtype (torch.float32 or torch.bfloat16).
+        """
+        processing_device = processing_device if processing_device is not None else inference_device
+        frames, size = (
+            (None, (None, None)) if video is None else self.preprocess_video(video, processing_device)
+        )
+        return Sam3TrackerVideoInferenceSession(
+            video=frames,
+            video_height=size[0],
+            video_width=size[1],
+            inference_device=inference_device,
+            inference_state_device=inference_state_device,
+            video_storage_device=video_storage_device,
+            dtype=dtype,
+            max_vision_features_cache_size=max_vision_features_cache_size,
+        )
+
+    # -- prompts ------------------------------------------------------------------------------
+
+    def add_inputs_to_inference_session(
+        self,
+        inference_session: Sam3TrackerVideoInferenceSession,
+        frame_idx: int,
+        obj_ids: list[int] | int,
+        input_points: Any = None,
+        input_labels: Any = None,
+        input_boxes: Any = None,
+        input_masks: Any = None,
+        original_size: Sequence[int] | Tensor | None = None,
+        clear_old_inputs: bool = True,
+    ) -> Sam3TrackerVideoInferenceSession:
+        """Prompt objects on a frame.
+
+        Args:
+            inference_session: the session.
+            frame_idx: the frame the prompts are on.
+            obj_ids: one id or a list (any ints; reuse an id to refine that object).
+            input_points: [[obj][point][x, y]] nested in one more list for the image, i.e.
+                [image=1][object][point][x, y], in video pixels.
+            input_labels: [1][object][point]: 1 positive click, 0 negative click.
+            input_boxes: [1][object][x1, y1, x2, y2] in video pixels (replaces earlier clicks).
+            input_masks: per object a (H, W) mask (array or tensor; any size, resized), or a list.
+            original_size: (height, width) of the video; needed for streamed sessions.
+            clear_old_inputs: replace the object's earlier clicks on this frame (else add to them).
+        """
+        session = inference_session
+        obj_ids = _obj_id_list(obj_ids)
+        if (input_points is None) != (input_labels is None):
+            raise ValueError("give input_points and input_labels together (one label per point)")
+        if input_points is None and input_boxes is None and input_masks is None:
+            raise ValueError(
+                "give at least one prompt: input_points + input_labels, input_boxes or input_masks"
+            )
+        if input_masks is not None and (input_points is not None or input_boxes is not None):
+            raise ValueError("a mask prompt cannot be combined with points or boxes on the same frame")
+        self._check_prompt_frame(session, frame_idx)
+        if input_masks is not None:
+            self._add_masks(session, frame_idx, obj_ids, input_masks)
+        else:
+            self._add_points(
+                session,
+                frame_idx,
+                obj_ids,
+                input_points,
+                input_labels,
+                input_boxes,
+                original_size,
+                clear_old_inputs,
+            )
+        session.obj_with_new_inputs = list(obj_ids)
+        return session
+
+    @staticmethod
+    def _check_prompt_frame(session: Sam3TrackerVideoInferenceSession, frame_idx: int) -> None:
+        if not isinstance(frame_idx, (int, np.integer)) or isinstance(frame_idx, bool):
+            raise TypeError(f"frame_idx must be an int, got {type(frame_idx).__name__}")
+        if frame_idx < 0:
+            raise ValueError(f"frame_idx must be >= 0, got {frame_idx}")
+        if not session.streaming and frame_idx >= (session.num_frames or 0):
+            raise ValueError(
+                f"frame_idx {frame_idx} is past the end of the video (frames 0..{(session.num_frames or 0) - 1})"
+            )
+
+    def _add_points(
+        self,
+        session: Sam3TrackerVideoInferenceSession,
+        frame_idx: int,
+        obj_ids: list[int],
+        points: Any,
+        labels: Any,
+        boxes: Any,
+        original_size: Sequence[int] | Tensor | None,
+        clear_old_inputs: bool,
+    ) -> None:
+        if original_size is not None:
+            if isinstance(original_size, Tensor):
+                original_size = original_size.tolist()
+            if len(original_size) != 2:
+                raise ValueError(f"original_size must be (height, width), got {original_size!r}")
+            session.video_height, session.video_width = int(original_size[0]), int(original_size[1])
+        elif session.video_height is None or session.video_width is None:
+            raise ValueError("original_size=(height, width) is needed for prompts on a streamed session")
+        encoded = self(
+            input_points=points,
+            input_labels=labels,
+            input_boxes=boxes,
+            original_sizes=[[session.video_height, session.video_width]],
+        )
+        num = len(obj_ids)
+        coords = encoded.get("input_points")
+        point_labels = encoded.get("input_labels")
+        for name, value in (("input_points", coords), ("input_boxes", encoded.get("input_boxes"))):
+            if value is not None and (value.shape[0] != 1 or value.shape[1] != num):
+                raise ValueError(
+                    f"{name} describe {value.shape[1]} objects (on {value.shape[0]} images) but {num} object ids "
+                    f"{obj_ids} were given; expected one image with one entry per object id"
+                )
+        if coords is None:
+            coords = torch.zeros(1, num, 0, 2)
+            point_labels = torch.zeros(1, num, 0, dtype=torch.int64)
+        if encoded.get("input_boxes") is not None:
+            if not clear_old_inputs:
+                raise ValueError(
+                    "a box must come before any click on an object; add it with clear_old_inputs=True"
+                )
+            corners = encoded["input_boxes"].reshape(1, num, 2, 2)
+            corner_labels = torch.tensor([2, 3], dtype=torch.int64).repeat(1, num, 1)
+            coords = torch.cat([corners, coords], dim=2)
+            point_labels = torch.cat([corner_labels, point_labels], dim=2)
+        for i, obj_id in enumerate(obj_ids):
+            obj_idx = session.obj_id_to_idx(obj_id)
+            obj_coords, obj_labels = coords[:, i : i + 1], point_labels[:, i : i + 1]
+            existing = session.point_inputs_per_obj[obj_idx].get(frame_idx)
+            if not clear_old_inputs and existing is not None:
+                obj_coords = torch.cat([existing["point_coords"].to(obj_coords.device), obj_coords], dim=2)
+                obj_labels = torch.cat([existing["point_labels"].to(obj_labels.device), obj_labels], dim=2)
+            session.add_point_inputs(
+                obj_idx, frame_idx, {"point_coords": obj_coords, "point_labels": obj_labels}
+            )
+            session.remove_mask_inputs(obj_idx, frame_idx)
+
+    def _add_masks(
+        self, session: Sam3TrackerVideoInferenceSession, frame_idx: int, obj_ids: list[int], masks: Any
+    ) -> None:
+        masks = list(masks) if isinstance(masks, (list, tuple)) else [masks]
+        if len(masks) != len(obj_ids):
+            raise ValueError(
+                f"got {len(masks)} masks for {len(obj_ids)} object ids {obj_ids}; give one per object"
+            )
+        for obj_id, mask in zip(obj_ids, masks, strict=True):
+            mask = torch.as_tensor(np.asarray(mask)) if not isinstance(mask, Tensor) else mask
+            if not 2 <= mask.ndim <= 4 or (mask.ndim > 2 and mask.shape[: mask.ndim - 2].numel() != 1):
+                raise ValueError(f"the mask of object {obj_id} must be (H, W), got shape {tuple(mask.shape)}")
+            mask = mask.reshape(1, 1, *mask.shape[-2:]).to(session.inference_device).float()
+            if tuple(mask.shape[-2:]) != (self.target_size, self.target_size):
+                mask = F.interpolate(
+                    mask,
+                    size=(self.target_size, self.target_size),
+                    mode="bilinear",
+                    align_corners=False,
+                    antialias=True,
+                )
+                mask = (mask >= 0.5).float()
+            obj_idx = session.obj_id_to_idx(obj_id)
+            session.add_mask_inputs(obj_idx, frame_idx, mask)
+            session.remove_point_inputs(obj_idx, frame_idx)
+
+
+def _obj_id_list(obj_ids: Any) -> list[int]:
+    if isinstance(obj_ids, (int, np.integer)) and not isinstance(obj_ids, bool):
+        return [int(obj_ids)]
+    if not isinstance(obj_ids, (list, tuple)) or not obj_ids:
+        raise ValueError(f"obj_ids must be an int or a non-empty list of ints, got {obj_ids!r}")
+    bad = [o for o in obj_ids if not isinstance(o, (int, np.integer)) or isinstance(o, bool)]
+    if bad:
+        raise ValueError(f"obj_ids must be ints, got {bad}")
+    if len(set(obj_ids)) != len(obj_ids):
+        raise ValueError(f"obj_ids {list(obj_ids)} repeat an id; give each object once")
+    return [int(o) for o in obj_ids]
+
+
+def _frame_list(video: Any) -> list[Any]:
+    if isinstance(video, (str, os.PathLike)) and not os.path.isdir(video):
+        raise ValueError(
+            f"{str(video)!r}: sam3_core does not decode video files; pass a list of frames "
+            "(sam3_sdk reads video files)"
+        )
+    if isinstance(video, (str, os.PathLike)):
+        names = sorted(
+            n for n in os.listdir(video) if n.lower().endswith((".jpg", ".jpeg", ".png", ".bmp", ".webp"))
+        )
+        if not names:
+            raise ValueError(f"folder {str(video)!r} holds no image frames (.jpg, .png, ...)")
+        return [os.path.join(video, n) for n in names]
+    if isinstance(video, (np.ndarray, Tensor)):
+        if video.ndim != 4:
+            raise ValueError(
+                f"a video array must be (frames, H, W, 3) or (frames, 3, H, W), got {tuple(video.shape)}"
+            )
+        return list(video)
+    if isinstance(video, (list, tuple)):
+        if not video:
+            raise ValueError("the video has no frames (an empty list)")
+        return list(video)
+    raise TypeError(f"video must be a list of frames or a 4-D array / tensor, got {type(video).__name__}")

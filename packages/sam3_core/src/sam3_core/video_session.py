@@ -1,0 +1,401 @@
+"""`Sam3TrackerVideoInferenceSession`: the state of one video being tracked.
+
+Plain, commented state. What grows with the video is bounded:
+
+- frames are kept as uint8 (3, S, S) images, already resized to the model size, and normalised
+  only when the backbone needs them (4x smaller than float32 pixel values);
+- the backbone features of at most `max_vision_features_cache_size` frames are cached;
+- per object, tracked (non-conditioning) outputs are kept only within the memory window of the
+  frame being tracked (`memory_window` frames either side); conditioning outputs (frames with
+  prompts) are kept for the whole session;
+- when frames are streamed in, frames older than the memory window are dropped too.
+
+Devices: `inference_device` runs the model; `inference_state_device` holds the outputs and the
+feature cache; `video_storage_device` holds the frames.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .image_processing import normalize_images
+
+__all__ = ["Sam3TrackerVideoInferenceSession", "as_frame_storage"]
+
+# Outputs that stay on the inference device (tiny and read on every frame).
+_SMALL_OUTPUTS = ("object_pointer", "object_score_logits")
+
+
+def _device(d: str | torch.device | None, default: str | torch.device = "cpu") -> torch.device:
+    return torch.device(d if d is not None else default)
+
+
+def _dtype(d: torch.dtype | str) -> torch.dtype:
+    if isinstance(d, torch.dtype):
+        return d
+    named = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    if d not in named:
+        raise ValueError(f"dtype {d!r} is not supported; expected one of {sorted(named)} or a torch.dtype")
+    return named[d]
+
+
+def as_frame_storage(pixel_values: Tensor) -> Tensor:
+    """How a frame is stored: (3, S, S) uint8 when the pixel values are exactly a normalised uint8
+    image (what the processors produce), else the values themselves (float)."""
+    if pixel_values.dtype == torch.uint8:
+        return pixel_values
+    u = (pixel_values.float() * 127.5 + 127.5).round().clamp(0, 255).to(torch.uint8)
+    if torch.equal(normalize_images(u), pixel_values.float()):
+        return u
+    return pixel_values
+
+
+class Sam3TrackerVideoInferenceSession:
+    """Inputs, outputs and caches of one video tracking session.
+
+    Args:
+        video: (T, 3, S, S) frames, uint8 (resized, not normalised) or float pixel values; None
+            when frames are streamed in one at a time.
+        video_height, video_width: size of the original video in pixels (prompts are given in it).
+        inference_device: where the model runs.
+        inference_state_device: where outputs and cached features are kept ("cpu" saves GPU memory).
+        video_storage_device: where the frames are kept.
+        dtype: dtype of the model inputs (pixel values, mask prompts); torch.float32 or bfloat16.
+        max_vision_features_cache_size: how many frames' backbone features are cached.
+        memory_window: how many frames before / after the current one keep their outputs; the
+            model sets it from its config (`max(num_maskmem, max_object_pointers_in_encoder) - 1`).
+    """
+
+    def __init__(
+        self,
+        video: Tensor | None = None,
+        video_height: int | None = None,
+        video_width: int | None = None,
+        inference_device: torch.device | str = "cpu",
+        inference_state_device: torch.device | str | None = None,
+        video_storage_device: torch.device | str | None = None,
+        dtype: torch.dtype | str = torch.float32,
+        max_vision_features_cache_size: int = 1,
+        memory_window: int | None = None,
+    ) -> None:
+        if max_vision_features_cache_size < 1:
+            raise ValueError(
+                f"max_vision_features_cache_size must be at least 1, got {max_vision_features_cache_size}"
+            )
+        self.inference_device = _device(inference_device)
+        self.inference_state_device = _device(inference_state_device, self.inference_device)
+        self.video_storage_device = _device(video_storage_device, self.inference_device)
+        self.dtype = _dtype(dtype)
+        self.max_vision_features_cache_size = int(max_vision_features_cache_size)
+        self.video_height = video_height
+        self.video_width = video_width
+        self.memory_window = memory_window  # None until a model sets it; then outputs are pruned
+
+        # frame index -> (3, S, S) uint8 (or float) frame on video_storage_device
+        self.processed_frames: dict[int, Tensor] | None = None
+        self.streaming = video is None  # frames arrive one at a time through model(frame=...)
+        self._num_frames = 0  # frames seen so far (streamed frames may have been dropped since)
+        if video is not None:
+            if video.ndim != 4 or video.shape[1] != 3:
+                raise ValueError(f"video must be (frames, 3, height, width), got shape {tuple(video.shape)}")
+            self.processed_frames = {
+                i: as_frame_storage(frame).to(self.video_storage_device) for i, frame in enumerate(video)
+            }
+            self._num_frames = len(self.processed_frames)
+
+        # frame index -> {"vision_feats": [3 x (h_i*w_i, 1, C_i)], "vision_pos_embeds": [...]},
+        # on inference_state_device; at most max_vision_features_cache_size frames
+        self._vision_features: OrderedDict[int, dict[str, list[Tensor]]] = OrderedDict()
+
+        # object ids (client side, any ints) <-> object indices (0, 1, ... in order of arrival)
+        self._obj_id_to_idx: OrderedDict[int, int] = OrderedDict()
+        self._obj_idx_to_id: OrderedDict[int, int] = OrderedDict()
+        self.obj_ids: list[int] = []
+
+        # obj_idx -> frame_idx -> {"point_coords": (1, 1, N, 2) model-input pixels,
+        #                          "point_labels": (1, 1, N) int}, on inference_device
+        self.point_inputs_per_obj: dict[int, dict[int, dict[str, Tensor]]] = {}
+        # obj_idx -> frame_idx -> (1, 1, S, S) binary mask in `dtype`, on inference_device
+        self.mask_inputs_per_obj: dict[int, dict[int, Tensor]] = {}
+        # obj_idx -> {"cond_frame_outputs": {frame_idx: out}, "non_cond_frame_outputs": {...}}
+        # where out holds pred_masks (1, 1, 4h, 4w), object_pointer (1, C), object_score_logits
+        # (1, 1), maskmem_features (h*w, 1, C_mem) bf16 and maskmem_pos_enc (h*w, 1, C_mem)
+        self.output_dict_per_obj: dict[int, dict[str, dict[int, dict[str, Any]]]] = {}
+        # obj_idx -> frame_idx -> {"reverse": bool}: frames tracked (not prompted) for the object
+        self.frames_tracked_per_obj: dict[int, dict[int, dict[str, bool]]] = {}
+        # object ids given new prompts since the last model call on their frame
+        self.obj_with_new_inputs: list[int] = []
+
+    # -----------------------------------------------------------------------------------------
+    # Frames
+    # -----------------------------------------------------------------------------------------
+
+    @property
+    def num_frames(self) -> int | None:
+        """Frames in the video (or streamed so far); None before any frame."""
+        return self._num_frames if self.processed_frames is not None else None
+
+    def add_new_frame(self, pixel_values: Tensor, frame_idx: int | None = None) -> int:
+        """Store a streamed frame ((3, S, S) or (1, 3, S, S) pixel values) and return its index."""
+        if pixel_values.ndim == 4:
+            if pixel_values.shape[0] != 1:
+                raise ValueError(f"give one frame at a time, got a batch of {pixel_values.shape[0]}")
+            pixel_values = pixel_values[0]
+        if pixel_values.ndim != 3 or pixel_values.shape[0] != 3:
+            raise ValueError(
+                f"a frame must be (3, height, width) pixel values, got {tuple(pixel_values.shape)}"
+            )
+        if frame_idx is None:
+            frame_idx = self._num_frames
+        if frame_idx < 0:
+            raise ValueError(f"frame_idx must be >= 0, got {frame_idx}")
+        if self.processed_frames is None:
+            self.processed_frames = {}
+        self.processed_frames[frame_idx] = as_frame_storage(pixel_values).to(self.video_storage_device)
+        self._num_frames = max(self._num_frames, frame_idx + 1)
+        if self.streaming and self.memory_window is not None:
+            # a streamed frame is needed again only if it is re-tracked; keep the recent ones
+            for old in [i for i in self.processed_frames if i < frame_idx - self.memory_window]:
+                del self.processed_frames[old]
+        return frame_idx
+
+    def get_frame(self, frame_idx: int) -> Tensor:
+        """Normalised pixel values (3, S, S) of a frame, in `dtype` on the inference device."""
+        self.check_frame_idx(frame_idx)
+        if frame_idx not in self.processed_frames:
+            raise ValueError(
+                f"frame {frame_idx} was streamed earlier and has been dropped (only the last "
+                f"{self.memory_window} streamed frames are kept); pass it again with model(frame=...)"
+            )
+        frame = self.processed_frames[frame_idx].to(self.inference_device)
+        pixels = normalize_images(frame) if frame.dtype == torch.uint8 else frame
+        return pixels.to(self.dtype)
+
+    def check_frame_idx(self, frame_idx: int) -> None:
+        """Raise a ValueError unless `frame_idx` is a frame of the video."""
+        if self.processed_frames is None:
+            raise ValueError(
+                "this session has no frames yet; pass video=... to init_video_session, or stream frames "
+                "with model(inference_session=..., frame=...)"
+            )
+        if not isinstance(frame_idx, int) or isinstance(frame_idx, bool):
+            raise TypeError(f"frame_idx must be an int, got {type(frame_idx).__name__}")
+        if not 0 <= frame_idx < self._num_frames:
+            raise ValueError(
+                f"frame_idx {frame_idx} is out of range; the video has frames 0..{self._num_frames - 1}"
+            )
+
+    # -----------------------------------------------------------------------------------------
+    # Backbone feature cache
+    # -----------------------------------------------------------------------------------------
+
+    def cache_vision_features(self, frame_idx: int, features: dict[str, list[Tensor]]) -> None:
+        """Cache a frame's features, evicting the lowest frame index when full (as the reference)."""
+        while len(self._vision_features) >= self.max_vision_features_cache_size:
+            self._vision_features.pop(min(self._vision_features))
+        self._vision_features[frame_idx] = {
+            key: [t.to(self.inference_state_device) for t in value] for key, value in features.items()
+        }
+
+    def get_vision_features(self, frame_idx: int) -> dict[str, list[Tensor]] | None:
+        """Cached features of a frame on the inference device, or None."""
+        cached = self._vision_features.get(frame_idx)
+        if cached is None:
+            return None
+        return {key: [t.to(self.inference_device) for t in value] for key, value in cached.items()}
+
+    # -----------------------------------------------------------------------------------------
+    # Objects
+    # -----------------------------------------------------------------------------------------
+
+    def obj_id_to_idx(self, obj_id: int) -> int:
+        """The index of object `obj_id`, registering it when new."""
+        obj_idx = self._obj_id_to_idx.get(obj_id)
+        if obj_idx is not None:
+            return obj_idx
+        obj_idx = len(self._obj_id_to_idx)
+        self._obj_id_to_idx[obj_id] = obj_idx
+        self._obj_idx_to_id[obj_idx] = obj_id
+        self.obj_ids = list(self._obj_id_to_idx)
+        self.point_inputs_per_obj[obj_idx] = {}
+        self.mask_inputs_per_obj[obj_idx] = {}
+        self.output_dict_per_obj[obj_idx] = {"cond_frame_outputs": {}, "non_cond_frame_outputs": {}}
+        self.frames_tracked_per_obj[obj_idx] = {}
+        return obj_idx
+
+    def obj_idx_to_id(self, obj_idx: int) -> int:
+        """The client-side id of object index `obj_idx`."""
+        return self._obj_idx_to_id[obj_idx]
+
+    def get_obj_num(self) -> int:
+        """How many objects the session tracks."""
+        return len(self._obj_idx_to_id)
+
+    def check_obj_id(self, obj_id: int) -> int:
+        """The index of a known object id; a ValueError naming the known ids otherwise."""
+        if obj_id not in self._obj_id_to_idx:
+            raise ValueError(f"unknown object id {obj_id!r}; this session tracks objects {self.obj_ids}")
+        return self._obj_id_to_idx[obj_id]
+
+    def remove_object(self, obj_id: int) -> None:
+        """Forget an object: its prompts and outputs. The other objects keep their ids."""
+        removed = self.check_obj_id(obj_id)
+        keep = [i for i in range(self.get_obj_num()) if i != removed]
+        per_obj = (
+            self.point_inputs_per_obj,
+            self.mask_inputs_per_obj,
+            self.output_dict_per_obj,
+            self.frames_tracked_per_obj,
+        )
+        for table in per_obj:
+            old = dict(table)
+            table.clear()
+            table.update({new: old[i] for new, i in enumerate(keep)})
+        ids = [self._obj_idx_to_id[i] for i in keep]
+        self._obj_id_to_idx = OrderedDict((oid, i) for i, oid in enumerate(ids))
+        self._obj_idx_to_id = OrderedDict((i, oid) for i, oid in enumerate(ids))
+        self.obj_ids = ids
+        self.obj_with_new_inputs = [o for o in self.obj_with_new_inputs if o != obj_id]
+
+    # -----------------------------------------------------------------------------------------
+    # Prompts
+    # -----------------------------------------------------------------------------------------
+
+    def add_point_inputs(self, obj_idx: int, frame_idx: int, inputs: dict[str, Tensor]) -> None:
+        """Store the clicks / box corners of an object on a frame (moved to the inference device)."""
+        self.point_inputs_per_obj[obj_idx][frame_idx] = {
+            k: v.to(self.inference_device) if isinstance(v, Tensor) else v for k, v in inputs.items()
+        }
+
+    def remove_point_inputs(self, obj_idx: int, frame_idx: int) -> None:
+        self.point_inputs_per_obj[obj_idx].pop(frame_idx, None)
+
+    def add_mask_inputs(self, obj_idx: int, frame_idx: int, inputs: Tensor) -> None:
+        """Store a (1, 1, S, S) mask prompt of an object on a frame."""
+        self.mask_inputs_per_obj[obj_idx][frame_idx] = inputs.to(self.inference_device, dtype=self.dtype)
+
+    def remove_mask_inputs(self, obj_idx: int, frame_idx: int) -> None:
+        self.mask_inputs_per_obj[obj_idx].pop(frame_idx, None)
+
+    # -----------------------------------------------------------------------------------------
+    # Outputs
+    # -----------------------------------------------------------------------------------------
+
+    def store_output(
+        self,
+        obj_idx: int,
+        frame_idx: int,
+        output_key: str | None = None,
+        output_value: Tensor | dict | None = None,
+        is_conditioning_frame: bool = True,
+    ) -> None:
+        """Store one output (or, with `output_key=None`, a dict of them) of an object on a frame.
+
+        Small tensors stay on the inference device; the others go to `inference_state_device`.
+        """
+        storage = self.output_dict_per_obj[obj_idx][
+            "cond_frame_outputs" if is_conditioning_frame else "non_cond_frame_outputs"
+        ]
+        if output_key is None:
+            if not isinstance(output_value, dict):
+                raise TypeError("store_output without output_key needs a dict of outputs")
+            storage[frame_idx] = {}
+            for key, value in output_value.items():
+                self.store_output(obj_idx, frame_idx, key, value, is_conditioning_frame)
+            return
+        if isinstance(output_value, Tensor) and output_key not in _SMALL_OUTPUTS:
+            output_value = output_value.to(self.inference_state_device)
+        storage.setdefault(frame_idx, {})[output_key] = output_value
+
+    def get_output(
+        self, obj_idx: int, frame_idx: int, output_key: str, is_conditioning_frame: bool = True
+    ) -> Any:
+        """One stored output (on the inference device), or None when the frame has none."""
+        storage = self.output_dict_per_obj[obj_idx][
+            "cond_frame_outputs" if is_conditioning_frame else "non_cond_frame_outputs"
+        ]
+        out = storage.get(frame_idx)
+        if out is None:
+            return None
+        value = out[output_key]
+        return value.to(self.inference_device) if isinstance(value, Tensor) else value
+
+    def prune_outputs(self, frame_idx: int) -> None:
+        """Drop tracked outputs farther than `memory_window` frames from `frame_idx`.
+
+        They are never read again by sequential tracking in either direction; conditioning
+        outputs are kept. (Re-tracking from a frame whose neighbours were dropped starts from
+        the conditioning frames alone.)
+        """
+        if self.memory_window is None:
+            return
+        for outputs in self.output_dict_per_obj.values():
+            tracked = outputs["non_cond_frame_outputs"]
+            for old in [i for i in tracked if abs(i - frame_idx) > self.memory_window]:
+                del tracked[old]
+
+    # -----------------------------------------------------------------------------------------
+    # Resetting
+    # -----------------------------------------------------------------------------------------
+
+    def reset_tracking_data(self) -> None:
+        """Forget objects, prompts and outputs; keep the frames and the feature cache."""
+        self._obj_id_to_idx.clear()
+        self._obj_idx_to_id.clear()
+        self.obj_ids = []
+        self.point_inputs_per_obj.clear()
+        self.mask_inputs_per_obj.clear()
+        self.output_dict_per_obj.clear()
+        self.frames_tracked_per_obj.clear()
+        self.obj_with_new_inputs = []
+
+    def reset_inference_session(self) -> None:
+        """Forget objects, prompts, outputs and cached features; keep the frames."""
+        self.reset_tracking_data()
+        self._vision_features.clear()
+
+    # -----------------------------------------------------------------------------------------
+    # Accounting
+    # -----------------------------------------------------------------------------------------
+
+    def state_tensors(self) -> list[Tensor]:
+        """Every tensor the session holds (frames, cached features, prompts, outputs)."""
+        found: list[Tensor] = []
+
+        def walk(x: Any) -> None:
+            if isinstance(x, Tensor):
+                found.append(x)
+            elif isinstance(x, dict):
+                for v in x.values():
+                    walk(v)
+            elif isinstance(x, (list, tuple)):
+                for v in x:
+                    walk(v)
+
+        for part in (
+            self.processed_frames,
+            self._vision_features,
+            self.point_inputs_per_obj,
+            self.mask_inputs_per_obj,
+            self.output_dict_per_obj,
+        ):
+            walk(part)
+        return found
+
+    def state_nbytes(self) -> int:
+        """Bytes held by the session's tensors (distinct storages counted once)."""
+        seen: dict[int, int] = {}
+        for t in self.state_tensors():
+            storage = t.untyped_storage()
+            seen[storage.data_ptr()] = storage.nbytes()
+        return sum(seen.values())
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(frames={self.num_frames}, objects={self.obj_ids}, "
+            f"size={self.video_height}x{self.video_width}, dtype={self.dtype}, device={self.inference_device})"
+        )
