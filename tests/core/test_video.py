@@ -6,7 +6,6 @@ import pytest
 import torch
 import video_scenarios as vs
 from golden_io import max_abs_diff
-
 from sam3_core.video import Sam3TrackerVideoModel
 from sam3_core.video_processing import Sam3TrackerVideoProcessor
 

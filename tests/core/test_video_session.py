@@ -1,0 +1,248 @@
+"""The video session: bounded memory, helpers, the seed's usage, and clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import video_scenarios as vs
+from golden_io import max_abs_diff
+from sam3_core.video import Sam3TrackerVideoModel
+from sam3_core.video_processing import Sam3TrackerVideoProcessor
+from sam3_core.video_session import Sam3TrackerVideoInferenceSession
+
+
+@pytest.fixture(scope="module")
+def model(tiny_checkpoint_dir):
+    return Sam3TrackerVideoModel.from_pretrained(tiny_checkpoint_dir)
+
+
+@pytest.fixture(scope="module")
+def processor(tiny_checkpoint_dir):
+    return Sam3TrackerVideoProcessor.from_pretrained(tiny_checkpoint_dir)
+
+
+def _prompted(processor, model, num_frames=vs.NUM_FRAMES, **session_kwargs):
+    session = processor.init_video_session(video=vs.video(num_frames), **session_kwargs)
+    processor.add_inputs_to_inference_session(
+        session, 0, 1, input_points=[[[vs.ELLIPSE]]], input_labels=[[[1]]]
+    )
+    model(inference_session=session, frame_idx=0)
+    return session
+
+
+# ---------------------------------------------------------------------------------------------
+# Bounded memory
+# ---------------------------------------------------------------------------------------------
+
+
+def _tiny_frame(t: int) -> np.ndarray:
+    """A 12x16 frame with a square moving one pixel every few frames."""
+    frame = np.full((12, 16, 3), 40, dtype=np.uint8)
+    x = 2 + (t // 30) % 10
+    frame[4:9, x : x + 5] = (200, 120, 60)
+    return frame
+
+
+def test_long_stream_keeps_memory_bounded(model, processor):
+    """300 streamed frames: tensors and bytes held by the session stop growing after the window."""
+    session = processor.init_video_session(max_vision_features_cache_size=2)
+    counts, sizes = [], []
+    for t in range(300):
+        inputs = processor(images=_tiny_frame(t))
+        if t == 0:
+            processor.add_inputs_to_inference_session(
+                session, 0, 1, input_points=[[[[6, 6]]]], input_labels=[[[1]]], original_size=(12, 16)
+            )
+        out = model(inference_session=session, frame=inputs["pixel_values"][0])
+        assert out.frame_idx == t
+        counts.append(len(session.state_tensors()))
+        sizes.append(session.state_nbytes())
+    window = session.memory_window
+    assert window == max(model.config.num_maskmem, model.config.max_object_pointers_in_encoder) - 1
+    settled = window + session.max_vision_features_cache_size + 2
+    assert max(counts[settled:]) == counts[settled], counts[settled::25]
+    assert max(sizes[settled:]) == sizes[settled], sizes[settled::25]
+    assert counts[settled] > counts[1]  # it did grow while the window filled
+    assert len(session.processed_frames) == window + 1
+    assert len(session._vision_features) <= 2
+    assert session.num_frames == 300
+
+
+def test_long_video_prunes_tracked_outputs(model, processor):
+    session = _prompted(processor, model, num_frames=40)
+    sizes = []
+    for _ in model.propagate_in_video_iterator(session):
+        sizes.append(session.state_nbytes())
+    window = session.memory_window
+    tracked = session.output_dict_per_obj[0]["non_cond_frame_outputs"]
+    assert sorted(tracked) == list(range(39 - window, 40))
+    assert 0 in session.output_dict_per_obj[0]["cond_frame_outputs"]  # prompted frames stay
+    assert max(sizes[window + 3 :]) == sizes[window + 3]
+
+
+def test_feature_cache_is_bounded(model, processor):
+    session = _prompted(processor, model, max_vision_features_cache_size=3)
+    for _ in model.propagate_in_video_iterator(session):
+        assert len(session._vision_features) <= 3
+    assert sorted(session._vision_features) == [7, 8, 9]
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def test_object_bookkeeping_and_resets(model, processor):
+    session = processor.init_video_session(video=vs.video(4))
+    processor.add_inputs_to_inference_session(
+        session, 0, [5, 9], input_points=[[[vs.ELLIPSE], [vs.RECTANGLE]]], input_labels=[[[1], [1]]]
+    )
+    assert session.obj_ids == [5, 9] and session.get_obj_num() == 2
+    assert session.obj_id_to_idx(9) == 1 and session.obj_idx_to_id(0) == 5
+    out = model(inference_session=session, frame_idx=0)
+    assert out.object_ids == [5, 9] and out.pred_masks.shape == (2, 1, 64, 64)
+    assert out.object_score_logits.shape == (2, 1)
+
+    session.reset_tracking_data()
+    assert session.obj_ids == [] and session.get_obj_num() == 0
+    assert session.get_vision_features(0) is not None  # the cache survives
+    session.reset_inference_session()
+    assert session.get_vision_features(0) is None
+    assert len(session.processed_frames) == 4  # the frames survive
+
+
+def test_remove_object_keeps_the_others(model, processor, golden):
+    expected, _ = golden("video", "two_objects_together")
+    session = processor.init_video_session(video=vs.video())
+    processor.add_inputs_to_inference_session(
+        session,
+        0,
+        [2, 3],
+        input_points=[[[vs.ELLIPSE, vs.BACKGROUND], [vs.RECTANGLE]]],
+        input_labels=[[[1, 0], [1]]],
+    )
+    model(inference_session=session, frame_idx=0)
+    session.remove_object(3)
+    assert session.obj_ids == [2]
+    with pytest.raises(ValueError, match="unknown object id 3"):
+        session.remove_object(3)
+    outputs = list(model.propagate_in_video_iterator(session))
+    assert all(o.object_ids == [2] for o in outputs)
+    for i, out in enumerate(outputs, start=1):  # object 2 is tracked exactly as with object 3 present
+        assert max_abs_diff(out.pred_masks[:1, :, ::2, ::2], expected[f"masks_{i:03d}"][:1]) <= 1e-4
+
+
+def test_seed_usage_and_post_processing(model, processor):
+    session = processor.init_video_session(video=vs.video(5), inference_device="cpu", dtype=torch.float32)
+    processor.add_inputs_to_inference_session(
+        inference_session=session, frame_idx=0, obj_ids=1, input_points=[[[[42, 28]]]], input_labels=[[[1]]]
+    )
+    outputs = model(inference_session=session, frame_idx=0)
+    masks = processor.post_process_masks(
+        [outputs.pred_masks], original_sizes=[[session.video_height, session.video_width]], binarize=False
+    )[0]
+    assert masks.shape == (1, 1, vs.HEIGHT, vs.WIDTH) and masks.dtype == torch.float32
+    segments = {}
+    for out in model.propagate_in_video_iterator(session, show_progress_bar=True):
+        segments[out.frame_idx] = processor.post_process_masks(
+            [out.pred_masks], original_sizes=[[session.video_height, session.video_width]]
+        )[0]
+    assert sorted(segments) == [0, 1, 2, 3, 4]
+    assert segments[2].dtype == torch.bool and segments[2].shape == (1, 1, vs.HEIGHT, vs.WIDTH)
+
+
+def test_dtype_and_devices(processor):
+    session = processor.init_video_session(
+        video=vs.video(2), dtype=torch.bfloat16, inference_state_device="cpu"
+    )
+    assert session.dtype == torch.bfloat16 and session.get_frame(0).dtype == torch.bfloat16
+    assert session.inference_state_device == torch.device("cpu")
+    assert Sam3TrackerVideoInferenceSession(dtype="float32").dtype == torch.float32
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+# ---------------------------------------------------------------------------------------------
+
+
+def test_frame_index_out_of_range(model, processor):
+    session = _prompted(processor, model, num_frames=4)
+    with pytest.raises(ValueError, match=r"frame_idx 4 is out of range; the video has frames 0\.\.3"):
+        model(inference_session=session, frame_idx=4)
+    with pytest.raises(ValueError, match="frame_idx -1 is out of range"):
+        model(inference_session=session, frame_idx=-1)
+    with pytest.raises(ValueError, match="frame_idx 7 is out of range"):
+        next(model.propagate_in_video_iterator(session, start_frame_idx=7))
+    with pytest.raises(ValueError, match="max_frame_num_to_track must be >= 0"):
+        next(model.propagate_in_video_iterator(session, max_frame_num_to_track=-2))
+    with pytest.raises(ValueError, match="give frame_idx"):
+        model(inference_session=session)
+
+
+def test_prompts_past_the_end(processor):
+    session = processor.init_video_session(video=vs.video(4))
+    with pytest.raises(ValueError, match=r"frame_idx 4 is past the end of the video \(frames 0\.\.3\)"):
+        processor.add_inputs_to_inference_session(
+            session, 4, 1, input_points=[[[[1, 1]]]], input_labels=[[[1]]]
+        )
+    with pytest.raises(ValueError, match="frame_idx must be >= 0, got -1"):
+        processor.add_inputs_to_inference_session(
+            session, -1, 1, input_points=[[[[1, 1]]]], input_labels=[[[1]]]
+        )
+
+
+def test_unknown_object_and_bad_prompts(model, processor):
+    session = processor.init_video_session(video=vs.video(3))
+    with pytest.raises(ValueError, match=r"unknown object id 4; this session tracks objects \[\]"):
+        session.remove_object(4)
+    with pytest.raises(ValueError, match="no objects to track"):
+        model(inference_session=session, frame_idx=0)
+    with pytest.raises(ValueError, match="no prompted frame has been segmented"):
+        next(model.propagate_in_video_iterator(session))
+    with pytest.raises(ValueError, match="together"):
+        processor.add_inputs_to_inference_session(session, 0, 1, input_points=[[[[1, 1]]]])
+    with pytest.raises(ValueError, match="at least one prompt"):
+        processor.add_inputs_to_inference_session(session, 0, 1)
+    with pytest.raises(ValueError, match="cannot be combined"):
+        processor.add_inputs_to_inference_session(
+            session, 0, 1, input_boxes=[[[1, 1, 5, 5]]], input_masks=np.ones((4, 4), bool)
+        )
+    with pytest.raises(ValueError, match=r"describe 2 objects .* but 1 object ids \[1\]"):
+        processor.add_inputs_to_inference_session(
+            session, 0, 1, input_points=[[[[1, 1]], [[2, 2]]]], input_labels=[[[1], [1]]]
+        )
+    with pytest.raises(ValueError, match="got 1 masks for 2 object ids"):
+        processor.add_inputs_to_inference_session(session, 0, [1, 2], input_masks=np.ones((4, 4), bool))
+    with pytest.raises(ValueError, match="repeat an id"):
+        processor.add_inputs_to_inference_session(
+            session, 0, [1, 1], input_points=[[[[1, 1]], [[2, 2]]]], input_labels=[[[1], [1]]]
+        )
+    with pytest.raises(ValueError, match="box must come before"):
+        processor.add_inputs_to_inference_session(
+            session, 0, 1, input_boxes=[[[1, 1, 5, 5]]], clear_old_inputs=False
+        )
+
+
+def test_streaming_errors(model, processor):
+    session = processor.init_video_session()
+    frame = processor(images=vs.video(1)[0])["pixel_values"][0]
+    with pytest.raises(ValueError, match="no objects to track"):
+        model(inference_session=session, frame=frame)
+    with pytest.raises(ValueError, match=r"original_size=\(height, width\) is needed"):
+        processor.add_inputs_to_inference_session(
+            session, 0, 1, input_points=[[[[1, 1]]]], input_labels=[[[1]]]
+        )
+    with pytest.raises(ValueError, match="no frames"):
+        session.get_frame(0)
+
+
+def test_video_input_errors(processor):
+    with pytest.raises(ValueError, match="frame 1 is 10x12 but frame 0 is 90x120"):
+        processor.init_video_session(video=[vs.video(1)[0], np.zeros((10, 12, 3), np.uint8)])
+    with pytest.raises(ValueError, match="no frames"):
+        processor.init_video_session(video=[])
+    with pytest.raises(ValueError, match="does not decode video files"):
+        processor.init_video_session(video="clip.mp4")
+    with pytest.raises(ValueError, match="max_vision_features_cache_size must be at least 1"):
+        processor.init_video_session(video=vs.video(1), max_vision_features_cache_size=0)
