@@ -67,3 +67,15 @@ __all__ += [
     "Sam3TrackerModel",
     "Sam3TrackerProcessor",
 ]
+
+from .outputs import Sam3TrackerVideoSegmentationOutput  # noqa: E402
+from .video import Sam3TrackerVideoModel  # noqa: E402
+from .video_processing import Sam3TrackerVideoProcessor  # noqa: E402
+from .video_session import Sam3TrackerVideoInferenceSession  # noqa: E402
+
+__all__ += [
+    "Sam3TrackerVideoInferenceSession",
+    "Sam3TrackerVideoModel",
+    "Sam3TrackerVideoProcessor",
+    "Sam3TrackerVideoSegmentationOutput",
+]
