@@ -81,6 +81,14 @@ def test_long_video_prunes_tracked_outputs(model, processor):
     assert max(sizes[window + 3 :]) == sizes[window + 3]
 
 
+def test_keep_all_outputs_opts_out_of_pruning(model, processor):
+    session = _prompted(processor, model, num_frames=24)
+    session.keep_all_outputs = True
+    for _ in model.propagate_in_video_iterator(session):
+        pass
+    assert sorted(session.output_dict_per_obj[0]["non_cond_frame_outputs"]) == list(range(1, 24))
+
+
 def test_feature_cache_is_bounded(model, processor):
     session = _prompted(processor, model, max_vision_features_cache_size=3)
     for _ in model.propagate_in_video_iterator(session):

@@ -10,6 +10,9 @@ Plain, commented state. What grows with the video is bounded:
   prompts) are kept for the whole session;
 - when frames are streamed in, frames older than the memory window are dropped too.
 
+The reference keeps every output instead; `keep_all_outputs=True` does the same (only needed to
+click again on a long-ago tracked frame and have it see its tracked neighbours).
+
 Devices: `inference_device` runs the model; `inference_state_device` holds the outputs and the
 feature cache; `video_storage_device` holds the frames.
 """
@@ -68,6 +71,9 @@ class Sam3TrackerVideoInferenceSession:
         max_vision_features_cache_size: how many frames' backbone features are cached.
         memory_window: how many frames before / after the current one keep their outputs; the
             model sets it from its config (`max(num_maskmem, max_object_pointers_in_encoder) - 1`).
+        keep_all_outputs: keep every tracked output and streamed frame, as the reference does
+            (memory grows with the video; a later click on a long-ago tracked frame then sees that
+            frame's tracked neighbours). Also settable on the session: `session.keep_all_outputs = True`.
     """
 
     def __init__(
@@ -81,6 +87,7 @@ class Sam3TrackerVideoInferenceSession:
         dtype: torch.dtype | str = torch.float32,
         max_vision_features_cache_size: int = 1,
         memory_window: int | None = None,
+        keep_all_outputs: bool = False,
     ) -> None:
         if max_vision_features_cache_size < 1:
             raise ValueError(
@@ -94,6 +101,7 @@ class Sam3TrackerVideoInferenceSession:
         self.video_height = video_height
         self.video_width = video_width
         self.memory_window = memory_window  # None until a model sets it; then outputs are pruned
+        self.keep_all_outputs = keep_all_outputs  # True: no pruning (unbounded, like the reference)
 
         # frame index -> (3, S, S) uint8 (or float) frame on video_storage_device
         self.processed_frames: dict[int, Tensor] | None = None
@@ -157,7 +165,7 @@ class Sam3TrackerVideoInferenceSession:
             self.processed_frames = {}
         self.processed_frames[frame_idx] = as_frame_storage(pixel_values).to(self.video_storage_device)
         self._num_frames = max(self._num_frames, frame_idx + 1)
-        if self.streaming and self.memory_window is not None:
+        if self.streaming and self.memory_window is not None and not self.keep_all_outputs:
             # a streamed frame is needed again only if it is re-tracked; keep the recent ones
             for old in [i for i in self.processed_frames if i < frame_idx - self.memory_window]:
                 del self.processed_frames[old]
@@ -331,7 +339,7 @@ class Sam3TrackerVideoInferenceSession:
         outputs are kept. (Re-tracking from a frame whose neighbours were dropped starts from
         the conditioning frames alone.)
         """
-        if self.memory_window is None:
+        if self.memory_window is None or self.keep_all_outputs:
             return
         for outputs in self.output_dict_per_obj.values():
             tracked = outputs["non_cond_frame_outputs"]
