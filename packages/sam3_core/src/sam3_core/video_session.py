@@ -20,6 +20,7 @@ feature cache; `video_storage_device` holds the frames.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -146,6 +147,20 @@ class Sam3TrackerVideoInferenceSession:
     def num_frames(self) -> int | None:
         """Frames in the video (or streamed so far); None before any frame."""
         return self._num_frames if self.processed_frames is not None else None
+
+    def use_frame_source(self, frames: Mapping[int, Tensor], num_frames: int) -> None:
+        """Read the video's frames on demand instead of holding them (memory then does not grow
+        with the video's length).
+
+        frames: frame index -> (3, S, S) frame (uint8 resized, or float pixel values), e.g. a lazy
+            decoder; `frame_idx in frames` must be True for 0 <= frame_idx < num_frames.
+        num_frames: the video's length.
+        """
+        if not isinstance(num_frames, int) or num_frames < 1:
+            raise ValueError(f"num_frames must be a positive int, got {num_frames!r}")
+        self.processed_frames = frames  # type: ignore[assignment]  # a mapping, not necessarily a dict
+        self._num_frames = num_frames
+        self.streaming = False
 
     def add_new_frame(self, pixel_values: Tensor, frame_idx: int | None = None) -> int:
         """Store a streamed frame ((3, S, S) or (1, 3, S, S) pixel values) and return its index."""

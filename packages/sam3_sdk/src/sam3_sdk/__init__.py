@@ -12,3 +12,8 @@ from .sessions import ImageSession
 __version__ = "0.1.0"
 
 __all__ = ["ImageFeatures", "ImageSession", "Instances", "ObjectMasks", "Sam3"]
+
+from .video import VideoFrameMasks, VideoMasks, VideoSession  # noqa: E402
+from .video_io import VideoReader, open_video  # noqa: E402
+
+__all__ += ["VideoFrameMasks", "VideoMasks", "VideoReader", "VideoSession", "open_video"]

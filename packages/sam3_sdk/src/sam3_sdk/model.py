@@ -334,3 +334,64 @@ class Sam3:
             boxes=found["boxes"][order].float().cpu().numpy(),
             prompt=prompt,
         )
+
+    # -- video (appended: video tracking) -----------------------------------------------------
+
+    @property
+    def video_tracker(self):
+        """The video tracker (`sam3_core.Sam3TrackerVideoModel`), loaded on first use with the tracker's
+        image backbone (one copy in memory)."""
+        if getattr(self, "_video_tracker", None) is None:
+            from sam3_core.video import Sam3TrackerVideoModel
+            from sam3_core.video_processing import Sam3TrackerVideoProcessor
+
+            model = Sam3TrackerVideoModel.from_pretrained(
+                self.checkpoint, device=self.device, dtype=self.tracker.dtype, **self._hub_kwargs
+            )
+            model.vision_encoder.backbone = self.tracker.vision_encoder.backbone  # one backbone
+            self._video_processor = Sam3TrackerVideoProcessor.from_pretrained(
+                self.checkpoint, **self._hub_kwargs
+            )
+            self._video_tracker = model
+        return self._video_tracker
+
+    @property
+    def video_processor(self):
+        _ = self.video_tracker
+        return self._video_processor
+
+    def video_session(self, video, fps: float | None = None):
+        """An interactive `VideoSession` on a video (file path, folder of frames, list of images or a
+        (T, H, W, 3) array): add / refine / remove objects, propagate forward, backward or both ways."""
+        from .video import VideoSession
+
+        return VideoSession(self, video, fps=fps)
+
+    def track_object(
+        self, video, prompts: dict, direction: str = "forward", progress=None, fps: float | None = None
+    ):
+        """Track prompted objects through a video, yielding each frame's masks (`VideoFrameMasks`).
+
+        prompts: {obj_id: dict(frame=0, points=[(x, y)], labels=[1], box=(x1, y1, x2, y2), mask=(H, W) bool)}
+        in pixels of the video frame. direction: "forward", "backward" or "both" (see
+        `VideoSession.propagate`). progress(done, total) is called after each frame. Frames are
+        decoded lazily and results are not kept, so memory stays bounded on long videos.
+        """
+        from .video import VideoSession, check_video_prompts
+
+        prompts = check_video_prompts(prompts)
+        session = VideoSession(self, video, fps=fps, keep_results=False)
+        for obj_id, prompt in prompts.items():
+            frame = prompt.get("frame", 0)
+            session.add_object(
+                frame=frame, points=prompt.get("points"), labels=prompt.get("labels"), box=prompt.get("box"),
+                mask=prompt.get("mask"), obj_id=obj_id,
+            )  # fmt: skip
+
+        def frames():
+            try:
+                yield from session.propagate(direction, progress=progress)
+            finally:
+                session.close()
+
+        return frames()
