@@ -19,6 +19,7 @@ def test_click_overlay_and_download(page, demo_url, tmp_path):
     make_image(180, 240, seed=4).save(image_path)
     page.goto(demo_url)
     page.get_by_text("Smoke-test mode").wait_for()
+    page.get_by_role("tab", name="Point prompting").click()
     page.locator("#point-image input[type=file]").set_input_files(str(image_path))
     shown = page.locator("#point-image img").first
     shown.wait_for()
@@ -63,9 +64,12 @@ def test_click_overlay_and_download(page, demo_url, tmp_path):
 
 def test_example_then_click(page, demo_url):
     page.goto(demo_url)
+    page.get_by_role("tab", name="Point prompting").click()
     page.locator("#point-image").wait_for()
     assert page.locator("#point-download-png").is_disabled()
-    page.locator(".gallery-item, button.gallery-item, [data-testid='examples'] button").first.click()
+    page.locator("#point-image").locator("xpath=ancestor::div[contains(@class,'column')][1]").locator(
+        ".gallery-item, [data-testid='examples'] button"
+    ).first.click()
     page.get_by_text("Click on the object.", exact=True).wait_for()
     shown = page.locator("#point-image img").first
     box = shown.bounding_box()

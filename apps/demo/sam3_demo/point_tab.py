@@ -15,7 +15,7 @@ from sam3_sdk.images import as_rgb_array
 from sam3_sdk.results import ObjectMasks
 
 from .examples import example_images
-from .loading import ModelSlot
+from .loading import ModelSlot, log
 
 POSITIVE, NEGATIVE, BOX = "Positive point", "Negative point", "Box (2 clicks)"
 MAX_PIXELS = 40_000_000  # larger uploads are refused with a message
@@ -147,8 +147,11 @@ def build_point_tab(slot: ModelSlot) -> None:
             st["result"] = require_model().segment_object(
                 st["image"], points=points or None, labels=labels or None, box=box
             )
-        except ValueError as e:
+        except (ValueError, TypeError) as e:
             raise gr.Error(str(e)) from None
+        except Exception as e:  # anything else: say it in a sentence, keep the details in the log
+            log.exception("point segmentation failed")
+            raise gr.Error(f"Segmentation failed: {e}") from None
         return st
 
     def on_upload(picture, st):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from .concept_tab import build_concept_tab
 from .loading import ModelSlot
 from .point_tab import build_point_tab
 
@@ -15,6 +16,8 @@ def build_app(slot: ModelSlot) -> gr.Blocks:
         gr.Markdown(f"# {TITLE}")
         gr.Markdown(slot.banner(), elem_id="model-banner")
         with gr.Tabs():
+            with gr.Tab("Concept segmentation", id="concept"):
+                build_concept_tab(slot)
             with gr.Tab("Point prompting", id="points"):
                 build_point_tab(slot)
     return app

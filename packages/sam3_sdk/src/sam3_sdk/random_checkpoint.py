@@ -57,6 +57,9 @@ def write_random_checkpoint(out_dir: str | os.PathLike, seed: int = 0) -> Path:
     save_file({k: v.detach().contiguous() for k, v in state.items()}, str(tmp), metadata={"format": "pt"})
     os.replace(tmp, out_dir / "model.safetensors")
     (out_dir / "config.json").write_text(json.dumps(config, indent=1))
+    from sam3_core.testing import write_tiny_tokenizer
+
+    write_tiny_tokenizer(out_dir)  # the concept detector reads tokenizer.json
     (out_dir / "README.txt").write_text("Tiny SAM 3 checkpoint with RANDOM weights: for smoke tests only.\n")
     return out_dir
 
@@ -65,6 +68,6 @@ def tiny_random_checkpoint(cache_dir: str | os.PathLike | None = None) -> Path:
     """The tiny random checkpoint in a cache folder (written on first use)."""
     base = Path(cache_dir or os.environ.get("SAM3_CACHE", Path.home() / ".cache" / "sam3"))
     folder = base / "tiny-random"
-    if not (folder / "model.safetensors").is_file():
+    if not (folder / "model.safetensors").is_file() or not (folder / "tokenizer.json").is_file():
         write_random_checkpoint(folder)
     return folder

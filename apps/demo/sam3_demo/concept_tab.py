@@ -1,0 +1,178 @@
+"""The Concept segmentation tab: a noun phrase and/or exemplar boxes find every matching instance."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from PIL import ImageDraw
+from sam3_sdk.images import as_rgb_array
+from sam3_sdk.results import Instances
+
+from .examples import example_images
+from .loading import ModelSlot, log
+
+MAX_PIXELS = 40_000_000
+POSITIVE_BOX, NEGATIVE_BOX = "Positive example", "Negative example"
+COLUMNS = ["#", "score", "x1", "y1", "x2", "y2", "area (px)"]
+
+
+def empty_state() -> dict[str, Any]:
+    """Per-browser-session state of the tab."""
+    return {"image": None, "boxes": [], "labels": [], "corner": None, "result": None, "selected": None}
+
+
+def _picture(st: dict):
+    if st["image"] is None:
+        return None
+    result: Instances | None = st["result"]
+    canvas = result.overlay(st["image"], highlight=st["selected"]) if result is not None else None
+    if canvas is None:
+        from PIL import Image
+
+        canvas = Image.fromarray(st["image"])
+    draw = ImageDraw.Draw(canvas)
+    width = max(2, round(min(st["image"].shape[:2]) / 200))
+    for box, label in zip(st["boxes"], st["labels"]):
+        draw.rectangle(box, outline=(40, 220, 60) if label else (230, 40, 40), width=width)
+    if st["corner"] is not None:
+        x, y = st["corner"]
+        draw.ellipse((x - 4, y - 4, x + 4, y + 4), outline=(40, 120, 255), width=2)
+    return canvas
+
+
+def _table(result: Instances | None) -> list[list]:
+    if result is None:
+        return []
+    return [
+        [i + 1, round(float(s), 3), *(round(float(v), 1) for v in b), int(a)]
+        for i, (s, b, a) in enumerate(zip(result.scores, result.boxes, result.areas))
+    ]
+
+
+def _downloads(result: Instances | None):
+    if result is None or len(result) == 0:
+        return gr.DownloadButton(value=None, interactive=False), gr.DownloadButton(
+            value=None, interactive=False
+        )
+    folder = Path(tempfile.mkdtemp(prefix="sam3-concept-"))
+    rle = result.save_json(folder / "instances_coco_rle.json")
+    png = result.save_png(folder / "instances_index.png")
+    return gr.DownloadButton(value=str(rle), interactive=True), gr.DownloadButton(
+        value=str(png), interactive=True
+    )
+
+
+def build_concept_tab(slot: ModelSlot) -> None:
+    state = gr.State(empty_state())
+    with gr.Row():
+        with gr.Column(scale=3):
+            image = gr.Image(
+                label="Image (click two corners to draw an exemplar box)", type="numpy",
+                sources=["upload", "clipboard"], elem_id="concept-image",
+            )  # fmt: skip
+        with gr.Column(scale=2):
+            text = gr.Textbox(label="Concept (a short noun phrase)", placeholder="yellow school bus",
+                              elem_id="concept-text")  # fmt: skip
+            box_kind = gr.Radio([POSITIVE_BOX, NEGATIVE_BOX], value=POSITIVE_BOX, label="Next exemplar box is a",
+                                elem_id="concept-box-kind")  # fmt: skip
+            clear_boxes = gr.Button("Clear boxes", elem_id="concept-clear-boxes")
+            threshold = gr.Slider(0, 1, value=0.5, step=0.01, label="Instance score threshold",
+                                  elem_id="concept-threshold")  # fmt: skip
+            mask_threshold = gr.Slider(0, 1, value=0.5, step=0.01, label="Mask threshold",
+                                       elem_id="concept-mask-threshold")  # fmt: skip
+            run = gr.Button("Segment", variant="primary", elem_id="concept-run")
+            status = gr.Markdown("Upload an image and describe what to find.", elem_id="concept-status")
+    table = gr.Dataframe(headers=COLUMNS, value=[], interactive=False, label="Instances (click a row to highlight)",
+                         elem_id="concept-table")  # fmt: skip
+    with gr.Row():
+        rle_file = gr.DownloadButton(
+            "All masks (COCO RLE JSON)", interactive=False, elem_id="concept-download-rle"
+        )
+        png_file = gr.DownloadButton(
+            "All masks (index PNG)", interactive=False, elem_id="concept-download-png"
+        )
+
+    outputs = [state, image, table, status, rle_file, png_file]
+
+    def render(st, message):
+        return (st, _picture(st), _table(st["result"]), message, *_downloads(st["result"]))
+
+    def on_upload(picture, st):
+        st = empty_state()
+        if picture is None:
+            return render(st, "Upload an image.")
+        if picture.shape[0] * picture.shape[1] > MAX_PIXELS:
+            raise gr.Error(
+                f"The image is {picture.shape[1]}x{picture.shape[0]}; up to 40 megapixels are accepted."
+            )
+        st["image"] = as_rgb_array(picture)
+        return render(st, "Type a concept (and/or draw exemplar boxes), then press Segment.")
+
+    def on_click(st, kind, evt: gr.SelectData):
+        if st["image"] is None:
+            raise gr.Error("Upload an image first.")
+        x, y = (float(v) for v in evt.index)
+        if st["corner"] is None:
+            st["corner"] = (x, y)
+            return render(st, "Click the opposite corner of the box.")
+        (x0, y0), st["corner"] = st["corner"], None
+        st["boxes"].append((min(x0, x), min(y0, y), max(x0, x) + 1, max(y0, y) + 1))
+        st["labels"].append(1 if kind == POSITIVE_BOX else 0)
+        return render(st, f"{len(st['boxes'])} exemplar box(es). Press Segment.")
+
+    def on_clear_boxes(st):
+        st.update(boxes=[], labels=[], corner=None)
+        return render(st, "Boxes cleared.")
+
+    def on_run(st, phrase, thr, mthr, progress=gr.Progress()):
+        if slot.sam is None:
+            raise gr.Error(f"No model is loaded: {slot.error}")
+        if st["image"] is None:
+            raise gr.Error("Upload an image first.")
+        phrase = (phrase or "").strip() or None
+        if phrase is None and not st["boxes"]:
+            raise gr.Error("Type a concept such as 'yellow school bus', or draw an exemplar box.")
+        progress(0.1, desc="Segmenting")
+        try:
+            result = slot.sam.segment_concept(
+                st["image"], text=phrase, boxes=st["boxes"] or None, box_labels=st["labels"] or None,
+                threshold=float(thr), mask_threshold=float(mthr),
+            )  # fmt: skip
+        except (ValueError, TypeError) as e:
+            raise gr.Error(str(e)) from None
+        except Exception as e:  # anything else: say it in a sentence, keep the details in the log
+            log.exception("concept segmentation failed")
+            raise gr.Error(f"Segmentation failed: {e}") from None
+        st.update(result=result, selected=None)
+        found = f"{len(result)} instance{'s' if len(result) != 1 else ''} found"
+        return render(st, f"{found} for {phrase!r}." if phrase else f"{found}.")
+
+    def on_select_row(st, evt: gr.SelectData):
+        if st["result"] is None or not len(st["result"]):
+            return render(st, "")
+        row = evt.index[0] if isinstance(evt.index, (list, tuple)) else int(evt.index)
+        st["selected"] = None if st["selected"] == row else int(row)
+        score = st["result"].scores[row]
+        return render(st, f"Instance {row + 1} highlighted (score {score:.2f}).")
+
+    image.upload(on_upload, [image, state], outputs)
+    image.select(on_click, [state, box_kind], outputs)
+    clear_boxes.click(on_clear_boxes, [state], outputs)
+    run.click(on_run, [state, text, threshold, mask_threshold], outputs)
+    text.submit(on_run, [state, text, threshold, mask_threshold], outputs)
+    table.select(on_select_row, [state], outputs)
+    gr.Examples(
+        [[e] for e in example_images()],
+        inputs=[image],
+        outputs=outputs,
+        fn=lambda p: on_upload(p, None),
+        run_on_click=True,
+        cache_examples=False,
+        label="Examples",
+    )
+
+
+__all__ = ["build_concept_tab"]

@@ -1,0 +1,69 @@
+"""Concept segmentation in a real browser: upload, type a phrase, draw an exemplar box, run, select, download."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conftest import screenshot  # noqa: E402
+from test_images import make_image  # noqa: E402
+
+
+def set_slider(page, elem_id: str, value: float) -> None:
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def test_text_prompt_boxes_and_downloads(page, demo_url, tmp_path):
+    image_path = tmp_path / "scene.png"
+    make_image(160, 220, seed=2).save(image_path)
+    page.goto(demo_url)
+    page.get_by_role("tab", name="Concept segmentation").click()
+    page.locator("#concept-image input[type=file]").set_input_files(str(image_path))
+    page.locator("#concept-status").get_by_text("press Segment").wait_for()
+
+    shown = page.locator("#concept-image img").first
+    box = shown.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.1, box["y"] + box["height"] * 0.1)  # two corners: one box
+    page.locator("#concept-status").get_by_text("opposite corner").wait_for()
+    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.6)
+    page.locator("#concept-status").get_by_text("1 exemplar box(es)").wait_for()
+
+    page.locator("#concept-text textarea, #concept-text input").first.fill("red ball")
+    set_slider(page, "concept-threshold", 0)  # random weights: keep every query
+    page.locator("#concept-run").click()
+    page.locator("#concept-status").get_by_text("instances found for 'red ball'").wait_for()
+    # Gradio's table is a virtual grid: rows are role=row (the header is one), cells role=gridcell.
+    rows = page.locator("#concept-table [role=row]")
+    n_instances = rows.count() - 1
+    assert n_instances > 0
+    page.locator("#concept-table [role=gridcell]").nth(1).click()  # row 1, score column
+    page.locator("#concept-status").get_by_text("Instance 1 highlighted").wait_for()
+    screenshot(page, "concept_tab")
+
+    with page.expect_download() as info:
+        page.locator("#concept-download-rle").click()
+    data = json.loads(Path(info.value.path()).read_text())
+    assert data["image_size"] == [160, 220] and data["prompt"]["text"] == "red ball"
+    assert len(data["annotations"]) == n_instances
+    with page.expect_download() as info:
+        page.locator("#concept-download-png").click()
+    index = np.array(Image.open(info.value.path()))
+    assert index.shape == (160, 220) and index.max() <= len(data["annotations"])
+
+
+def test_empty_prompt_is_explained(page, demo_url, tmp_path):
+    image_path = tmp_path / "scene.png"
+    make_image(80, 90, seed=3).save(image_path)
+    page.goto(demo_url)
+    page.get_by_role("tab", name="Concept segmentation").click()
+    page.locator("#concept-image input[type=file]").set_input_files(str(image_path))
+    page.locator("#concept-status").get_by_text("press Segment").wait_for()
+    page.locator("#concept-run").click()
+    page.get_by_text("Type a concept such as").first.wait_for()
