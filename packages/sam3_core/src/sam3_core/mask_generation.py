@@ -135,14 +135,14 @@ class Sam3TrackerMaskGenerator:
         self.min_mask_region_area = min_mask_region_area
 
     @torch.no_grad()
-    def generate(self, image: Any) -> list[dict[str, Any]]:
+    def generate(self, image: Any, image_embeddings: list[Tensor] | None = None) -> list[dict[str, Any]]:
         """Masks of everything in `image` (PIL, numpy HWC, torch or a path).
 
         Returns records sorted by predicted IoU, best first, each with `segmentation` (H, W) bool
         numpy array, `area` (pixels), `bbox` [x, y, w, h], `predicted_iou`, `point_coords`
         [[x, y]] (original-image pixels), `stability_score` and `crop_box` [x, y, w, h].
         """
-        masks, scores, stability, points = self._candidates(image)
+        masks, scores, stability, points = self._candidates(image, image_embeddings)
         boxes = masks_to_boxes(masks)
         keep = box_nms(boxes, scores, self.box_nms_thresh)
         masks, scores, stability, points, boxes = (
@@ -185,12 +185,24 @@ class Sam3TrackerMaskGenerator:
             "scores": torch.tensor([r["predicted_iou"] for r in records]),
         }
 
-    def _candidates(self, image: Any) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """All masks passing the IoU and stability filters, at the original size."""
-        inputs = self.processor(images=image, device=self.model.device)
-        height, width = (int(v) for v in inputs["original_sizes"][0])
+    def _candidates(
+        self, image: Any, embeddings: list[Tensor] | None = None
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """All masks passing the IoU and stability filters, at the original size.
+
+        `embeddings`: the image's `get_image_embeddings` output when already computed (then `image`
+        only gives the original size: an (H, W, C) array or a PIL image)."""
+        if embeddings is None:
+            inputs = self.processor(images=image, device=self.model.device)
+            height, width = (int(v) for v in inputs["original_sizes"][0])
+            embeddings = self.model.get_image_embeddings(inputs["pixel_values"])
+        else:
+            width, height = (
+                image.size
+                if hasattr(image, "size") and not hasattr(image, "shape")
+                else (image.shape[1], image.shape[0])
+            )
         self._last_size = (height, width)
-        embeddings = self.model.get_image_embeddings(inputs["pixel_values"])
         size = self.processor.target_size
         grid_model = self.point_grid * size  # model-input pixels
         grid_image = self.point_grid * torch.tensor([width, height], dtype=torch.float32)

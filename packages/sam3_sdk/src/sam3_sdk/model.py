@@ -198,6 +198,55 @@ class Sam3:
             low_res_logits=logits.cpu().numpy(),
         )
 
+    def generate_masks(
+        self,
+        image: ImageLike | ImageFeatures,
+        points_per_side: int = 32,
+        points_per_batch: int = 64,
+        pred_iou_thresh: float = 0.88,
+        stability_score_thresh: float = 0.95,
+        box_nms_thresh: float = 0.7,
+        min_mask_region_area: int = 0,
+    ) -> Instances:
+        """Segment everything: a grid of clicks, filtered by predicted IoU and stability, then box NMS.
+
+        points_per_side: the grid has points_per_side² clicks; points_per_batch: clicks decoded at once.
+        pred_iou_thresh, stability_score_thresh, box_nms_thresh: in [0, 1].
+        min_mask_region_area: when > 0, holes and islands smaller than this (pixels) are removed.
+        Returns `Instances` sorted by predicted IoU; `extra` holds stability_score and point_coords.
+        """
+        from sam3_core.mask_generation import Sam3TrackerMaskGenerator
+
+        for name, value in (("points_per_side", points_per_side), ("points_per_batch", points_per_batch)):
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name, value in (("pred_iou_thresh", pred_iou_thresh), ("stability_score_thresh", stability_score_thresh),
+                            ("box_nms_thresh", box_nms_thresh)):  # fmt: skip
+            check_threshold(value, name)
+        if not isinstance(min_mask_region_area, int) or min_mask_region_area < 0:
+            raise ValueError(f"min_mask_region_area must be a non-negative integer, got {min_mask_region_area!r}")
+        entry = image if isinstance(image, ImageFeatures) else self.features(image)
+        generator = Sam3TrackerMaskGenerator(
+            self.tracker, self.tracker_processor, points_per_side=points_per_side,
+            points_per_batch=points_per_batch, pred_iou_thresh=pred_iou_thresh,
+            stability_score_thresh=stability_score_thresh, box_nms_thresh=box_nms_thresh,
+            min_mask_region_area=min_mask_region_area,
+        )  # fmt: skip
+        with torch.inference_mode():
+            records = generator.generate(entry.image, image_embeddings=self._tracker_embeddings(entry))
+        h, w = entry.size
+        masks = np.stack([r["segmentation"] for r in records]) if records else np.zeros((0, h, w), bool)
+        return Instances(
+            masks=masks,
+            scores=[r["predicted_iou"] for r in records],
+            boxes=masks_to_boxes(masks),
+            prompt={"points_per_side": points_per_side},
+            extra={
+                "stability_score": [r["stability_score"] for r in records],
+                "point_coords": [r["point_coords"] for r in records],
+            },
+        )
+
     def image_session(self, image: ImageLike) -> ImageSession:
         """An interactive session on one image: the backbone runs once, each click only the decoder."""
         from .sessions import ImageSession
