@@ -1,0 +1,304 @@
+"""The Video tracking tab: upload a video, scrub to a frame, click objects (each with its own id and
+colour), see the frame's masks at once, propagate with a progress bar, watch and download the result."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+from PIL import ImageDraw
+from sam3_sdk.video import VideoSession, object_color
+from sam3_sdk.video_io import open_video
+
+from .examples import EXAMPLES_DIR
+from .loading import ModelSlot
+
+log = logging.getLogger("sam3_demo")
+
+POSITIVE, NEGATIVE = "Positive point", "Negative point"
+DIRECTION_LABELS = {"Forward": "forward", "Backward": "backward", "Both ways": "both"}
+MAX_FRAMES = 900  # e.g. 30 s at 30 fps
+MAX_SIDE = 1920
+LIMITS = f"Videos up to {MAX_FRAMES} frames (30 s at 30 fps), {MAX_SIDE} px on the long side, 200 MB."
+SESSION_TTL_S = 3600  # a tab's tracking session is freed when the tab closes, or after an hour
+
+
+def empty_state() -> dict[str, Any]:
+    """Per-browser-tab state: the SDK session and the clicks (obj_id -> frame -> [(x, y, label)])."""
+    return {"session": None, "clicks": {}, "current": 1}
+
+
+def free_state(st: dict | None) -> None:
+    """Close a tab's video session (frames, memories, decoder)."""
+    session = (st or {}).get("session")
+    if session is not None:
+        session.close()
+        st["session"] = None
+
+
+def example_videos() -> list[str]:
+    """A short generated example clip (written once into the cache folder)."""
+    import av
+
+    EXAMPLES_DIR.mkdir(parents=True, exist_ok=True)
+    path = EXAMPLES_DIR / "moving-shapes.mp4"
+    if not path.exists():
+        h, w, n = 180, 320, 24
+        ys, xs = np.mgrid[0:h, 0:w]
+        tmp = path.with_name(".moving-shapes.tmp.mp4")
+        with av.open(str(tmp), "w") as container:
+            stream = container.add_stream("libx264", rate=12)
+            stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+            for t in range(n):
+                rgb = np.zeros((h, w, 3), np.uint8)
+                rgb[...] = (ys * 200 // h)[..., None] * np.array([0.4, 0.6, 1.0])
+                cx, cy = 60 + 8 * t, 90 + 20 * np.sin(t / 4)
+                rgb[((xs - cx) / 40) ** 2 + ((ys - cy) / 30) ** 2 <= 1] = (230, 60, 40)
+                rgb[40:90, 250 - 4 * t : 300 - 4 * t] = (250, 210, 40)
+                for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+        tmp.replace(path)
+    return [str(path)]
+
+
+def _legend(st: dict) -> str:
+    session: VideoSession | None = st["session"]
+    ids = sorted(set(session.object_ids if session else []) | {st["current"]})
+    items = []
+    for obj_id in ids:
+        r, g, b = object_color(obj_id)
+        mark = " ◀ clicking" if obj_id == st["current"] else ""
+        items.append(
+            f'<span style="display:inline-block;width:12px;height:12px;background:rgb({r},{g},{b})"></span> '
+            f"Object {obj_id}{mark}"
+        )
+    return "&nbsp;&nbsp; ".join(items)
+
+
+def _picture(st: dict, frame_idx: int):
+    session: VideoSession = st["session"]
+    rgb = session.frame(frame_idx)
+    result = session.results.get(frame_idx)
+    canvas = result.overlay(rgb) if result is not None and len(result) else _pil(rgb)
+    draw = ImageDraw.Draw(canvas)
+    radius = max(3, round(min(rgb.shape[:2]) / 60))
+    for obj_id, per_frame in st["clicks"].items():
+        for x, y, label in per_frame.get(frame_idx, []):
+            color = (40, 220, 60) if label == 1 else (230, 40, 40)
+            draw.ellipse(
+                (x - radius, y - radius, x + radius, y + radius), fill=color, outline=object_color(obj_id)
+            )
+    return canvas
+
+
+def _pil(rgb: np.ndarray):
+    from PIL import Image
+
+    return Image.fromarray(rgb)
+
+
+def _choices(st: dict) -> list[str]:
+    session = st["session"]
+    ids = sorted(set(session.object_ids if session else []) | {st["current"]})
+    return [f"Object {i}" for i in ids]
+
+
+def build_video_tab(slot: ModelSlot) -> None:
+    """Add the tab's components and events to the enclosing `gr.Blocks`."""
+    state = gr.State(empty_state(), time_to_live=SESSION_TTL_S, delete_callback=free_state)
+    with gr.Row():
+        with gr.Column(scale=3):
+            upload = gr.Video(label="Video", sources=["upload"], elem_id="video-upload")
+            gr.Markdown(LIMITS, elem_id="video-limits")
+            frame_view = gr.Image(
+                label="Frame: click on the object",
+                type="pil",
+                interactive=False,
+                elem_id="video-frame-view",
+            )
+            frame_slider = gr.Slider(0, 1, value=0, step=1, label="Frame", elem_id="video-frame")
+        with gr.Column(scale=2):
+            status = gr.Markdown("Upload a video (or pick the example).", elem_id="video-status")
+            legend = gr.HTML("", elem_id="video-legend")
+            with gr.Row():
+                objects = gr.Radio(["Object 1"], value="Object 1", label="Object", elem_id="video-object")
+                new_object = gr.Button("New object", elem_id="video-new-object")
+            mode = gr.Radio([POSITIVE, NEGATIVE], value=POSITIVE, label="A click adds", elem_id="video-mode")
+            direction = gr.Radio(
+                list(DIRECTION_LABELS), value="Both ways", label="Propagate", elem_id="video-dir"
+            )
+            with gr.Row():
+                propagate = gr.Button("Propagate", variant="primary", elem_id="video-propagate")
+                reset = gr.Button("Reset", elem_id="video-reset")
+            result_video = gr.Video(label="Tracked video", interactive=False, elem_id="video-result")
+            with gr.Row():
+                mp4_file = gr.DownloadButton("Annotated MP4", interactive=False, elem_id="video-download-mp4")
+                zip_file = gr.DownloadButton(
+                    "Masks (PNG zip)", interactive=False, elem_id="video-download-zip"
+                )
+                rle_file = gr.DownloadButton(
+                    "Masks (COCO RLE JSON)", interactive=False, elem_id="video-download-rle"
+                )
+
+    def require_model():
+        if slot.sam is None:
+            raise gr.Error(f"No model is loaded: {slot.error}")
+        return slot.sam
+
+    def require_session(st):
+        if st["session"] is None:
+            raise gr.Error("Upload a video first.")
+        return st["session"]
+
+    def no_files():
+        return tuple(gr.DownloadButton(value=None, interactive=False) for _ in range(3))
+
+    def view(st, frame_idx, text):
+        """Frame picture, object choices, legend and status from the state."""
+        choices = _choices(st)
+        return (
+            st,
+            _picture(st, int(frame_idx)),
+            gr.Radio(choices=choices, value=f"Object {st['current']}"),
+            _legend(st),
+            text,
+        )
+
+    def on_upload(path, st):
+        free_state(st)
+        st = empty_state()
+        if not path:
+            return (
+                st,
+                None,
+                gr.Slider(0, 1, value=0),
+                gr.Radio(["Object 1"], value="Object 1"),
+                "",
+                "Upload a video.",
+                None,
+                *no_files(),
+            )
+        sam = require_model()
+        try:
+            reader = open_video(path)
+        except ValueError as e:
+            raise gr.Error(f"This file cannot be read as a video: {e}") from None
+        h, w = reader.size
+        if len(reader) > MAX_FRAMES or max(h, w) > MAX_SIDE:
+            reader.close()
+            raise gr.Error(
+                f"The video has {len(reader)} frames of {w}x{h} px; too long or too large. {LIMITS}"
+            )
+        st["session"] = sam.video_session(reader)
+        n = len(reader)
+        text = f"{n} frames, {w}x{h} px, {reader.fps:.3g} fps. Scrub to a frame and click on an object."
+        st_, picture, radio, legend_html, text = view(st, 0, text)
+        slider = gr.Slider(0, n - 1, value=0, step=1)
+        return st_, picture, slider, radio, legend_html, text, None, *no_files()
+
+    def on_scrub(st, frame_idx):
+        if st["session"] is None:
+            return st, None, gr.Radio(), "", "Upload a video first."
+        result = st["session"].results.get(int(frame_idx))
+        text = f"Frame {int(frame_idx)}" + ("" if result is not None else " (not tracked yet)")
+        return view(st, frame_idx, text)
+
+    def on_click(st, frame_idx, click_mode, evt: gr.SelectData):
+        session = require_session(st)
+        frame_idx = int(frame_idx)
+        x, y = (float(v) for v in evt.index)
+        obj_id = st["current"]
+        clicks = st["clicks"].setdefault(obj_id, {}).setdefault(frame_idx, [])
+        clicks.append((x, y, 1 if click_mode == POSITIVE else 0))
+        points = [(cx, cy) for cx, cy, _ in clicks]
+        labels = [lab for _, _, lab in clicks]
+        try:
+            if obj_id in session.object_ids:
+                result = session.refine(obj_id, frame_idx, points=points, labels=labels)
+            else:
+                result = session.add_object(frame=frame_idx, points=points, labels=labels, obj_id=obj_id)
+        except ValueError as e:
+            clicks.pop()
+            raise gr.Error(str(e)) from None
+        area = int(result.mask(obj_id).sum())
+        text = f"Object {obj_id} on frame {frame_idx}: {area} pixels. Click more, or Propagate."
+        return view(st, frame_idx, text)
+
+    def on_choose(st, label, frame_idx):
+        if label:
+            st["current"] = int(str(label).split()[-1])
+        return (
+            view(st, frame_idx, f"Clicks now go to object {st['current']}.")
+            if st["session"]
+            else (st, None, gr.Radio(), _legend(st), "Upload a video first.")
+        )
+
+    def on_new(st, frame_idx):
+        session = st["session"]
+        used = set(session.object_ids if session else []) | set(st["clicks"]) | {st["current"]}
+        st["current"] = max(used) + 1
+        if session is None:
+            return st, None, gr.Radio(choices=_choices(st), value=f"Object {st['current']}"), _legend(st), ""
+        return view(st, frame_idx, f"Clicks now go to object {st['current']}.")
+
+    def on_propagate(st, frame_idx, direction_label, progress=gr.Progress()):  # noqa: B008 (gradio API)
+        session = require_session(st)
+        if not session.object_ids:
+            raise gr.Error("Click on an object first.")
+        progress(0, desc="Tracking")
+
+        def tick(done, total):
+            progress(done / total, desc=f"Tracking frame {done} of {total}")
+
+        for _ in session.propagate(DIRECTION_LABELS.get(direction_label, "both"), progress=tick):
+            pass
+        folder = Path(tempfile.mkdtemp(prefix="sam3-video-"))
+        progress(0, desc="Writing the annotated video")
+        mp4 = session.results.save_mp4(folder / "tracked.mp4", session.reader)
+        zip_path = session.results.save_png_zip(folder / "masks_png.zip")
+        rle = session.results.save_coco_json(folder / "masks_coco_rle.json")
+        tracked = len(session.results)
+        st_, picture, radio, legend_html, _ = view(st, frame_idx, "")
+        text = f"Tracked {len(session.object_ids)} object(s) over {tracked} frames."
+        files = (
+            gr.DownloadButton(value=str(mp4), interactive=True),
+            gr.DownloadButton(value=str(zip_path), interactive=True),
+            gr.DownloadButton(value=str(rle), interactive=True),
+        )
+        return st_, picture, radio, legend_html, text, str(mp4), *files
+
+    def on_reset(st, frame_idx):
+        session = st["session"]
+        if session is None:
+            return st, None, gr.Radio(), "", "Upload a video first.", None, *no_files()
+        session.reset()
+        st.update(clicks={}, current=1)
+        return *view(st, frame_idx, "Cleared. Click on an object."), None, *no_files()
+
+    files = [mp4_file, zip_file, rle_file]
+    view_outputs = [state, frame_view, objects, legend, status]
+    upload.upload(
+        on_upload,
+        [upload, state],
+        [state, frame_view, frame_slider, objects, legend, status, result_video, *files],
+    )
+    examples = example_videos()
+    with upload.parent:
+        gr.Examples(
+            [[e] for e in examples], inputs=[upload], outputs=[state, frame_view, frame_slider, objects, legend,
+                                                              status, result_video, *files],
+            fn=lambda p: on_upload(p, None), run_on_click=True, cache_examples=False, label="Example videos",
+        )  # fmt: skip
+    frame_slider.release(on_scrub, [state, frame_slider], view_outputs)
+    frame_slider.input(on_scrub, [state, frame_slider], view_outputs)
+    frame_view.select(on_click, [state, frame_slider, mode], view_outputs)
+    objects.input(on_choose, [state, objects, frame_slider], view_outputs)
+    new_object.click(on_new, [state, frame_slider], view_outputs)
+    propagate.click(on_propagate, [state, frame_slider, direction], [*view_outputs, result_video, *files])
+    reset.click(on_reset, [state, frame_slider], [*view_outputs, result_video, *files])
