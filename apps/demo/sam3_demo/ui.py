@@ -7,6 +7,7 @@ import gradio as gr
 from .concept_tab import build_concept_tab
 from .loading import ModelSlot
 from .point_tab import build_point_tab
+from .video_tab import build_video_tab
 
 TITLE = "SAM 3 — segment and track anything"
 
@@ -20,4 +21,6 @@ def build_app(slot: ModelSlot) -> gr.Blocks:
                 build_concept_tab(slot)
             with gr.Tab("Point prompting", id="points"):
                 build_point_tab(slot)
+            with gr.Tab("Video tracking", id="video"):
+                build_video_tab(slot)
     return app
