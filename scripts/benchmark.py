@@ -44,10 +44,9 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    from sam3_core import Sam3TrackerModel
     from transformers import Sam3TrackerModel as RefTracker
     from transformers import Sam3VideoConfig
-
-    from sam3_core import Sam3TrackerModel
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     cfg = json.loads((ROOT / "tests" / "fixtures" / "tiny" / "config.json").read_text())
