@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conftest import screenshot  # noqa: E402
+from browser_artifacts import screenshot  # noqa: E402
 from test_videos import make_video  # noqa: E402
 
 H, W, N = 96, 128, 6
