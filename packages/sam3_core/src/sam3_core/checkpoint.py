@@ -25,6 +25,7 @@ __all__ = [
     "load_state_dict_strict",
     "PreTrainedModel",
     "build_and_load",
+    "tracker_key_from_hub",
 ]
 
 WEIGHTS_NAME = "model.safetensors"
@@ -229,6 +230,20 @@ def build_and_load(
     model = model.to(dtype=_as_dtype(dtype)).to_empty(device=device or "cpu")
     load_state_dict_strict(model, state, source=source)
     return model.eval()
+
+
+def tracker_key_from_hub(key: str) -> str | None:
+    """The hub layout as the trackers see it: the detector's backbone and the tracker neck become
+    `vision_encoder.*`, `tracker_model.X` becomes X, the rest of the detector is not theirs (None).
+    Keys without a hub prefix (a single-model layout) are returned unchanged."""
+    if key.startswith("detector_model."):
+        rest = key[len("detector_model.") :]
+        return rest if rest.startswith("vision_encoder.backbone.") else None
+    if key.startswith("tracker_neck."):
+        return "vision_encoder.neck." + key[len("tracker_neck.") :]
+    if key.startswith("tracker_model."):
+        return key[len("tracker_model.") :]
+    return key
 
 
 class PreTrainedModel(nn.Module):

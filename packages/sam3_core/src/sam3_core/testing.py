@@ -18,8 +18,10 @@ import json
 import os
 from collections import Counter
 
-from tokenizers import Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors
+from tokenizers import Tokenizer, processors
 from tokenizers.models import BPE
+
+from .text import set_clip_pipeline
 
 BOS = "<|startoftext|>"
 EOS = "<|endoftext|>"
@@ -27,9 +29,6 @@ VOCAB_SIZE = 1000  # the tiny config's text_config.vocab_size
 
 # CLIP's word-splitting pattern (special tokens, English contractions, letter runs, single digits,
 # runs of other non-space characters).
-CLIP_SPLIT_PATTERN = (
-    r"""<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+"""
-)
 
 CORPUS = """
 a photo of a cat. a photo of a dog! the yellow school bus drives down the street.
@@ -66,19 +65,6 @@ def _bytes_to_unicode() -> dict[int, str]:
     return dict(zip(printable, (chr(c) for c in codes), strict=True))
 
 
-def _pipeline(tokenizer: Tokenizer) -> None:
-    tokenizer.normalizer = normalizers.Sequence(
-        [normalizers.NFC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Lowercase()]
-    )
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(CLIP_SPLIT_PATTERN), behavior="removed", invert=True),
-            pre_tokenizers.ByteLevel(add_prefix_space=False),
-        ]
-    )
-    tokenizer.decoder = decoders.ByteLevel()
-
-
 def _learn_merges(words: list[str], num_merges: int) -> list[tuple[str, str]]:
     """Plain BPE: repeatedly merge the most frequent adjacent pair (ties: smallest pair text)."""
     counts = Counter(words)
@@ -109,7 +95,7 @@ def _learn_merges(words: list[str], num_merges: int) -> list[tuple[str, str]]:
 def build_tiny_tokenizer() -> Tokenizer:
     """The tiny CLIP-style tokenizer: ids < VOCAB_SIZE, `<|startoftext|>` and `<|endoftext|>` last."""
     splitter = Tokenizer(BPE())
-    _pipeline(splitter)
+    set_clip_pipeline(splitter)
     normalized = splitter.normalizer.normalize_str(CORPUS)
     words = [w for w, _ in splitter.pre_tokenizer.pre_tokenize_str(normalized)]
 
@@ -134,7 +120,7 @@ def build_tiny_tokenizer() -> Tokenizer:
             unk_token=EOS,
         )
     )
-    _pipeline(tokenizer)
+    set_clip_pipeline(tokenizer)
     tokenizer.post_processor = processors.RobertaProcessing(
         (EOS, vocab[EOS]), (BOS, vocab[BOS]), trim_offsets=False, add_prefix_space=False
     )

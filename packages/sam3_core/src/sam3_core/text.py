@@ -177,6 +177,23 @@ def _token_content(token) -> str | None:
     return token
 
 
+def set_clip_pipeline(tok) -> None:
+    """CLIP's text pipeline on a `tokenizers.Tokenizer`: NFC, whitespace collapsed, lower case, CLIP's
+    word-splitting regex, then the byte-level alphabet."""
+    from tokenizers import Regex, decoders, normalizers, pre_tokenizers
+
+    tok.normalizer = normalizers.Sequence(
+        [normalizers.NFC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Lowercase()]
+    )
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(_CLIP_SPLIT), behavior="removed", invert=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False),
+        ]
+    )
+    tok.decoder = decoders.ByteLevel()
+
+
 class CLIPTokenizer:
     """CLIP's BPE tokenizer over a checkpoint's `tokenizer.json`, padding to a fixed length.
 
@@ -195,7 +212,7 @@ class CLIPTokenizer:
         pad_token: str = "<|endoftext|>",
         unk_token: str = "<|endoftext|>",
     ):
-        from tokenizers import Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors
+        from tokenizers import Tokenizer, processors
         from tokenizers.models import BPE
 
         if max_length < 2:
@@ -223,16 +240,7 @@ class CLIPTokenizer:
                 unk_token=unk_token,
             )
         )
-        tok.normalizer = normalizers.Sequence(
-            [normalizers.NFC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Lowercase()]
-        )
-        tok.pre_tokenizer = pre_tokenizers.Sequence(
-            [
-                pre_tokenizers.Split(Regex(_CLIP_SPLIT), behavior="removed", invert=True),
-                pre_tokenizers.ByteLevel(add_prefix_space=False),
-            ]
-        )
-        tok.decoder = decoders.ByteLevel()
+        set_clip_pipeline(tok)
         specials = [bos_token, eos_token, pad_token, unk_token]
         specials += [_token_content(t) for t in spec.get("added_tokens", []) if t.get("special")]
         tok.add_special_tokens(list(dict.fromkeys(s for s in specials if s)))

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .checkpoint import PreTrainedModel
+from .checkpoint import PreTrainedModel, tracker_key_from_hub
 from .config import Sam3TrackerConfig, Sam3TrackerVideoConfig, _Config
 from .outputs import ModelOutput, Sam3VisionOutput
 from .prompt_decoder import FourierPositionEmbedding, MaskDecoder, PromptEncoder
@@ -81,14 +81,8 @@ class Sam3TrackerModel(PreTrainedModel):
     @classmethod
     def map_checkpoint_key(cls, key: str) -> str | None:
         """Hub key -> our key; None for the detector and the video-only tracker tensors."""
-        if key.startswith("detector_model."):
-            rest = key[len("detector_model.") :]
-            return rest if rest.startswith("vision_encoder.backbone.") else None
-        if key.startswith("tracker_neck."):
-            return "vision_encoder.neck." + key[len("tracker_neck.") :]
-        if key.startswith("tracker_model."):
-            key = key[len("tracker_model.") :]
-        return None if _VIDEO_ONLY.match(key) else key
+        key = tracker_key_from_hub(key)
+        return None if key is None or _VIDEO_ONLY.match(key) else key
 
     @classmethod
     def config_from_checkpoint_dict(cls, data: dict[str, Any]) -> Sam3TrackerConfig:

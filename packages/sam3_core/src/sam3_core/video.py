@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .checkpoint import PreTrainedModel
+from .checkpoint import PreTrainedModel, tracker_key_from_hub
 from .config import Sam3TrackerVideoConfig, _Config
 from .memory import MemoryAttention, MemoryEncoder, object_pointer_tokens
 from .outputs import Sam3TrackerVideoSegmentationOutput
@@ -90,14 +90,7 @@ class Sam3TrackerVideoModel(PreTrainedModel):
     @classmethod
     def map_checkpoint_key(cls, key: str) -> str | None:
         """Hub key -> our key: the detector's backbone, the tracker neck and the whole tracker."""
-        if key.startswith("detector_model."):
-            rest = key[len("detector_model.") :]
-            return rest if rest.startswith("vision_encoder.backbone.") else None
-        if key.startswith("tracker_neck."):
-            return "vision_encoder.neck." + key[len("tracker_neck.") :]
-        if key.startswith("tracker_model."):
-            return key[len("tracker_model.") :]
-        return key  # a single-model layout
+        return tracker_key_from_hub(key)
 
     @classmethod
     def _accepts_model_type(cls, model_type: str) -> bool:
