@@ -11,7 +11,7 @@ from PIL import ImageDraw
 from sam3_sdk.images import as_rgb_array
 from sam3_sdk.results import Instances
 
-from .examples import example_images
+from .examples import example_gallery
 from .loading import ModelSlot, log
 
 MAX_PIXELS = 40_000_000
@@ -164,15 +164,7 @@ def build_concept_tab(slot: ModelSlot) -> None:
     run.click(on_run, [state, text, threshold, mask_threshold], outputs)
     text.submit(on_run, [state, text, threshold, mask_threshold], outputs)
     table.select(on_select_row, [state], outputs)
-    gr.Examples(
-        [[e] for e in example_images()],
-        inputs=[image],
-        outputs=outputs,
-        fn=lambda p: on_upload(p, None),
-        run_on_click=True,
-        cache_examples=False,
-        label="Examples",
-    )
+    example_gallery(image, outputs, lambda p: on_upload(p, None))
 
 
 __all__ = ["build_concept_tab"]

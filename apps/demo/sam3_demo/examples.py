@@ -42,3 +42,18 @@ def example_images() -> list[str]:
             _scene(path, size, shapes)
         paths.append(str(path))
     return paths
+
+
+def example_gallery(image, outputs, on_image) -> None:
+    """Example images under an image input; a click loads one like an upload (`on_image(picture)`)."""
+    import gradio as gr
+
+    gr.Examples(
+        [[e] for e in example_images()],
+        inputs=[image],
+        outputs=outputs,
+        fn=on_image,
+        run_on_click=True,
+        cache_examples=False,
+        label="Examples",
+    )

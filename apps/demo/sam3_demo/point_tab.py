@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 from sam3_sdk.images import as_rgb_array
 from sam3_sdk.results import ObjectMasks
 
-from .examples import example_images
+from .examples import example_gallery
 from .loading import ModelSlot, log
 
 POSITIVE, NEGATIVE, BOX = "Positive point", "Negative point", "Box (2 clicks)"
@@ -87,7 +87,6 @@ def build_point_tab(slot: ModelSlot) -> None:
                 label="Image: upload, then click on it", type="numpy", sources=["upload", "clipboard"],
                 elem_id="point-image", interactive=True,
             )  # fmt: skip
-            examples = example_images()
         with gr.Column(scale=2):
             mode = gr.Radio(
                 [POSITIVE, NEGATIVE, BOX], value=POSITIVE, label="A click adds", elem_id="point-mode"
@@ -207,15 +206,7 @@ def build_point_tab(slot: ModelSlot) -> None:
     outputs = [state, image, candidates, status, png_file, rle_file]
     image.upload(on_upload, [image, state], outputs)
     with image.parent:  # examples below the image; a click on one loads it like an upload
-        gr.Examples(
-            [[e] for e in examples],
-            inputs=[image],
-            outputs=outputs,
-            fn=lambda p: on_upload(p, None),
-            run_on_click=True,
-            cache_examples=False,
-            label="Examples",
-        )
+        example_gallery(image, outputs, lambda p: on_upload(p, None))
     image.select(on_click, [state, mode], outputs)
     candidates.input(on_choose, [state, candidates], outputs)
     undo.click(on_undo, [state], outputs)

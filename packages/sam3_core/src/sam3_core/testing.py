@@ -21,7 +21,7 @@ from collections import Counter
 from tokenizers import Tokenizer, processors
 from tokenizers.models import BPE
 
-from .text import set_clip_pipeline
+from .text import clip_bpe_tokenizer, set_clip_pipeline
 
 BOS = "<|startoftext|>"
 EOS = "<|endoftext|>"
@@ -110,17 +110,7 @@ def build_tiny_tokenizer() -> Tokenizer:
     if len(vocab) > VOCAB_SIZE:
         raise AssertionError(f"tiny vocab has {len(vocab)} tokens, more than {VOCAB_SIZE}")
 
-    tokenizer = Tokenizer(
-        BPE(
-            vocab=vocab,
-            merges=merges,
-            continuing_subword_prefix="",
-            end_of_word_suffix="</w>",
-            fuse_unk=False,
-            unk_token=EOS,
-        )
-    )
-    set_clip_pipeline(tokenizer)
+    tokenizer = clip_bpe_tokenizer(vocab, merges, EOS)
     tokenizer.post_processor = processors.RobertaProcessing(
         (EOS, vocab[EOS]), (BOS, vocab[BOS]), trim_offsets=False, add_prefix_space=False
     )

@@ -177,6 +177,25 @@ def _token_content(token) -> str | None:
     return token
 
 
+def clip_bpe_tokenizer(vocab: dict[str, int], merges: list, unk_token: str):
+    """A `tokenizers.Tokenizer` with CLIP's BPE model (`</w>` word ends) and text pipeline."""
+    from tokenizers import Tokenizer
+    from tokenizers.models import BPE
+
+    tok = Tokenizer(
+        BPE(
+            vocab=vocab,
+            merges=merges,
+            continuing_subword_prefix="",
+            end_of_word_suffix="</w>",
+            fuse_unk=False,
+            unk_token=unk_token,
+        )
+    )
+    set_clip_pipeline(tok)
+    return tok
+
+
 def set_clip_pipeline(tok) -> None:
     """CLIP's text pipeline on a `tokenizers.Tokenizer`: NFC, whitespace collapsed, lower case, CLIP's
     word-splitting regex, then the byte-level alphabet."""
@@ -212,8 +231,7 @@ class CLIPTokenizer:
         pad_token: str = "<|endoftext|>",
         unk_token: str = "<|endoftext|>",
     ):
-        from tokenizers import Tokenizer, processors
-        from tokenizers.models import BPE
+        from tokenizers import processors
 
         if max_length < 2:
             raise ValueError(f"max_length must leave room for bos and eos (>= 2), got {max_length}")
@@ -230,17 +248,7 @@ class CLIPTokenizer:
             if token not in vocab:
                 raise ValueError(f"{tokenizer_file}: {name} {token!r} is not in the vocabulary")
 
-        tok = Tokenizer(
-            BPE(
-                vocab=vocab,
-                merges=merges,
-                continuing_subword_prefix="",
-                end_of_word_suffix="</w>",
-                fuse_unk=False,
-                unk_token=unk_token,
-            )
-        )
-        set_clip_pipeline(tok)
+        tok = clip_bpe_tokenizer(vocab, merges, unk_token)
         specials = [bos_token, eos_token, pad_token, unk_token]
         specials += [_token_content(t) for t in spec.get("added_tokens", []) if t.get("special")]
         tok.add_special_tokens(list(dict.fromkeys(s for s in specials if s)))
