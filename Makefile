@@ -42,7 +42,7 @@ lint: install
 # Regenerate the golden outputs with the reference implementation (see README).
 fixtures:
 	test -x .ref/bin/python || ($(PYTHON) -m venv .ref && .ref/bin/pip install -q transformers==5.23.0 timm)
-	.ref/bin/pip install -q -e packages/sam3_core --no-deps
+	.ref/bin/pip install -q -e packages/sam3_core -e packages/sam3_sdk --no-deps
 	.ref/bin/python scripts/make_golden.py
 
 clean:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 from golden_io import max_abs_diff
+from sam3_core import Sam3Model, Sam3Processor
 from sam3_core.checkpoint import CheckpointError
-from sam3_core.detector import Sam3Model
-from sam3_core.detector_processing import Sam3Processor
-from sam3_core.text import CLIPTokenizer
+from sam3_core.processing.tokenizer import CLIPTokenizer
 from test_images import make_image
 
 AREA = "detector"

@@ -7,8 +7,7 @@ import shutil
 import pytest
 import torch
 from golden_io import load_golden, max_abs_diff
-from sam3_core.detector import Sam3Model
-from sam3_core.detector_processing import Sam3Processor
+from sam3_core import Sam3Model, Sam3Processor
 from test_images import make_image
 
 AREA = "detector"

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 from golden_io import max_abs_diff
-from sam3_core.detector import Sam3Model
-from sam3_core.text import CLIPTokenizer, causal_padding_mask
+from sam3_core import Sam3Model
+from sam3_core.modeling.text import causal_padding_mask
+from sam3_core.processing.tokenizer import CLIPTokenizer
 
 AREA = "detector"
 

@@ -19,8 +19,10 @@ from golden_io import max_abs_diff
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
 from golden.tracker import CASES, IMAGES, LOGIT_STRIDE, POST  # noqa: E402
-from sam3_core.tracker import Sam3TrackerModel  # noqa: E402
-from sam3_core.tracker_processing import Sam3TrackerProcessor  # noqa: E402
+from sam3_core import (
+    Sam3TrackerModel,  # noqa: E402
+    Sam3TrackerProcessor,  # noqa: E402
+)
 from test_images import make_image  # noqa: E402
 
 TOL = 1e-4

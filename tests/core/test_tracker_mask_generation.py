@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from sam3_core import Sam3TrackerModel, Sam3TrackerProcessor
 from sam3_core.mask_generation import (
     Sam3TrackerMaskGenerator,
     box_iou,
@@ -14,8 +15,7 @@ from sam3_core.mask_generation import (
     build_point_grid,
     masks_to_boxes,
 )
-from sam3_core.tracker import Sam3TrackerModel
-from sam3_core.tracker_processing import Sam3TrackerProcessor, connected_components
+from sam3_core.processing.mask_cleanup import connected_components
 from test_images import make_image
 
 IMAGE = make_image(150, 200, seed=1)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
+from sam3_core import Sam3TrackerModel
 from sam3_core.config import Sam3TrackerMaskDecoderConfig
-from sam3_core.prompt_decoder import MaskDecoder
-from sam3_core.tracker import Sam3TrackerModel
+from sam3_core.modeling.mask_decoder import MaskDecoder
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,9 @@ from collections import deque
 import numpy as np
 import pytest
 import torch
-from sam3_core.tracker_processing import (
-    BatchEncoding,
-    Sam3TrackerProcessor,
-    connected_components,
-    fill_holes_and_remove_sprinkles,
-)
+from sam3_core import Sam3TrackerProcessor
+from sam3_core.processing.batch import BatchEncoding
+from sam3_core.processing.mask_cleanup import connected_components, fill_holes_and_remove_sprinkles
 
 
 @pytest.fixture

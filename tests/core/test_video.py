@@ -6,8 +6,7 @@ import pytest
 import torch
 import video_scenarios as vs
 from golden_io import max_abs_diff
-from sam3_core.video import Sam3TrackerVideoModel
-from sam3_core.video_processing import Sam3TrackerVideoProcessor
+from sam3_core import Sam3TrackerVideoModel, Sam3TrackerVideoProcessor
 
 TOL = 1e-4  # fp32 mask logits and object scores, on every frame
 BF16_TOL = 0.1  # bf16 vs fp32 mask logits (|logits| up to ~2.3 here); the reference's bf16 is as far

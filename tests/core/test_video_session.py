@@ -7,9 +7,7 @@ import pytest
 import torch
 import video_scenarios as vs
 from golden_io import max_abs_diff
-from sam3_core.video import Sam3TrackerVideoModel
-from sam3_core.video_processing import Sam3TrackerVideoProcessor
-from sam3_core.video_session import Sam3TrackerVideoInferenceSession
+from sam3_core import Sam3TrackerVideoInferenceSession, Sam3TrackerVideoModel, Sam3TrackerVideoProcessor
 
 
 @pytest.fixture(scope="module")

@@ -21,9 +21,18 @@ from .config import (
     Sam3VisionConfig,
     Sam3ViTConfig,
 )
-from .image_processing import post_process_masks, preprocess_images
-from .outputs import ModelOutput, Sam3VisionOutput
-from .vision import Sam3VisionModel, Sam3ViTModel
+from .mask_generation import Sam3TrackerMaskGenerator
+from .modeling.backbones.vit import Sam3ViTModel
+from .modeling.vision import Sam3VisionModel
+from .models.sam3 import Sam3Model
+from .models.sam3_tracker import Sam3TrackerImageSegmentationOutput, Sam3TrackerModel
+from .models.sam3_tracker_video import Sam3TrackerVideoModel
+from .outputs import ModelOutput, Sam3TrackerVideoSegmentationOutput, Sam3VisionOutput
+from .processing.detector import Sam3Processor
+from .processing.image import post_process_masks, preprocess_images
+from .processing.tracker import Sam3TrackerProcessor
+from .processing.video import Sam3TrackerVideoProcessor
+from .video.session import Sam3TrackerVideoInferenceSession
 
 __version__ = "0.1.0"
 
@@ -38,10 +47,20 @@ __all__ = [
     "Sam3DETREncoderConfig",
     "Sam3GeometryEncoderConfig",
     "Sam3MaskDecoderConfig",
+    "Sam3Model",
+    "Sam3Processor",
     "Sam3TrackerConfig",
+    "Sam3TrackerImageSegmentationOutput",
     "Sam3TrackerMaskDecoderConfig",
+    "Sam3TrackerMaskGenerator",
+    "Sam3TrackerModel",
+    "Sam3TrackerProcessor",
     "Sam3TrackerPromptEncoderConfig",
     "Sam3TrackerVideoConfig",
+    "Sam3TrackerVideoInferenceSession",
+    "Sam3TrackerVideoModel",
+    "Sam3TrackerVideoProcessor",
+    "Sam3TrackerVideoSegmentationOutput",
     "Sam3VideoConfig",
     "Sam3ViTConfig",
     "Sam3ViTModel",
@@ -50,32 +69,4 @@ __all__ = [
     "Sam3VisionOutput",
     "post_process_masks",
     "preprocess_images",
-]
-# Model exports of each area are appended below.
-from .detector import Sam3Model  # noqa: E402
-from .detector_processing import Sam3Processor  # noqa: E402
-
-__all__ += ["Sam3Model", "Sam3Processor"]
-
-from .mask_generation import Sam3TrackerMaskGenerator  # noqa: E402
-from .tracker import Sam3TrackerImageSegmentationOutput, Sam3TrackerModel  # noqa: E402
-from .tracker_processing import Sam3TrackerProcessor  # noqa: E402
-
-__all__ += [
-    "Sam3TrackerImageSegmentationOutput",
-    "Sam3TrackerMaskGenerator",
-    "Sam3TrackerModel",
-    "Sam3TrackerProcessor",
-]
-
-from .outputs import Sam3TrackerVideoSegmentationOutput  # noqa: E402
-from .video import Sam3TrackerVideoModel  # noqa: E402
-from .video_processing import Sam3TrackerVideoProcessor  # noqa: E402
-from .video_session import Sam3TrackerVideoInferenceSession  # noqa: E402
-
-__all__ += [
-    "Sam3TrackerVideoInferenceSession",
-    "Sam3TrackerVideoModel",
-    "Sam3TrackerVideoProcessor",
-    "Sam3TrackerVideoSegmentationOutput",
 ]

@@ -15,8 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .tracker import Sam3TrackerModel
-from .tracker_processing import Sam3TrackerProcessor, connected_components
+from .models.sam3_tracker import Sam3TrackerModel
+from .processing.mask_cleanup import connected_components
+from .processing.tracker import Sam3TrackerProcessor
 
 __all__ = ["Sam3TrackerMaskGenerator", "build_point_grid", "box_nms", "masks_to_boxes", "stability_scores"]
 

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 from PIL import Image
-from sam3_core.image_processing import load_image
+from sam3_core.processing.image import load_image
 
 ImageLike = Image.Image | np.ndarray | str | os.PathLike
 

@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from sam3_core.image_processing import preprocess_images
-from sam3_core.tracker import Sam3TrackerModel
-from sam3_core.tracker_processing import Sam3TrackerProcessor
+from sam3_core import Sam3TrackerModel, Sam3TrackerProcessor
+from sam3_core.processing.image import preprocess_images
 
 from .images import ImageLike, as_rgb_array
 from .prompts import check_box, check_boxes, check_mask, check_points, check_threshold
@@ -224,7 +223,9 @@ class Sam3:
                             ("box_nms_thresh", box_nms_thresh)):  # fmt: skip
             check_threshold(value, name)
         if not isinstance(min_mask_region_area, int) or min_mask_region_area < 0:
-            raise ValueError(f"min_mask_region_area must be a non-negative integer, got {min_mask_region_area!r}")
+            raise ValueError(
+                f"min_mask_region_area must be a non-negative integer, got {min_mask_region_area!r}"
+            )
         entry = image if isinstance(image, ImageFeatures) else self.features(image)
         generator = Sam3TrackerMaskGenerator(
             self.tracker, self.tracker_processor, points_per_side=points_per_side,
@@ -259,8 +260,7 @@ class Sam3:
     def detector(self):
         """The concept detector (`sam3_core.Sam3Model`), loaded on first use with the tracker's backbone."""
         if self._detector is None:
-            from sam3_core.detector import Sam3Model
-            from sam3_core.detector_processing import Sam3Processor
+            from sam3_core import Sam3Model, Sam3Processor
 
             detector = Sam3Model.from_pretrained(
                 self.checkpoint, device=self.device, dtype=self.tracker.dtype, **self._hub_kwargs
@@ -391,8 +391,7 @@ class Sam3:
         """The video tracker (`sam3_core.Sam3TrackerVideoModel`), loaded on first use with the tracker's
         image backbone (one copy in memory)."""
         if getattr(self, "_video_tracker", None) is None:
-            from sam3_core.video import Sam3TrackerVideoModel
-            from sam3_core.video_processing import Sam3TrackerVideoProcessor
+            from sam3_core import Sam3TrackerVideoModel, Sam3TrackerVideoProcessor
 
             model = Sam3TrackerVideoModel.from_pretrained(
                 self.checkpoint, device=self.device, dtype=self.tracker.dtype, **self._hub_kwargs

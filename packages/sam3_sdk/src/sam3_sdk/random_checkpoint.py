@@ -35,19 +35,19 @@ def write_random_checkpoint(out_dir: str | os.PathLike, seed: int = 0) -> Path:
     config = json.loads(resources.files("sam3_sdk.data").joinpath("tiny_config.json").read_text())
     torch.manual_seed(seed)
     state: dict[str, torch.Tensor] = {}
-    from sam3_core.tracker import Sam3TrackerModel
+    from sam3_core import Sam3TrackerModel
 
     tracker = Sam3TrackerModel(Sam3TrackerModel.config_from_checkpoint_dict(config))
     state.update({_hub_key_tracker(k): v for k, v in tracker.state_dict().items()})
     try:  # the other heads, when this version has them
-        from sam3_core.detector import Sam3Model
+        from sam3_core import Sam3Model
 
         detector = Sam3Model(Sam3Model.config_from_checkpoint_dict(config))
         state.update({"detector_model." + k: v for k, v in detector.state_dict().items()})
     except ImportError:
         pass
     try:
-        from sam3_core.video import Sam3TrackerVideoModel
+        from sam3_core import Sam3TrackerVideoModel
 
         video = Sam3TrackerVideoModel(Sam3TrackerVideoModel.config_from_checkpoint_dict(config))
         state.update({_hub_key_tracker(k): v for k, v in video.state_dict().items()})
@@ -57,7 +57,7 @@ def write_random_checkpoint(out_dir: str | os.PathLike, seed: int = 0) -> Path:
     save_file({k: v.detach().contiguous() for k, v in state.items()}, str(tmp), metadata={"format": "pt"})
     os.replace(tmp, out_dir / "model.safetensors")
     (out_dir / "config.json").write_text(json.dumps(config, indent=1))
-    from sam3_core.testing import write_tiny_tokenizer
+    from .tiny_tokenizer import write_tiny_tokenizer
 
     write_tiny_tokenizer(out_dir)  # the concept detector reads tokenizer.json
     (out_dir / "README.txt").write_text("Tiny SAM 3 checkpoint with RANDOM weights: for smoke tests only.\n")

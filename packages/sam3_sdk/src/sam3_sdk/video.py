@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 from PIL import Image
-from sam3_core.image_processing import resize_images, to_rgb_tensor
+from sam3_core.processing.image import resize_images, to_rgb_tensor
 
 from .prompts import check_box, check_mask, check_points
 from .results import masks_to_boxes, overlay_masks, palette, write_atomically

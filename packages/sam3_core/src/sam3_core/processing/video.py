@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .image_processing import resize_images, to_rgb_tensor
-from .tracker_processing import Sam3TrackerProcessor
-from .video_session import Sam3TrackerVideoInferenceSession
+from ..video.session import Sam3TrackerVideoInferenceSession
+from .image import resize_images, to_rgb_tensor
+from .tracker import Sam3TrackerProcessor
 
 __all__ = ["Sam3TrackerVideoProcessor"]
 

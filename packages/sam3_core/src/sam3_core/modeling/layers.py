@@ -1,4 +1,5 @@
-"""Building blocks used by several models: MLPs, SDPA attention, 2D RoPE, sine position encodings."""
+"""Building blocks used by several models: activations, MLPs, SDPA attention, 2D RoPE, sine
+position encodings, channel LayerNorm."""
 
 from __future__ import annotations
 
@@ -6,17 +7,7 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
-__all__ = [
-    "ACTIVATIONS",
-    "activation",
-    "FeedForward",
-    "sdpa",
-    "axial_rope_tables",
-    "apply_pairwise_rope",
-    "sine_position_encoding_2d",
-]
+from torch import Tensor, nn
 
 
 def _quick_gelu(x: torch.Tensor) -> torch.Tensor:
@@ -38,6 +29,9 @@ def activation(name: str):
         return ACTIVATIONS[name]
     except KeyError:
         raise ValueError(f"unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}") from None
+
+
+activation_by_name = activation  # for modules whose argument is called `activation`
 
 
 class FeedForward(nn.Module):
@@ -130,3 +124,86 @@ def sine_position_encoding_2d(
     pos_y = torch.stack((pos_y[..., 0::2].sin(), pos_y[..., 1::2].cos()), dim=-1).flatten(-2)
     pos = torch.cat((pos_y, pos_x), dim=-1).permute(2, 0, 1)  # (2F, H, W)
     return pos.unsqueeze(0).expand(batch, -1, -1, -1)
+
+
+class SamMLP(nn.Module):
+    """`num_layers` linear layers with an activation between them (the SAM "MLP" heads)."""
+
+    def __init__(
+        self,
+        input_dim: int,
+        hidden_dim: int,
+        output_dim: int,
+        num_layers: int,
+        activation: str = "relu",
+        sigmoid_output: bool = False,
+    ) -> None:
+        super().__init__()
+        if num_layers < 2:
+            raise ValueError(f"SamMLP needs at least 2 layers, got num_layers={num_layers}")
+        self.act = activation_by_name(activation)
+        self.proj_in = nn.Linear(input_dim, hidden_dim)
+        self.layers = nn.ModuleList([nn.Linear(hidden_dim, hidden_dim) for _ in range(num_layers - 2)])
+        self.proj_out = nn.Linear(hidden_dim, output_dim)
+        self.sigmoid_output = sigmoid_output
+
+    def forward(self, hidden: Tensor) -> Tensor:
+        hidden = self.act(self.proj_in(hidden))
+        for layer in self.layers:
+            hidden = self.act(layer(hidden))
+        hidden = self.proj_out(hidden)
+        return torch.sigmoid(hidden) if self.sigmoid_output else hidden
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of a (B, C, H, W) map."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class Sam3Attention(nn.Module):
+    """Multi-head attention (SDPA) with separate query/key/value inputs: q_proj, k_proj, v_proj, o_proj."""
+
+    def __init__(self, hidden_size: int, num_heads: int):
+        super().__init__()
+        self.num_heads = num_heads
+        self.q_proj = nn.Linear(hidden_size, hidden_size)
+        self.k_proj = nn.Linear(hidden_size, hidden_size)
+        self.v_proj = nn.Linear(hidden_size, hidden_size)
+        self.o_proj = nn.Linear(hidden_size, hidden_size)
+
+    def forward(
+        self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """query (B, Lq, C), key/value (B, Lk, C); mask bool (True = attend) or additive, → (B, Lq, C)."""
+        b, lq, c = query.shape
+        lk = key.shape[1]
+        hd = c // self.num_heads
+        q = self.q_proj(query).view(b, lq, self.num_heads, hd).transpose(1, 2)
+        k = self.k_proj(key).view(b, lk, self.num_heads, hd).transpose(1, 2)
+        v = self.v_proj(value).view(b, lk, self.num_heads, hd).transpose(1, 2)
+        out = sdpa(q, k, v, mask).transpose(1, 2).reshape(b, lq, c)
+        return self.o_proj(out)
+
+
+class Sam3DecoderMLP(nn.Module):
+    """2- or 3-layer ReLU MLP with parameters `layer1`, `layer2`[, `layer3`]."""
+
+    def __init__(self, input_dim: int, hidden_dim: int, output_dim: int, num_layers: int = 2):
+        super().__init__()
+        if num_layers not in (2, 3):
+            raise ValueError(f"Sam3DecoderMLP supports 2 or 3 layers, got {num_layers}")
+        self.layer1 = nn.Linear(input_dim, hidden_dim)
+        if num_layers == 2:
+            self.layer2 = nn.Linear(hidden_dim, output_dim)
+            self.layer3 = None
+        else:
+            self.layer2 = nn.Linear(hidden_dim, hidden_dim)
+            self.layer3 = nn.Linear(hidden_dim, output_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.layer1(x))
+        if self.layer3 is None:
+            return self.layer2(x)
+        return self.layer3(F.relu(self.layer2(x)))

@@ -1,5 +1,5 @@
-"""A tiny CLIP-style BPE tokenizer, built deterministically, for tests, golden generation and the
-offline smoke-test checkpoint (`--model tiny-random`).
+"""A tiny CLIP-style BPE tokenizer, built deterministically, for the offline smoke-test checkpoint
+(`--model tiny-random`), the tests and the golden generator.
 
 The real `facebook/sam3` checkpoint ships the 49408-token CLIP `tokenizer.json`; the tiny test
 config has a text vocabulary of 1000, so tests write their own tokenizer with the same pipeline as
@@ -18,10 +18,9 @@ import json
 import os
 from collections import Counter
 
+from sam3_core.processing.tokenizer import clip_bpe_tokenizer, set_clip_pipeline
 from tokenizers import Tokenizer, processors
 from tokenizers.models import BPE
-
-from .text import clip_bpe_tokenizer, set_clip_pipeline
 
 BOS = "<|startoftext|>"
 EOS = "<|endoftext|>"

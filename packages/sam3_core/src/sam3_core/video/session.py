@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .image_processing import normalize_images
+from ..processing.image import normalize_images
 
 __all__ = ["Sam3TrackerVideoInferenceSession", "as_frame_storage"]
 

@@ -23,9 +23,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import resolve_checkpoint_dir
-from .image_processing import ImageInput, preprocess_images
-from .text import CLIPTokenizer
+from ..checkpoint import resolve_checkpoint_dir
+from .image import ImageInput, preprocess_images
+from .tokenizer import CLIPTokenizer
 
 __all__ = ["Sam3Processor", "Sam3ProcessorOutput"]
 

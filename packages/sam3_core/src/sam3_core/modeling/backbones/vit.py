@@ -1,23 +1,16 @@
-"""The SAM 3 image backbone (a ViT with windowed and global RoPE attention) and its FPN necks.
+"""The SAM 3 image backbone: a ViT with windowed and global attention and 2D axial RoPE.
 
-The detector and the trackers share one backbone; each has its own FPN neck (`Sam3VisionNeck`).
-Parameter names follow the hub checkpoint (`backbone.layers.0.attention.q_proj.weight`, ...).
+Parameter names follow the hub checkpoint (`layers.0.attention.q_proj.weight`, ...).
 """
 
 from __future__ import annotations
-
-import os
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoint import CheckpointError, build_and_load, read_config, read_safetensors, resolve_checkpoint_dir
-from .config import Sam3VisionConfig, Sam3ViTConfig, _pair
-from .layers import FeedForward, apply_pairwise_rope, axial_rope_tables, sdpa, sine_position_encoding_2d
-from .outputs import Sam3VisionOutput
-
-__all__ = ["Sam3ViTModel", "Sam3VisionNeck", "Sam3VisionModel"]
+from ...config import Sam3ViTConfig, _pair
+from ..layers import FeedForward, apply_pairwise_rope, axial_rope_tables, sdpa
 
 
 class PatchEmbeddings(nn.Module):
@@ -162,128 +155,3 @@ class Sam3ViTModel(nn.Module):
         for layer in self.layers:
             x = layer(x)
         return x.flatten(1, 2)
-
-
-class FPNLevel(nn.Module):
-    """Resample the backbone map by a factor of 4, 2, 1 or 0.5, then 1x1 and 3x3 convolutions."""
-
-    def __init__(self, in_channels: int, out_channels: int, scale: float):
-        super().__init__()
-        layers: list[nn.Module] = []
-        channels = in_channels
-        if scale == 4.0:
-            layers = [
-                nn.ConvTranspose2d(channels, channels // 2, kernel_size=2, stride=2),
-                nn.GELU(),
-                nn.ConvTranspose2d(channels // 2, channels // 4, kernel_size=2, stride=2),
-            ]
-            channels //= 4
-        elif scale == 2.0:
-            layers = [nn.ConvTranspose2d(channels, channels // 2, kernel_size=2, stride=2)]
-            channels //= 2
-        elif scale == 0.5:
-            layers = [nn.MaxPool2d(kernel_size=2, stride=2)]
-        elif scale != 1.0:
-            raise ValueError(f"FPN scale factor {scale} is not supported; expected 4.0, 2.0, 1.0 or 0.5")
-        self.scale_layers = nn.ModuleList(layers)
-        self.proj1 = nn.Conv2d(channels, out_channels, kernel_size=1)
-        self.proj2 = nn.Conv2d(out_channels, out_channels, kernel_size=3, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.proj1.weight.dtype)
-        for layer in self.scale_layers:
-            x = layer(x)
-        return self.proj2(self.proj1(x))
-
-
-class Sam3VisionNeck(nn.Module):
-    """The FPN neck: one feature map (and its sine position encoding) per scale factor."""
-
-    def __init__(self, config: Sam3VisionConfig):
-        super().__init__()
-        self.fpn_hidden_size = config.fpn_hidden_size
-        self.fpn_layers = nn.ModuleList(
-            FPNLevel(config.backbone_config.hidden_size, config.fpn_hidden_size, s)
-            for s in config.scale_factors
-        )
-
-    def forward(self, x: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
-        """x: (B, C, H, W) backbone map → (feature maps, position encodings), finest level first."""
-        maps = tuple(level(x) for level in self.fpn_layers)
-        encodings = tuple(
-            sine_position_encoding_2d(
-                m.shape[0], m.shape[2], m.shape[3], self.fpn_hidden_size // 2, device=m.device, dtype=m.dtype
-            )
-            for m in maps
-        )
-        return maps, encodings
-
-
-class Sam3VisionModel(nn.Module):
-    """Backbone plus FPN neck: pixel_values (B, 3, S, S) → `Sam3VisionOutput`."""
-
-    @classmethod
-    def from_pretrained(
-        cls,
-        name_or_path: str | os.PathLike,
-        *,
-        neck: str = "detector",
-        device: str | torch.device | None = None,
-        dtype: torch.dtype | str | None = None,
-        **hub_kwargs,
-    ) -> Sam3VisionModel:
-        """The shared backbone with the detector's (`neck="detector"`) or the trackers' (`"tracker"`)
-        FPN neck, from a combined `facebook/sam3`-style checkpoint."""
-        prefixes = {
-            "detector": ("detector_model.vision_encoder.neck.", "detector_config"),
-            "tracker": ("tracker_neck.", "tracker_config"),
-        }
-        if neck not in prefixes:
-            raise ValueError(f"neck must be 'detector' or 'tracker', got {neck!r}")
-        neck_prefix, config_key = prefixes[neck]
-        folder = resolve_checkpoint_dir(name_or_path, **hub_kwargs)
-        data = read_config(folder)
-        if data.get("model_type") != "sam3_video":
-            raise CheckpointError(
-                f"Sam3VisionModel.from_pretrained needs a combined 'sam3_video' checkpoint, got {data.get('model_type')!r}"
-            )
-        config = Sam3VisionConfig.from_dict(data[config_key]["vision_config"])
-        backbone_prefix = "detector_model.vision_encoder.backbone."
-        state = {}
-        for key, value in read_safetensors(folder).items():
-            if key.startswith(backbone_prefix):
-                state["backbone." + key[len(backbone_prefix) :]] = value
-            elif key.startswith(neck_prefix):
-                state["neck." + key[len(neck_prefix) :]] = value
-        return build_and_load(cls, config, state, device=device, dtype=dtype, source=str(folder))
-
-    def __init__(self, config: Sam3VisionConfig):
-        super().__init__()
-        self.config = config
-        self.backbone = Sam3ViTModel(config.backbone_config)
-        self.neck = Sam3VisionNeck(config)
-
-    def backbone_map(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """The backbone's output as a (B, C, H, W) map (what the FPN necks take)."""
-        if pixel_values.ndim != 4 or pixel_values.shape[1] != self.config.backbone_config.num_channels:
-            raise ValueError(
-                f"pixel_values must be (batch, {self.config.backbone_config.num_channels}, height, width), "
-                f"got shape {tuple(pixel_values.shape)}"
-            )
-        tokens = self.backbone(pixel_values)
-        ph, pw = _pair(self.config.backbone_config.patch_size)
-        h, w = pixel_values.shape[-2] // ph, pixel_values.shape[-1] // pw
-        return tokens.view(tokens.shape[0], h, w, -1).permute(0, 3, 1, 2)
-
-    def forward(self, pixel_values: torch.Tensor) -> Sam3VisionOutput:
-        return self.from_backbone_map(self.backbone_map(pixel_values))
-
-    def from_backbone_map(self, spatial: torch.Tensor) -> Sam3VisionOutput:
-        """Run only the neck on a (B, C, H, W) backbone map, e.g. one computed by a model that
-        shares this backbone: the detector and the trackers then pay for one backbone pass."""
-        maps, encodings = self.neck(spatial.to(self.neck.fpn_layers[0].proj1.weight.dtype))
-        return Sam3VisionOutput(
-            last_hidden_state=spatial.flatten(2).transpose(1, 2),
-            fpn_hidden_states=maps,
-            fpn_position_encoding=encodings,
-        )

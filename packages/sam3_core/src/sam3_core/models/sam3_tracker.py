@@ -1,7 +1,7 @@
 """`Sam3TrackerModel`: promptable segmentation of still images with points, boxes and masks.
 
 The SAM 3 backbone with the tracker's own FPN neck feeds the shared prompt encoder and mask
-decoder (`prompt_decoder.py`).
+decoder (`modeling/prompt_encoder.py`, `modeling/mask_decoder.py`).
 
 Loading: the combined `facebook/sam3` checkpoint holds the backbone under `detector_model.` and
 the tracker under `tracker_model.` / `tracker_neck.`; a single-model layout (keys already without
@@ -18,19 +18,21 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .checkpoint import PreTrainedModel, tracker_key_from_hub
-from .config import Sam3TrackerConfig, Sam3TrackerVideoConfig, _Config
-from .outputs import ModelOutput, Sam3VisionOutput
-from .prompt_decoder import FourierPositionEmbedding, MaskDecoder, PromptEncoder
-from .vision import Sam3VisionModel
-
-__all__ = ["Sam3TrackerModel", "Sam3TrackerImageSegmentationOutput"]
+from ..checkpoint import PreTrainedModel, tracker_key_from_hub
+from ..config import Sam3TrackerConfig, Sam3TrackerVideoConfig, _Config
+from ..modeling.backbones.vit import Sam3ViTModel
+from ..modeling.mask_decoder import MaskDecoder
+from ..modeling.prompt_encoder import FourierPositionEmbedding, PromptEncoder
+from ..modeling.vision import Sam3VisionModel
+from ..outputs import ModelOutput, Sam3VisionOutput
 
 # Tracker tensors only the video model uses (memory encoder / attention, object pointers, ...).
 _VIDEO_ONLY = re.compile(
     r"^(memory_|mask_downsample|object_pointer_proj|temporal_positional_encoding_projection_layer"
     r"|no_memory_positional_encoding$|no_object_pointer$|occlusion_spatial_embedding_parameter$)"
 )
+
+
 _VALID_LABELS = (-10, -1, 0, 1, 2, 3)
 
 
@@ -61,14 +63,14 @@ class Sam3TrackerModel(PreTrainedModel):
     config_class = Sam3TrackerConfig
     config_key = "tracker_config"
 
-    def __init__(self, config: Sam3TrackerConfig) -> None:
+    def __init__(self, config: Sam3TrackerConfig, backbone: Sam3ViTModel | None = None) -> None:
         super().__init__()
         if hasattr(config, "tracker_config"):  # a combined sam3_video config
             config = _tracker_config_of(config.tracker_config)
         self.config = config
         pe_config = config.prompt_encoder_config
         self.shared_image_embedding = FourierPositionEmbedding(pe_config.hidden_size, pe_config.scale)
-        self.vision_encoder = Sam3VisionModel(config.vision_config)
+        self.vision_encoder = Sam3VisionModel(config.vision_config, backbone=backbone)
         self.prompt_encoder = PromptEncoder(pe_config)
         self.mask_decoder = MaskDecoder(config.mask_decoder_config)
         # Stored in the checkpoint; see `_image_embeddings` for why images do not use it.

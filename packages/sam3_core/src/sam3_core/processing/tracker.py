@@ -26,45 +26,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .image_processing import post_process_masks as _upsample_masks
-from .image_processing import preprocess_images
-
-__all__ = [
-    "BatchEncoding",
-    "Sam3TrackerProcessor",
-    "connected_components",
-    "fill_holes_and_remove_sprinkles",
-]
+from ..checkpoint import resolve_checkpoint_dir
+from .batch import BatchEncoding
+from .image import post_process_masks as _upsample_masks
+from .image import preprocess_images
+from .mask_cleanup import fill_holes_and_remove_sprinkles
 
 _VALID_LABELS = {-10, -1, 0, 1, 2, 3}
-
-
-class BatchEncoding(dict):
-    """The processor's output: a dict of tensors (so `model(**inputs)` works) with `.to()`."""
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def to(self, device: str | torch.device | torch.dtype | None = None, dtype: torch.dtype | None = None):
-        """Move every tensor to `device`; cast floating tensors to `dtype` (e.g. `.to(torch.bfloat16)`)."""
-        if isinstance(device, torch.dtype):
-            device, dtype = None, device
-        out = BatchEncoding()
-        for key, value in self.items():
-            if isinstance(value, Tensor):
-                value = value.to(device) if device is not None else value
-                if dtype is not None and value.is_floating_point():
-                    value = value.to(dtype)
-            out[key] = value
-        return out
-
-
-# ---------------------------------------------------------------------------------------------
-# Prompt parsing
-# ---------------------------------------------------------------------------------------------
 
 
 def _to_lists(data: Any) -> Any:
@@ -111,7 +79,11 @@ def _parse(data: Any, depth: int, leaf_len: int | None, name: str, fmt: str) -> 
 
 
 _POINTS_FMT = "[image][object][point][x, y]"
+
+
 _LABELS_FMT = "[image][object][point] -> label"
+
+
 _BOXES_FMT = "[image][box][x1, y1, x2, y2]"
 
 
@@ -168,114 +140,6 @@ def _scale_coords(coords: Tensor, sizes: list[tuple[int, int]], target: int) -> 
     return out
 
 
-# ---------------------------------------------------------------------------------------------
-# Connected components (for hole filling / sprinkle removal)
-# ---------------------------------------------------------------------------------------------
-
-
-def _box_min(labels: Tensor, big: int) -> Tensor:
-    """Minimum over each pixel's 3x3 neighbourhood of (N, H, W) labels (separable: rows, then columns)."""
-    h, w = labels.shape[-2:]
-    padded = labels.new_full((labels.shape[0], h + 2, w + 2), big)
-    padded[:, 1:-1, 1:-1] = labels
-    rows = torch.minimum(
-        torch.minimum(padded[:, :, :-2], padded[:, :, 1:-1]), padded[:, :, 2:]
-    )  # (N, H+2, W)
-    return torch.minimum(torch.minimum(rows[:, :-2], rows[:, 1:-1]), rows[:, 2:])
-
-
-def _run_min(labels: Tensor, mask: Tensor, dim: int, big: int) -> Tensor:
-    """Running minimum of labels along `dim` that restarts at every background pixel.
-
-    Encoded as one cumulative max: key = run_id * K + (K - 1 - label); earlier runs have smaller
-    keys, so the max within a run recovers that run's smallest label so far.
-    """
-    k = big + 1
-    run = torch.cumsum(~mask, dim=dim, dtype=torch.int64)
-    key = run * k + (k - 1 - labels.long())
-    best = torch.cummax(key, dim=dim).values
-    return torch.where(mask, (k - 1 - (best - run * k)).to(labels.dtype), labels)
-
-
-def _propagate(labels: Tensor, mask: Tensor, big: int) -> Tensor:
-    """One round: whole-run minima along rows and columns (both directions), then the 3x3 minimum
-    (diagonal steps), restricted to the mask."""
-    for dim in (2, 1):
-        labels = _run_min(labels, mask, dim, big)
-        labels = _run_min(labels.flip(dim), mask.flip(dim), dim, big).flip(dim)
-    return torch.where(mask, _box_min(labels, big), labels)
-
-
-def connected_components(mask: Tensor) -> tuple[Tensor, Tensor]:
-    """8-connected components of a batch of binary masks.
-
-    mask: (N, H, W) or (N, 1, H, W) bool.
-    Returns (labels, areas), both shaped like `mask` (int64): a component's label is 1 + the flat
-    index of its first pixel (0 off the mask), and `areas` holds each pixel's component size
-    (0 off the mask).
-
-    Vectorised min-label propagation: each round spreads the smallest label along whole runs of
-    the mask (rows and columns, with cumulative scans) and to diagonal neighbours, then jumps
-    each label to the label of the pixel it names; rounds repeat until nothing changes, which
-    takes a few rounds per bend of the most winding component, not one per pixel.
-    """
-    shape = mask.shape
-    mask = mask.reshape(-1, *shape[-2:]).bool()
-    n, h, w = mask.shape
-    total = n * h * w
-    big = total + 1
-    dtype = torch.int32 if big < 2**31 - 1 else torch.int64
-    index = torch.arange(1, total + 1, device=mask.device, dtype=dtype).reshape(n, h, w)
-    labels = torch.where(mask, index, torch.full_like(index, big))
-    while True:
-        new = _propagate(labels, mask, big)
-        flat = new.flatten()
-        # pointer jumping: a label names a pixel of the same component; take that pixel's label
-        on = flat < big
-        target = torch.where(on, flat - 1, torch.zeros_like(flat)).long()
-        flat = torch.where(on, torch.minimum(flat, flat[target]), flat)
-        new = flat.reshape(n, h, w)
-        if torch.equal(new, labels):
-            break
-        labels = new
-    labels = torch.where(mask, labels, torch.zeros_like(labels)).long()
-    counts = torch.bincount(labels.flatten(), minlength=total + 1)
-    areas = torch.where(mask, counts[labels], torch.zeros_like(labels))
-    return labels.reshape(shape), areas.reshape(shape)
-
-
-def fill_holes_and_remove_sprinkles(
-    mask_logits: Tensor,
-    mask_threshold: float = 0.0,
-    max_hole_area: float = 0.0,
-    max_sprinkle_area: float = 0.0,
-) -> Tensor:
-    """SAM 2's mask cleanup on (..., H, W) logits, before upsampling.
-
-    Background components (logit <= threshold) of at most `max_hole_area` pixels become foreground
-    (threshold + 10); then foreground components of at most `max_sprinkle_area` pixels become
-    background (threshold - 10). Areas count pixels of the given (low-resolution) masks.
-    """
-    if max_hole_area <= 0 and max_sprinkle_area <= 0:
-        return mask_logits
-    shape = mask_logits.shape
-    logits = mask_logits.reshape(-1, *shape[-2:])
-    if max_hole_area > 0:
-        _, areas = connected_components(logits <= mask_threshold)
-        holes = (areas > 0) & (areas <= max_hole_area)
-        logits = torch.where(holes, torch.full_like(logits, mask_threshold + 10.0), logits)
-    if max_sprinkle_area > 0:
-        _, areas = connected_components(logits > mask_threshold)
-        sprinkles = (areas > 0) & (areas <= max_sprinkle_area)
-        logits = torch.where(sprinkles, torch.full_like(logits, mask_threshold - 10.0), logits)
-    return logits.reshape(shape)
-
-
-# ---------------------------------------------------------------------------------------------
-# The processor
-# ---------------------------------------------------------------------------------------------
-
-
 class Sam3TrackerProcessor:
     """Prepares images and prompts for `Sam3TrackerModel` and post-processes its masks.
 
@@ -311,8 +175,6 @@ class Sam3TrackerProcessor:
     def from_pretrained(cls, name_or_path: str | os.PathLike, **kwargs: Any) -> Sam3TrackerProcessor:
         """Settings from `processor_config.json` (or `preprocessor_config.json`) of a checkpoint
         folder or hub repo, else derived from its `config.json`. Keyword arguments override them."""
-        from .checkpoint import resolve_checkpoint_dir
-
         folder = Path(resolve_checkpoint_dir(name_or_path, allow_patterns=("*.json",)))
         settings: dict[str, Any] = {}
         for name in ("processor_config.json", "preprocessor_config.json"):

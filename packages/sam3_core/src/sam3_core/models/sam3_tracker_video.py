@@ -20,17 +20,22 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .checkpoint import PreTrainedModel, tracker_key_from_hub
-from .config import Sam3TrackerVideoConfig, _Config
-from .memory import MemoryAttention, MemoryEncoder, object_pointer_tokens
-from .outputs import Sam3TrackerVideoSegmentationOutput
-from .prompt_decoder import FourierPositionEmbedding, MaskDecoder, PromptEncoder, SamMLP
-from .video_session import Sam3TrackerVideoInferenceSession
-from .vision import Sam3VisionModel
-
-__all__ = ["Sam3TrackerVideoModel", "Sam3TrackerVideoInferenceSession", "Sam3TrackerVideoSegmentationOutput"]
+from ..checkpoint import PreTrainedModel, tracker_key_from_hub
+from ..config import Sam3TrackerVideoConfig, _Config
+from ..modeling.backbones.vit import Sam3ViTModel
+from ..modeling.layers import SamMLP
+from ..modeling.mask_decoder import MaskDecoder
+from ..modeling.memory.attention import MemoryAttention
+from ..modeling.memory.encoder import MemoryEncoder
+from ..modeling.memory.pointers import object_pointer_tokens
+from ..modeling.prompt_encoder import FourierPositionEmbedding, PromptEncoder
+from ..modeling.vision import Sam3VisionModel
+from ..outputs import Sam3TrackerVideoSegmentationOutput
+from ..video.session import Sam3TrackerVideoInferenceSession
 
 NO_OBJ_SCORE = -1024.0  # mask logit given to every pixel when the object is judged absent
+
+
 # A mask prompt is used as the output itself, as logits: -10 off the mask, +10 on it.
 MASK_AS_OUTPUT_SCALE, MASK_AS_OUTPUT_BIAS = 20.0, -10.0
 
@@ -41,12 +46,18 @@ class Sam3TrackerVideoModel(PreTrainedModel):
     Args:
         config: a `Sam3TrackerVideoConfig` (or a combined `Sam3VideoConfig`; its tracker part is used).
         remove_vision_encoder: build without the backbone (features must then come from elsewhere).
+        backbone: an existing ViT to share with other models (one trunk, a neck each).
     """
 
     config_class = Sam3TrackerVideoConfig
     config_key = "tracker_config"
 
-    def __init__(self, config: Sam3TrackerVideoConfig | _Config, remove_vision_encoder: bool = False) -> None:
+    def __init__(
+        self,
+        config: Sam3TrackerVideoConfig | _Config,
+        remove_vision_encoder: bool = False,
+        backbone: Sam3ViTModel | None = None,
+    ) -> None:
         super().__init__()
         if getattr(config, "tracker_config", None) is not None:  # a combined sam3_video config
             config = config.tracker_config
@@ -60,7 +71,9 @@ class Sam3TrackerVideoModel(PreTrainedModel):
 
         # The image tracker's parts (shared code in prompt_decoder.py).
         self.shared_image_embedding = FourierPositionEmbedding(pe_config.hidden_size, pe_config.scale)
-        self.vision_encoder = None if remove_vision_encoder else Sam3VisionModel(config.vision_config)
+        self.vision_encoder = (
+            None if remove_vision_encoder else Sam3VisionModel(config.vision_config, backbone=backbone)
+        )
         self.prompt_encoder = PromptEncoder(pe_config)
         self.mask_decoder = MaskDecoder(config.mask_decoder_config)
         self.no_memory_embedding = nn.Parameter(torch.zeros(1, 1, hidden))  # added on prompted frames

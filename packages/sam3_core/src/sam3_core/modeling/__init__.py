@@ -1,0 +1,1 @@
+"""The neural-network parts of the SAM 3 family, one concept per file (no public API here)."""

@@ -1,0 +1,1 @@
+"""Image backbones and their FPN necks."""

@@ -1,0 +1,1 @@
+"""Processors: images, videos and prompts in, model inputs out; model outputs back to pixels."""

@@ -1,0 +1,1 @@
+"""Video tracking: the inference session (state) and the tracking engine (math)."""
