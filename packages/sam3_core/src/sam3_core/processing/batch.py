@@ -9,16 +9,20 @@ from torch import Tensor
 
 
 class BatchEncoding(dict):
-    """The processor's output: a dict of tensors (so `model(**inputs)` works) with `.to()`."""
+    """A processor's output: a dict of tensors (so `model(**inputs)` works), with attribute access
+    (`inputs.pixel_values`) and `.to(device, dtype)`."""
 
     def __getattr__(self, name: str) -> Any:
         try:
             return self[name]
         except KeyError:
-            raise AttributeError(name) from None
+            raise AttributeError(f"processor output has no {name!r}; it has {sorted(self)}") from None
 
-    def to(self, device: str | torch.device | torch.dtype | None = None, dtype: torch.dtype | None = None):
-        """Move every tensor to `device`; cast floating tensors to `dtype` (e.g. `.to(torch.bfloat16)`)."""
+    def to(
+        self, device: str | torch.device | torch.dtype | None = None, dtype: torch.dtype | None = None
+    ) -> BatchEncoding:
+        """Move every tensor to `device`; cast floating tensors (pixel values, boxes, points) to
+        `dtype` when given (`.to(torch.bfloat16)` casts only)."""
         if isinstance(device, torch.dtype):
             device, dtype = None, device
         out = BatchEncoding()

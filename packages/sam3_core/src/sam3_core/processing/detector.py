@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..checkpoint import resolve_checkpoint_dir
+from .batch import BatchEncoding
 from .image import ImageInput, preprocess_images
 from .tokenizer import CLIPTokenizer
 
@@ -32,27 +33,8 @@ __all__ = ["Sam3Processor", "Sam3ProcessorOutput"]
 VISUAL_PROMPT = "visual"  # the phrase the reference uses for box-only prompts
 
 
-class Sam3ProcessorOutput(dict):
-    """A dict of model inputs with attribute access and `.to(device)` (floats may also change dtype)."""
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(f"processor output has no {name!r}; it has {sorted(self)}") from None
-
-    def to(
-        self, device: str | torch.device | None = None, dtype: torch.dtype | None = None
-    ) -> Sam3ProcessorOutput:
-        """Move every tensor to `device`; cast floating tensors (pixel values, boxes) to `dtype` if given."""
-        out = Sam3ProcessorOutput()
-        for key, value in self.items():
-            if isinstance(value, torch.Tensor):
-                value = value.to(device) if device is not None else value
-                if dtype is not None and value.is_floating_point():
-                    value = value.to(dtype)
-            out[key] = value
-        return out
+# The detector processor's output type (the same `.to()`-able dict as the other processors').
+Sam3ProcessorOutput = BatchEncoding
 
 
 def _as_nested_list(value: Any) -> Any:
