@@ -1,6 +1,6 @@
 """`Sam3Processor`: images, phrases and exemplar boxes in; model inputs out; results back in pixels.
 
-Input nesting follows the seed API:
+Input nesting follows the reference processor:
 
     text:               "phrase" | ["phrase or None per image", ...]
     input_boxes:        [[[x1, y1, x2, y2], ...] or None per image]      pixels, xyxy
