@@ -25,7 +25,7 @@ def _check(results, sizes, min_kept=0):
 
 def keeping_threshold(outputs) -> float:
     """A score threshold that keeps at least one instance of every image: half the lowest of the
-    per-image best scores (the tiny random weights score far below the examples' 0.5)."""
+    per-image best scores (the tiny random weights score below the examples' 0.5)."""
     scores = outputs.pred_logits.sigmoid() * outputs.presence_logits.sigmoid()  # (B, Q), as post-processed
     return float(scores.max(dim=1).values.min()) / 2
 
