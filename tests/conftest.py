@@ -1,7 +1,9 @@
-"""Shared test fixtures: the tiny random checkpoint and the golden outputs of the reference."""
+"""Shared test fixtures: the tiny random checkpoint, the models and processors loaded from it, and the
+golden outputs of the reference."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -13,6 +15,14 @@ GOLDEN = FIXTURES / "golden"
 sys.path.insert(0, str(FIXTURES))
 
 from golden_io import load_golden  # noqa: E402
+from sam3_core import (  # noqa: E402
+    Sam3Model,
+    Sam3Processor,
+    Sam3TrackerModel,
+    Sam3TrackerProcessor,
+    Sam3TrackerVideoModel,
+    Sam3TrackerVideoProcessor,
+)
 from tiny_checkpoint import write_tiny_checkpoint  # noqa: E402
 
 torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
@@ -28,3 +38,48 @@ def tiny_checkpoint_dir(tmp_path_factory) -> Path:
 def golden():
     """`golden(area, name)` → (tensors, metadata) written by the reference for one case."""
     return load_golden
+
+
+@pytest.fixture(scope="session")
+def tiny_repo_dir(tiny_checkpoint_dir, tmp_path_factory) -> Path:
+    """The tiny checkpoint plus the processor_config.json the reference's save_pretrained wrote:
+    laid out like the facebook/sam3 repo."""
+    folder = tmp_path_factory.mktemp("tiny-sam3-repo")
+    for path in tiny_checkpoint_dir.iterdir():
+        shutil.copyfile(path, folder / path.name)
+    _, meta = load_golden("detector", "processor_config")
+    (folder / "processor_config.json").write_text(meta["processor_config.json"])
+    return folder
+
+
+# The models are shared by every test of the session: tests only run them, never change them.
+
+
+@pytest.fixture(scope="session")
+def detector_model(tiny_checkpoint_dir) -> Sam3Model:
+    return Sam3Model.from_pretrained(tiny_checkpoint_dir)
+
+
+@pytest.fixture(scope="session")
+def detector_processor(tiny_repo_dir) -> Sam3Processor:
+    return Sam3Processor.from_pretrained(tiny_repo_dir)
+
+
+@pytest.fixture(scope="session")
+def tracker_model(tiny_checkpoint_dir) -> Sam3TrackerModel:
+    return Sam3TrackerModel.from_pretrained(tiny_checkpoint_dir)
+
+
+@pytest.fixture(scope="session")
+def tracker_processor(tiny_checkpoint_dir) -> Sam3TrackerProcessor:
+    return Sam3TrackerProcessor.from_pretrained(tiny_checkpoint_dir)
+
+
+@pytest.fixture(scope="session")
+def video_model(tiny_checkpoint_dir) -> Sam3TrackerVideoModel:
+    return Sam3TrackerVideoModel.from_pretrained(tiny_checkpoint_dir)
+
+
+@pytest.fixture(scope="session")
+def video_processor(tiny_checkpoint_dir) -> Sam3TrackerVideoProcessor:
+    return Sam3TrackerVideoProcessor.from_pretrained(tiny_checkpoint_dir)

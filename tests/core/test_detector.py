@@ -5,25 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 from golden_io import max_abs_diff
-from sam3_core import Sam3Model, Sam3Processor
+from sam3_core import Sam3Model
 from sam3_core.checkpoint import CheckpointError
-from sam3_core.processing.tokenizer import CLIPTokenizer
 from test_images import make_image
 
 AREA = "detector"
 CASES = ["text", "boxes", "text_negative_box", "batch_text", "batch_mixed"]
 OUTPUTS = ["pred_logits", "pred_boxes", "pred_masks", "presence_logits", "semantic_seg"]
 TOL = 1e-4
-
-
-@pytest.fixture(scope="module")
-def model(tiny_checkpoint_dir) -> Sam3Model:
-    return Sam3Model.from_pretrained(tiny_checkpoint_dir)
-
-
-@pytest.fixture(scope="module")
-def processor(tiny_checkpoint_dir) -> Sam3Processor:
-    return Sam3Processor(tokenizer=CLIPTokenizer.from_pretrained(tiny_checkpoint_dir), size=224)
 
 
 IMAGES = (make_image(150, 200, seed=1), make_image(240, 180, seed=5))
@@ -40,9 +29,9 @@ def _diffs(out, tensors, stride) -> dict[str, float]:
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_forward_matches_reference(case, model, processor, golden):
+def test_forward_matches_reference(case, detector_model, detector_processor, golden):
     tensors, meta = golden(AREA, case)
-    inputs = _inputs(processor, meta)
+    inputs = _inputs(detector_processor, meta)
     for key in ("input_ids", "attention_mask", "input_boxes_labels"):
         if key in tensors:
             assert torch.equal(inputs[key], tensors[key]), key
@@ -50,27 +39,27 @@ def test_forward_matches_reference(case, model, processor, golden):
         assert max_abs_diff(inputs["input_boxes"], tensors["input_boxes"]) <= 1e-6
     assert max_abs_diff(inputs["pixel_values"][:, :, ::8, ::8], tensors["pixel_values_strided"]) <= 1e-5
     with torch.no_grad():
-        out = model(**inputs)
+        out = detector_model(**inputs)
     diffs = _diffs(out, tensors, meta["mask_stride"])
     assert all(d <= TOL for d in diffs.values()), diffs
 
 
-def test_embedding_reuse_gives_same_numbers(model, processor, golden):
+def test_embedding_reuse_gives_same_numbers(detector_model, detector_processor, golden):
     tensors, meta = golden(AREA, "text")
-    image_inputs = processor(images=IMAGES[0])
-    text_inputs = processor(text=meta["kwargs"]["text"])
+    image_inputs = detector_processor(images=IMAGES[0])
+    text_inputs = detector_processor(text=meta["kwargs"]["text"])
     assert set(text_inputs) == {"input_ids", "attention_mask"}
     with torch.no_grad():
-        vision_embeds = model.get_vision_features(pixel_values=image_inputs.pixel_values)
-        text_embeds = model.get_text_features(**text_inputs)
-        direct = model(**image_inputs, **text_inputs)
-        from_vision = model(vision_embeds=vision_embeds, **text_inputs)
-        from_text = model(
+        vision_embeds = detector_model.get_vision_features(pixel_values=image_inputs.pixel_values)
+        text_embeds = detector_model.get_text_features(**text_inputs)
+        direct = detector_model(**image_inputs, **text_inputs)
+        from_vision = detector_model(vision_embeds=vision_embeds, **text_inputs)
+        from_text = detector_model(
             pixel_values=image_inputs.pixel_values,
             text_embeds=text_embeds,
             attention_mask=text_inputs.attention_mask,
         )
-        from_both = model(
+        from_both = detector_model(
             vision_embeds=vision_embeds,
             text_embeds=text_embeds.pooler_output,
             attention_mask=text_inputs.attention_mask,
@@ -82,22 +71,22 @@ def test_embedding_reuse_gives_same_numbers(model, processor, golden):
     assert all(d <= TOL for d in diffs.values()), diffs
 
 
-def test_one_phrase_is_shared_by_a_batch_of_images(model, processor):
-    images = processor(images=list(IMAGES))
+def test_one_phrase_is_shared_by_a_batch_of_images(detector_model, detector_processor):
+    images = detector_processor(images=list(IMAGES))
     with torch.no_grad():
-        text_embeds = model.get_text_features(**processor(text="ear"))
-        batched = model(pixel_values=images.pixel_values, text_embeds=text_embeds)
-        single = model(pixel_values=images.pixel_values[1:], text_embeds=text_embeds)
+        text_embeds = detector_model.get_text_features(**detector_processor(text="ear"))
+        batched = detector_model(pixel_values=images.pixel_values, text_embeds=text_embeds)
+        single = detector_model(pixel_values=images.pixel_values[1:], text_embeds=text_embeds)
     assert batched.pred_logits.shape[0] == 2
     assert torch.allclose(batched.pred_logits[1:], single.pred_logits, atol=1e-5)
 
 
-def test_bfloat16_runs_close_to_fp32(tiny_checkpoint_dir, processor, golden):
+def test_bfloat16_runs_close_to_fp32(tiny_checkpoint_dir, detector_processor, golden):
     """bf16 weights and activations: logits within 0.1 and boxes within 0.02 of the fp32 reference;
     mask and semantic logits within 5% of the largest fp32 logit (about 0.5 here; measured 0.25-0.37)."""
     tensors, meta = golden(AREA, "text_negative_box")
     model = Sam3Model.from_pretrained(tiny_checkpoint_dir, dtype=torch.bfloat16)
-    inputs = _inputs(processor, meta).to(dtype=torch.bfloat16)
+    inputs = _inputs(detector_processor, meta).to(dtype=torch.bfloat16)
     with torch.no_grad():
         out = model(**inputs)
     assert out.pred_masks.dtype == torch.bfloat16
@@ -108,7 +97,7 @@ def test_bfloat16_runs_close_to_fp32(tiny_checkpoint_dir, processor, golden):
     assert all(diffs[k] <= limits[k] for k in OUTPUTS), diffs
 
 
-def test_loads_single_model_layout(model, tmp_path, tiny_checkpoint_dir):
+def test_loads_single_model_layout(detector_model, tmp_path, tiny_checkpoint_dir):
     """A checkpoint holding only Sam3Model's own keys (no detector_model. prefix) loads too."""
     import json
 
@@ -116,12 +105,15 @@ def test_loads_single_model_layout(model, tmp_path, tiny_checkpoint_dir):
 
     config = json.loads((tiny_checkpoint_dir / "config.json").read_text())["detector_config"]
     (tmp_path / "config.json").write_text(json.dumps(config))
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "model.safetensors"))
+    save_file(
+        {k: v.contiguous() for k, v in detector_model.state_dict().items()},
+        str(tmp_path / "model.safetensors"),
+    )
     again = Sam3Model.from_pretrained(tmp_path)
-    for (k, a), b in zip(model.state_dict().items(), again.state_dict().values(), strict=True):
+    for (k, a), b in zip(detector_model.state_dict().items(), again.state_dict().values(), strict=True):
         assert torch.equal(a, b), k
 
-    state = {k: v for k, v in model.state_dict().items() if not k.startswith("dot_product_scoring.")}
+    state = {k: v for k, v in detector_model.state_dict().items() if not k.startswith("dot_product_scoring.")}
     save_file({k: v.contiguous() for k, v in state.items()}, str(tmp_path / "model.safetensors"))
     with pytest.raises(CheckpointError, match="missing: dot_product_scoring"):
         Sam3Model.from_pretrained(tmp_path)
@@ -136,15 +128,15 @@ def test_checkpoint_key_mapping():
     assert Sam3Model.map_checkpoint_key("text_projection.weight") == "text_projection.weight"
 
 
-def test_forward_argument_errors(model, processor):
-    inputs = processor(images=IMAGES[0], text="cat")
+def test_forward_argument_errors(detector_model, detector_processor):
+    inputs = detector_processor(images=IMAGES[0], text="cat")
     with pytest.raises(ValueError, match="exactly one of pixel_values or vision_embeds"):
-        model(input_ids=inputs.input_ids)
+        detector_model(input_ids=inputs.input_ids)
     with pytest.raises(ValueError, match="exactly one of input_ids or text_embeds"):
-        model(pixel_values=inputs.pixel_values)
+        detector_model(pixel_values=inputs.pixel_values)
     with pytest.raises(ValueError, match="input_boxes_labels has shape"):
-        model(
+        detector_model(
             **inputs, input_boxes=torch.rand(1, 2, 4), input_boxes_labels=torch.ones(1, 3, dtype=torch.long)
         )
     with pytest.raises(ValueError, match="input_boxes must be"):
-        model(**inputs, input_boxes=torch.rand(1, 2, 3))
+        detector_model(**inputs, input_boxes=torch.rand(1, 2, 3))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from sam3_core import Sam3TrackerModel, Sam3TrackerProcessor
+from sam3_core import Sam3TrackerProcessor
 from sam3_core.mask_generation import (
     Sam3TrackerMaskGenerator,
     box_iou,
@@ -22,15 +22,10 @@ IMAGE = make_image(150, 200, seed=1)
 
 
 @pytest.fixture(scope="module")
-def model(tiny_checkpoint_dir):
-    return Sam3TrackerModel.from_pretrained(tiny_checkpoint_dir)
-
-
-@pytest.fixture(scope="module")
-def everything(model):
+def everything(tracker_model):
     """No filtering at all: every mask of every click, 4x4 grid -> 48 records."""
     gen = Sam3TrackerMaskGenerator(
-        model,
+        tracker_model,
         points_per_side=4,
         points_per_batch=5,
         pred_iou_thresh=0.0,
@@ -40,7 +35,7 @@ def everything(model):
     return gen.generate(IMAGE)
 
 
-def test_records_match_direct_model_calls(model, everything):
+def test_records_match_direct_model_calls(tracker_model, everything):
     assert len(everything) == 4 * 4 * 3
     scores = [r["predicted_iou"] for r in everything]
     assert scores == sorted(scores, reverse=True)
@@ -49,7 +44,7 @@ def test_records_match_direct_model_calls(model, everything):
         ((x, y),) = rec["point_coords"]
         inputs = processor(images=IMAGE, input_points=[[[[x, y]]]])
         with torch.no_grad():
-            out = model(**inputs)
+            out = tracker_model(**inputs)
         k = int(torch.argmin((out.iou_scores[0, 0] - rec["predicted_iou"]).abs()))
         assert abs(out.iou_scores[0, 0, k].item() - rec["predicted_iou"]) < 1e-5
         full = F.interpolate(
@@ -69,9 +64,9 @@ def test_record_fields_are_consistent(everything):
             assert rec["bbox"] == [xs.min(), ys.min(), xs.max() - xs.min() + 1, ys.max() - ys.min() + 1]
 
 
-def test_thresholds_and_nms(model, everything):
+def test_thresholds_and_nms(tracker_model, everything):
     gen = Sam3TrackerMaskGenerator(
-        model,
+        tracker_model,
         points_per_side=4,
         points_per_batch=16,
         pred_iou_thresh=0.45,
@@ -92,9 +87,9 @@ def test_thresholds_and_nms(model, everything):
     )
 
 
-def test_min_region_cleanup_leaves_no_small_regions(model):
+def test_min_region_cleanup_leaves_no_small_regions(tracker_model):
     gen = Sam3TrackerMaskGenerator(
-        model,
+        tracker_model,
         points_per_side=2,
         pred_iou_thresh=0.0,
         stability_score_thresh=-1.0,

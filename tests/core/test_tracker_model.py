@@ -12,14 +12,9 @@ from sam3_core.modeling.mask_decoder import MaskDecoder
 
 
 @pytest.fixture(scope="module")
-def model(tiny_checkpoint_dir):
-    return Sam3TrackerModel.from_pretrained(tiny_checkpoint_dir)
-
-
-@pytest.fixture(scope="module")
-def embeddings(model):
+def embeddings(tracker_model):
     torch.manual_seed(0)
-    return model.get_image_embeddings(torch.randn(1, 3, 224, 224))
+    return tracker_model.get_image_embeddings(torch.randn(1, 3, 224, 224))
 
 
 def test_checkpoint_mapping():
@@ -47,12 +42,15 @@ def test_checkpoint_mapping():
     assert m("tracker_model.no_memory_embedding") == "no_memory_embedding"
 
 
-def test_single_model_layout_loads(tmp_path, tiny_checkpoint_dir, model):
+def test_single_model_layout_loads(tmp_path, tiny_checkpoint_dir, tracker_model):
     """A checkpoint already in our key layout (e.g. saved from this model) loads the same weights."""
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "model.safetensors"))
+    save_file(
+        {k: v.contiguous() for k, v in tracker_model.state_dict().items()},
+        str(tmp_path / "model.safetensors"),
+    )
     (tmp_path / "config.json").write_text((tiny_checkpoint_dir / "config.json").read_text())
     again = Sam3TrackerModel.from_pretrained(tmp_path)
-    for k, v in model.state_dict().items():
+    for k, v in tracker_model.state_dict().items():
         assert torch.equal(v, again.state_dict()[k]), k
 
 
@@ -85,35 +83,37 @@ def test_missing_tracker_weights_fail_loudly(tmp_path, tiny_checkpoint_dir):
         ({"input_masks": torch.zeros(1, 1, 1, 8, 8)}, "input_masks must be"),
     ],
 )
-def test_bad_prompts_raise(model, embeddings, kwargs, message):
+def test_bad_prompts_raise(tracker_model, embeddings, kwargs, message):
     with pytest.raises(ValueError) as err:
-        model(image_embeddings=embeddings, **kwargs)
+        tracker_model(image_embeddings=embeddings, **kwargs)
     assert message in str(err.value)
 
 
-def test_needs_exactly_one_image_source(model, embeddings):
+def test_needs_exactly_one_image_source(tracker_model, embeddings):
     with pytest.raises(ValueError, match="exactly one"):
-        model(input_points=torch.zeros(1, 1, 1, 2))
+        tracker_model(input_points=torch.zeros(1, 1, 1, 2))
     with pytest.raises(ValueError, match="expected"):
-        model(image_embeddings=[e[:, :, :4] for e in embeddings], input_points=torch.zeros(1, 1, 1, 2))
+        tracker_model(
+            image_embeddings=[e[:, :, :4] for e in embeddings], input_points=torch.zeros(1, 1, 1, 2)
+        )
 
 
-def test_no_prompt_and_padding_points(model, embeddings):
+def test_no_prompt_and_padding_points(tracker_model, embeddings):
     """No prompt at all decodes one "not a point" object; a padded point's coordinates are ignored
     (its token is zero, though, like the reference, it still takes part in attention)."""
     with torch.no_grad():
-        empty = model(image_embeddings=embeddings)
-        one = model(
+        empty = tracker_model(image_embeddings=embeddings)
+        one = tracker_model(
             image_embeddings=embeddings,
             input_points=torch.tensor([[[[50.0, 60.0]]]]),
             input_labels=torch.tensor([[[1]]]),
         )
-        padded = model(
+        padded = tracker_model(
             image_embeddings=embeddings,
             input_points=torch.tensor([[[[50.0, 60.0], [-10.0, -10.0]]]]),
             input_labels=torch.tensor([[[1, -10]]]),
         )
-        moved = model(
+        moved = tracker_model(
             image_embeddings=embeddings,
             input_points=torch.tensor([[[[50.0, 60.0], [200.0, 3.0]]]]),
             input_labels=torch.tensor([[[1, -10]]]),
@@ -123,13 +123,15 @@ def test_no_prompt_and_padding_points(model, embeddings):
     assert not torch.allclose(one.pred_masks, empty.pred_masks, atol=1e-2)
 
 
-def test_per_object_mask_inputs(model, embeddings):
+def test_per_object_mask_inputs(tracker_model, embeddings):
     """A (B, P, H, W) mask input gives each object its own mask prompt."""
     pts = torch.tensor([[[[50.0, 60.0]], [[150.0, 100.0]]]])
     masks = torch.randn(1, 2, 64, 64)
     with torch.no_grad():
-        both = model(image_embeddings=embeddings, input_points=pts, input_masks=masks, multimask_output=False)
-        first = model(
+        both = tracker_model(
+            image_embeddings=embeddings, input_points=pts, input_masks=masks, multimask_output=False
+        )
+        first = tracker_model(
             image_embeddings=embeddings,
             input_points=pts[:, :1],
             input_masks=masks[:, :1],

@@ -196,3 +196,19 @@ def test_fill_holes_and_remove_sprinkles():
     assert torch.equal(out[0, 0][unchanged], logits[0, 0][unchanged])
     # the big square and the outside are larger than the limits: untouched
     assert torch.equal(fill_holes_and_remove_sprinkles(logits, 0.0, 0.0, 0.0), logits)
+
+
+def test_cleanup_matches_sam2_semantics():
+    """Holes and sprinkles are both found on the given mask, as in SAM 2's
+    `SAM2Transforms.postprocess_masks`: a ring of 8 pixels around a 1-pixel hole is a sprinkle
+    (8 <= 8) even though filling its hole first would make it a 9-pixel blob."""
+    logits = torch.full((10, 10), -5.0)
+    logits[3:6, 3:6] = 5.0
+    logits[4, 4] = -1.0  # the ring's hole
+    out = fill_holes_and_remove_sprinkles(logits, 0.0, max_hole_area=1, max_sprinkle_area=8)
+    ring = torch.zeros(10, 10, dtype=torch.bool)
+    ring[3:6, 3:6] = True
+    ring[4, 4] = False
+    assert out[4, 4] == 10.0  # the hole is filled
+    assert torch.all(out[ring] == -10.0)  # the ring is removed
+    assert torch.equal(out[~ring & (logits == -5.0)], logits[~ring & (logits == -5.0)])

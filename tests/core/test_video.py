@@ -6,20 +6,10 @@ import pytest
 import torch
 import video_scenarios as vs
 from golden_io import max_abs_diff
-from sam3_core import Sam3TrackerVideoModel, Sam3TrackerVideoProcessor
+from sam3_core import Sam3TrackerVideoModel
 
 TOL = 1e-4  # fp32 mask logits and object scores, on every frame
 BF16_TOL = 0.1  # bf16 vs fp32 mask logits (|logits| up to ~2.3 here); the reference's bf16 is as far
-
-
-@pytest.fixture(scope="module")
-def model(tiny_checkpoint_dir):
-    return Sam3TrackerVideoModel.from_pretrained(tiny_checkpoint_dir)
-
-
-@pytest.fixture(scope="module")
-def processor(tiny_checkpoint_dir):
-    return Sam3TrackerVideoProcessor.from_pretrained(tiny_checkpoint_dir)
 
 
 def _check_steps(ours: dict, meta: dict, golden: dict, golden_meta: dict, tol: float) -> float:
@@ -35,9 +25,9 @@ def _check_steps(ours: dict, meta: dict, golden: dict, golden_meta: dict, tol: f
 
 
 @pytest.mark.parametrize("name", list(vs.SCENARIOS))
-def test_scenario_matches_reference(name, model, processor, golden):
+def test_scenario_matches_reference(name, video_model, video_processor, golden):
     scenario, num_frames = vs.SCENARIOS[name]
-    tensors, meta = vs.record(scenario(model, processor, vs.video(num_frames)))
+    tensors, meta = vs.record(scenario(video_model, video_processor, vs.video(num_frames)))
     expected, expected_meta = golden("video", name)
     _check_steps(tensors, meta, expected, expected_meta, TOL)
 
@@ -50,25 +40,25 @@ def test_masks_are_not_trivial(golden):
     assert masks.std() > 0.3
 
 
-def test_video_preprocessing_matches_reference(processor, golden):
+def test_video_preprocessing_matches_reference(video_processor, golden):
     expected, meta = golden("video", "preprocess_video")
-    frames, size = processor.preprocess_video(vs.video())
+    frames, size = video_processor.preprocess_video(vs.video())
     assert list(size) == meta["original_size"]
     assert frames.dtype == torch.uint8
     step = meta["stride"]
     assert torch.equal(frames[:, :, ::step, ::step], expected["pixels_u8"])
 
 
-def test_session_stores_frames_as_uint8(processor):
-    session = processor.init_video_session(video=vs.video(3))
+def test_session_stores_frames_as_uint8(video_processor):
+    session = video_processor.init_video_session(video=vs.video(3))
     assert all(f.dtype == torch.uint8 and f.shape == (3, 224, 224) for f in session.processed_frames.values())
     pixels = session.get_frame(1)
     assert pixels.dtype == torch.float32 and -1 <= pixels.min() and pixels.max() <= 1
 
 
-def test_bf16_session_runs_and_stays_close(tiny_checkpoint_dir, processor, golden):
+def test_bf16_session_runs_and_stays_close(tiny_checkpoint_dir, video_processor, golden):
     model = Sam3TrackerVideoModel.from_pretrained(tiny_checkpoint_dir, dtype=torch.bfloat16)
-    outputs = vs.one_object(model, processor, vs.video(), dtype=torch.bfloat16)
+    outputs = vs.one_object(model, video_processor, vs.video(), dtype=torch.bfloat16)
     assert all(o.pred_masks.dtype == torch.bfloat16 for o in outputs)
     tensors, meta = vs.record(outputs)
     fp32, fp32_meta = golden("video", "one_object")
@@ -94,7 +84,7 @@ def test_checkpoint_key_mapping():
     assert m("tracker_model.object_pointer_proj.proj_in.weight") == "object_pointer_proj.proj_in.weight"
 
 
-def test_memory_weights_are_loaded(model, tiny_checkpoint_dir):
+def test_memory_weights_are_loaded(video_model, tiny_checkpoint_dir):
     from safetensors.torch import load_file
 
     state = load_file(str(tiny_checkpoint_dir / "model.safetensors"))
@@ -104,5 +94,5 @@ def test_memory_weights_are_loaded(model, tiny_checkpoint_dir):
         "tracker_model.memory_temporal_positional_encoding",
         "tracker_model.occlusion_spatial_embedding_parameter",
     ):
-        ours = model.state_dict()[Sam3TrackerVideoModel.map_checkpoint_key(hub_key)]
+        ours = video_model.state_dict()[Sam3TrackerVideoModel.map_checkpoint_key(hub_key)]
         assert torch.equal(ours, state[hub_key]), hub_key

@@ -1,9 +1,14 @@
-"""Building blocks used by several models: activations, MLPs, SDPA attention, 2D RoPE, sine
-position encodings, channel LayerNorm."""
+"""Building blocks shared by every model: activations, one MLP, one SDPA attention (with a 2D RoPE
+variant), sine position encodings, channel LayerNorm.
+
+The attention and the MLP keep each caller's parameter names (`out_proj` for CLIP, `fc1`/`fc2`,
+`layer1..3`, ...), so the checkpoint keys stay those of the hub checkpoint.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -29,22 +34,6 @@ def activation(name: str):
         return ACTIVATIONS[name]
     except KeyError:
         raise ValueError(f"unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}") from None
-
-
-activation_by_name = activation  # for modules whose argument is called `activation`
-
-
-class FeedForward(nn.Module):
-    """Linear → activation → Linear, with the checkpoint names `fc1`, `fc2`."""
-
-    def __init__(self, hidden_size: int, intermediate_size: int, act: str = "gelu"):
-        super().__init__()
-        self.fc1 = nn.Linear(hidden_size, intermediate_size)
-        self.fc2 = nn.Linear(intermediate_size, hidden_size)
-        self.act = activation(act)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
 
 
 def sdpa(
@@ -126,8 +115,68 @@ def sine_position_encoding_2d(
     return pos.unsqueeze(0).expand(batch, -1, -1, -1)
 
 
-class SamMLP(nn.Module):
-    """`num_layers` linear layers with an activation between them (the SAM "MLP" heads)."""
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of a (B, C, H, W) map."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+# Parameter names of the `n` linear layers of each MLP layout; they are the checkpoint's names.
+MLP_LAYOUTS = {
+    "layers": lambda n: [f"layers.{i}" for i in range(n)],
+    "fc": lambda n: [f"fc{i}" for i in range(1, n + 1)],
+    "layer": lambda n: [f"layer{i}" for i in range(1, n + 1)],
+    "sam": lambda n: ["proj_in", *[f"layers.{i}" for i in range(n - 2)], "proj_out"],
+}
+
+
+class MLP(nn.Module):
+    """Linear layers with an activation between them (none after the last), optional sigmoid output.
+
+    Args:
+        dims: widths [input, hidden..., output]; `len(dims) - 1` linear layers.
+        act: activation name (see `ACTIVATIONS`).
+        sigmoid_output: apply a sigmoid to the output.
+        names: parameter layout, one of `MLP_LAYOUTS`: "layers" (layers.0..n-1), "fc" (fc1, fc2, ...),
+            "layer" (layer1, layer2, ...), "sam" (proj_in, layers.0..n-3, proj_out).
+    """
+
+    def __init__(
+        self, dims: Sequence[int], act: str = "relu", sigmoid_output: bool = False, names: str = "layers"
+    ) -> None:
+        super().__init__()
+        if len(dims) < 2:
+            raise ValueError(f"an MLP needs at least [input, output] widths, got dims={list(dims)}")
+        if names not in MLP_LAYOUTS:
+            raise ValueError(f"unknown MLP layout {names!r}; expected one of {sorted(MLP_LAYOUTS)}")
+        num_layers = len(dims) - 1
+        if names == "sam" and num_layers < 2:
+            raise ValueError(f"the 'sam' MLP layout needs at least 2 layers, got dims={list(dims)}")
+        self.layer_names = MLP_LAYOUTS[names](num_layers)
+        for name, d_in, d_out in zip(self.layer_names, dims[:-1], dims[1:]):
+            parent, _, _ = name.rpartition(".")  # "layers.2" lives in the ModuleList `layers`
+            if not parent:
+                self.add_module(name, nn.Linear(d_in, d_out))
+                continue
+            if parent not in self._modules:
+                self.add_module(parent, nn.ModuleList())
+            self._modules[parent].append(nn.Linear(d_in, d_out))
+        self.act = activation(act)
+        self.sigmoid_output = sigmoid_output
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(..., dims[0]) → (..., dims[-1])."""
+        last = len(self.layer_names) - 1
+        for i, name in enumerate(self.layer_names):
+            x = self.get_submodule(name)(x)
+            if i < last:
+                x = self.act(x)
+        return torch.sigmoid(x) if self.sigmoid_output else x
+
+
+class SamMLP(MLP):
+    """SAM's head MLP given by depth: `num_layers` layers named proj_in, layers.N, proj_out."""
 
     def __init__(
         self,
@@ -138,72 +187,139 @@ class SamMLP(nn.Module):
         activation: str = "relu",
         sigmoid_output: bool = False,
     ) -> None:
+        dims = [input_dim, *[hidden_dim] * (num_layers - 1), output_dim]
+        super().__init__(dims, activation, sigmoid_output, names="sam")
+
+
+class Attention(nn.Module):
+    """Multi-head attention (SDPA) with q/k/v/output projections over any leading dims.
+
+    Queries (..., Lq, C) and keys/values (..., Lk, C_kv) may lay out their leading dims differently
+    (SAM's decoder has (B, P, N, C) against (B*P, 1, N, C)) as long as both hold the same number of
+    sequences; the output has the query's leading dims.
+
+    Args:
+        hidden_size: width C of the queries and of the output.
+        num_heads: attention heads; must divide the internal width.
+        internal_size: width inside the attention (SAM's decoder and memory attention narrow it);
+            default `hidden_size`.
+        kv_in_dim: width C_kv of the key and value inputs; default `hidden_size`.
+        out_name: parameter name of the output projection (`o_proj`; CLIP's checkpoint says `out_proj`).
+    """
+
+    def __init__(
+        self,
+        hidden_size: int,
+        num_heads: int,
+        internal_size: int | None = None,
+        kv_in_dim: int | None = None,
+        out_name: str = "o_proj",
+    ) -> None:
         super().__init__()
-        if num_layers < 2:
-            raise ValueError(f"SamMLP needs at least 2 layers, got num_layers={num_layers}")
-        self.act = activation_by_name(activation)
-        self.proj_in = nn.Linear(input_dim, hidden_dim)
-        self.layers = nn.ModuleList([nn.Linear(hidden_dim, hidden_dim) for _ in range(num_layers - 2)])
-        self.proj_out = nn.Linear(hidden_dim, output_dim)
-        self.sigmoid_output = sigmoid_output
-
-    def forward(self, hidden: Tensor) -> Tensor:
-        hidden = self.act(self.proj_in(hidden))
-        for layer in self.layers:
-            hidden = self.act(layer(hidden))
-        hidden = self.proj_out(hidden)
-        return torch.sigmoid(hidden) if self.sigmoid_output else hidden
-
-
-class LayerNorm2d(nn.LayerNorm):
-    """LayerNorm over the channels of a (B, C, H, W) map."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
-
-
-class Sam3Attention(nn.Module):
-    """Multi-head attention (SDPA) with separate query/key/value inputs: q_proj, k_proj, v_proj, o_proj."""
-
-    def __init__(self, hidden_size: int, num_heads: int):
-        super().__init__()
+        internal = hidden_size if internal_size is None else internal_size
+        kv_in_dim = hidden_size if kv_in_dim is None else kv_in_dim
+        if internal % num_heads:
+            raise ValueError(f"attention width {internal} is not divisible by {num_heads} heads")
+        if out_name in ("q_proj", "k_proj", "v_proj"):
+            raise ValueError(f"out_name {out_name!r} collides with an input projection")
         self.num_heads = num_heads
-        self.q_proj = nn.Linear(hidden_size, hidden_size)
-        self.k_proj = nn.Linear(hidden_size, hidden_size)
-        self.v_proj = nn.Linear(hidden_size, hidden_size)
-        self.o_proj = nn.Linear(hidden_size, hidden_size)
+        self.head_dim = internal // num_heads
+        self.q_proj = nn.Linear(hidden_size, internal)
+        self.k_proj = nn.Linear(kv_in_dim, internal)
+        self.v_proj = nn.Linear(kv_in_dim, internal)
+        self.out_name = out_name
+        self.add_module(out_name, nn.Linear(internal, hidden_size))
+
+    def _heads(self, x: Tensor, sequences: int) -> Tensor:
+        # A strided view, not a copy: SDPA reads (S, nh, L, hd) heads in place.
+        return x.reshape(sequences, -1, self.num_heads, self.head_dim).transpose(1, 2)  # (S, nh, L, hd)
+
+    def _project(self, query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Projected heads (S, nh, L, hd), S = the number of query sequences."""
+        sequences = math.prod(query.shape[:-2])
+        if math.prod(key.shape[:-2]) != sequences or math.prod(value.shape[:-2]) != sequences:
+            raise ValueError(
+                f"query {tuple(query.shape)}, key {tuple(key.shape)} and value {tuple(value.shape)} must "
+                "hold the same number of sequences in their leading dims"
+            )
+        q = self._heads(self.q_proj(query), sequences)
+        k = self._heads(self.k_proj(key), sequences)
+        v = self._heads(self.v_proj(value), sequences)
+        return q, k, v
+
+    def _attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, lead: torch.Size) -> Tensor:
+        """SDPA on the heads, merged back to (*lead, internal) and projected out to (*lead, C)."""
+        out = sdpa(q, k, v, mask).transpose(1, 2).reshape(*lead, self.num_heads * self.head_dim)
+        return self.get_submodule(self.out_name)(out)
+
+    def forward(self, query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None = None) -> Tensor:
+        """query (..., Lq, C), key/value (..., Lk, C_kv) → (..., Lq, C).
+
+        `mask` is boolean (True = attend) or additive, broadcastable to (S, heads, Lq, Lk) where S
+        is the number of sequences (the product of the query's leading dims).
+        """
+        q, k, v = self._project(query, key, value)
+        return self._attend(q, k, v, mask, query.shape[:-1])
+
+
+class RoPEAttention(Attention):
+    """Attention with 2D axial RoPE on the queries and on all keys but the last `num_k_exclude_rope`.
+
+    The ViT rotates queries and keys of one grid (a window or the image); the memory attention's
+    keys hold several memory frames laid out on the query grid, so the tables repeat once per frame,
+    and its object-pointer tokens at the end are excluded.
+    """
 
     def forward(
-        self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """query (B, Lq, C), key/value (B, Lk, C); mask bool (True = attend) or additive, → (B, Lq, C)."""
-        b, lq, c = query.shape
-        lk = key.shape[1]
-        hd = c // self.num_heads
-        q = self.q_proj(query).view(b, lq, self.num_heads, hd).transpose(1, 2)
-        k = self.k_proj(key).view(b, lk, self.num_heads, hd).transpose(1, 2)
-        v = self.v_proj(value).view(b, lk, self.num_heads, hd).transpose(1, 2)
-        out = sdpa(q, k, v, mask).transpose(1, 2).reshape(b, lq, c)
-        return self.o_proj(out)
+        self,
+        query: Tensor,
+        key: Tensor,
+        value: Tensor,
+        rope: tuple[Tensor, Tensor],
+        num_k_exclude_rope: int = 0,
+        mask: Tensor | None = None,
+    ) -> Tensor:
+        """query (..., Lq, C), key/value (..., Lk, C_kv); rope: cos, sin (Lq, head_dim) → (..., Lq, C)."""
+        q, k, v = self._project(query, key, value)
+        cos, sin = rope
+        q = apply_pairwise_rope(q, cos, sin)
+        num_rope = k.shape[-2] - num_k_exclude_rope
+        if num_rope > 0:
+            if num_rope % cos.shape[0]:
+                raise ValueError(
+                    f"{num_rope} rotated keys are not a whole number of {cos.shape[0]}-token grids"
+                )
+            repeats = num_rope // cos.shape[0]
+            if repeats > 1:
+                # Tables tiled per memory frame: one rotation call for all frames, no per-frame loop.
+                cos, sin = cos.repeat(repeats, 1), sin.repeat(repeats, 1)
+            if num_k_exclude_rope:
+                k = torch.cat(
+                    [apply_pairwise_rope(k[..., :num_rope, :], cos, sin), k[..., num_rope:, :]], dim=-2
+                )
+            else:  # every key rotates: no slice-and-concat copy
+                k = apply_pairwise_rope(k, cos, sin)
+        return self._attend(q, k, v, mask, query.shape[:-1])
 
 
-class Sam3DecoderMLP(nn.Module):
-    """2- or 3-layer ReLU MLP with parameters `layer1`, `layer2`[, `layer3`]."""
+class AxialRoPE:
+    """The cos/sin tables of a 2D axial RoPE on a fixed grid, float32, built once per device.
 
-    def __init__(self, input_dim: int, hidden_dim: int, output_dim: int, num_layers: int = 2):
-        super().__init__()
-        if num_layers not in (2, 3):
-            raise ValueError(f"Sam3DecoderMLP supports 2 or 3 layers, got {num_layers}")
-        self.layer1 = nn.Linear(input_dim, hidden_dim)
-        if num_layers == 2:
-            self.layer2 = nn.Linear(hidden_dim, output_dim)
-            self.layer3 = None
-        else:
-            self.layer2 = nn.Linear(hidden_dim, hidden_dim)
-            self.layer3 = nn.Linear(hidden_dim, output_dim)
+    Not a buffer: models are built on the meta device and filled from the checkpoint only.
+    """
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.layer1(x))
-        if self.layer3 is None:
-            return self.layer2(x)
-        return self.layer3(F.relu(self.layer2(x)))
+    def __init__(self, width: int, height: int, head_dim: int, theta: float = 10000.0, scale: float = 1.0):
+        self.grid = (height, width)
+        self.head_dim = head_dim
+        self.theta = theta
+        self.scale = scale
+        self._cache: dict[torch.device, tuple[Tensor, Tensor]] = {}
+
+    def __call__(self, device: torch.device) -> tuple[Tensor, Tensor]:
+        """cos, sin (height*width, head_dim) on `device`."""
+        if device not in self._cache:
+            h, w = self.grid
+            self._cache[device] = axial_rope_tables(
+                w, h, self.head_dim, self.theta, self.scale, device=device
+            )
+        return self._cache[device]

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import Sam3TrackerMaskDecoderConfig
-from .layers import LayerNorm2d, SamMLP
+from .layers import MLP, LayerNorm2d
 from .two_way_transformer import TwoWayTransformer
 
 
@@ -53,16 +53,13 @@ class MaskDecoder(nn.Module):
         self.conv_s1 = nn.Conv2d(hidden, hidden // 4, kernel_size=1)
 
         self.output_hypernetworks_mlps = nn.ModuleList(
-            SamMLP(hidden, hidden, hidden // 8, 3) for _ in range(self.num_mask_tokens)
+            MLP([hidden, hidden, hidden, hidden // 8], names="sam") for _ in range(self.num_mask_tokens)
         )
-        self.iou_prediction_head = SamMLP(
-            hidden,
-            config.iou_head_hidden_dim,
-            self.num_mask_tokens,
-            config.iou_head_depth,
-            sigmoid_output=True,
+        iou_hidden = [config.iou_head_hidden_dim] * (config.iou_head_depth - 1)
+        self.iou_prediction_head = MLP(
+            [hidden, *iou_hidden, self.num_mask_tokens], sigmoid_output=True, names="sam"
         )
-        self.pred_obj_score_head = SamMLP(hidden, hidden, 1, 3)
+        self.pred_obj_score_head = MLP([hidden, hidden, hidden, 1], names="sam")
 
         self.dynamic_multimask_via_stability = config.dynamic_multimask_via_stability
         self.dynamic_multimask_stability_delta = config.dynamic_multimask_stability_delta

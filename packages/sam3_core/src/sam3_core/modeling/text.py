@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..config import CLIPTextConfig
-from .layers import FeedForward, sdpa
+from .layers import MLP, Attention
 
 
 class CLIPTextEmbeddings(nn.Module):
@@ -35,41 +35,21 @@ class CLIPTextEmbeddings(nn.Module):
         return self.token_embedding(input_ids) + self.position_embedding(positions)  # (B, L, D)
 
 
-class CLIPAttention(nn.Module):
-    """Multi-head self-attention (SDPA) with CLIP's parameter names."""
-
-    def __init__(self, config: CLIPTextConfig):
-        super().__init__()
-        self.num_heads = config.num_attention_heads
-        dim = config.hidden_size
-        self.k_proj = nn.Linear(dim, dim)
-        self.v_proj = nn.Linear(dim, dim)
-        self.q_proj = nn.Linear(dim, dim)
-        self.out_proj = nn.Linear(dim, dim)
-
-    def forward(self, hidden_states: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
-        b, n, d = hidden_states.shape
-        heads = (b, n, self.num_heads, d // self.num_heads)
-        q = self.q_proj(hidden_states).view(heads).transpose(1, 2)  # (B, h, L, d_h)
-        k = self.k_proj(hidden_states).view(heads).transpose(1, 2)
-        v = self.v_proj(hidden_states).view(heads).transpose(1, 2)
-        out = sdpa(q, k, v, attn_mask)
-        return self.out_proj(out.transpose(1, 2).reshape(b, n, d))
-
-
 class CLIPEncoderLayer(nn.Module):
     """Pre-norm transformer layer."""
 
     def __init__(self, config: CLIPTextConfig):
         super().__init__()
         eps = config.layer_norm_eps if config.layer_norm_eps is not None else 1e-5
-        self.self_attn = CLIPAttention(config)
-        self.layer_norm1 = nn.LayerNorm(config.hidden_size, eps=eps)
-        self.mlp = FeedForward(config.hidden_size, config.intermediate_size, config.hidden_act)
+        hidden = config.hidden_size
+        self.self_attn = Attention(hidden, config.num_attention_heads, out_name="out_proj")
+        self.layer_norm1 = nn.LayerNorm(hidden, eps=eps)
+        self.mlp = MLP([hidden, config.intermediate_size, hidden], config.hidden_act, names="fc")
         self.layer_norm2 = nn.LayerNorm(config.hidden_size, eps=eps)
 
     def forward(self, hidden_states: torch.Tensor, attn_mask: torch.Tensor | None) -> torch.Tensor:
-        hidden_states = hidden_states + self.self_attn(self.layer_norm1(hidden_states), attn_mask)
+        x = self.layer_norm1(hidden_states)
+        hidden_states = hidden_states + self.self_attn(x, x, x, attn_mask)
         return hidden_states + self.mlp(self.layer_norm2(hidden_states))
 
 

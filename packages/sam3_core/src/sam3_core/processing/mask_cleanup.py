@@ -87,19 +87,23 @@ def fill_holes_and_remove_sprinkles(
     """SAM 2's mask cleanup on (..., H, W) logits, before upsampling.
 
     Background components (logit <= threshold) of at most `max_hole_area` pixels become foreground
-    (threshold + 10); then foreground components of at most `max_sprinkle_area` pixels become
-    background (threshold - 10). Areas count pixels of the given (low-resolution) masks.
+    (threshold + 10), and foreground components of at most `max_sprinkle_area` pixels become
+    background (threshold - 10). As in SAM 2's `SAM2Transforms.postprocess_masks`, both sets of
+    components are found on the given logits: filling a hole never merges or grows a sprinkle.
+    Areas count pixels of the given (low-resolution) masks.
     """
     if max_hole_area <= 0 and max_sprinkle_area <= 0:
         return mask_logits
     shape = mask_logits.shape
     logits = mask_logits.reshape(-1, *shape[-2:])
+    foreground = logits > mask_threshold  # (N, H, W), both passes read this one mask
+    out = logits
     if max_hole_area > 0:
-        _, areas = connected_components(logits <= mask_threshold)
+        _, areas = connected_components(~foreground)
         holes = (areas > 0) & (areas <= max_hole_area)
-        logits = torch.where(holes, torch.full_like(logits, mask_threshold + 10.0), logits)
+        out = torch.where(holes, torch.full_like(logits, mask_threshold + 10.0), out)
     if max_sprinkle_area > 0:
-        _, areas = connected_components(logits > mask_threshold)
+        _, areas = connected_components(foreground)
         sprinkles = (areas > 0) & (areas <= max_sprinkle_area)
-        logits = torch.where(sprinkles, torch.full_like(logits, mask_threshold - 10.0), logits)
-    return logits.reshape(shape)
+        out = torch.where(sprinkles, torch.full_like(logits, mask_threshold - 10.0), out)
+    return out.reshape(shape)

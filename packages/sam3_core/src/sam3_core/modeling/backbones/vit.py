@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...config import Sam3ViTConfig, _pair
-from ..layers import FeedForward, apply_pairwise_rope, axial_rope_tables, sdpa
+from ..layers import MLP, AxialRoPE, RoPEAttention
 
 
 class PatchEmbeddings(nn.Module):
@@ -43,31 +43,6 @@ class PatchEmbeddings(nn.Module):
         return x + self.tiled_position_embeddings(x.shape[1], x.shape[2])
 
 
-class RoPEAttention(nn.Module):
-    """Multi-head self-attention over a (B, H, W, C) grid with 2D axial rotary embeddings."""
-
-    def __init__(self, config: Sam3ViTConfig):
-        super().__init__()
-        self.num_heads = config.num_attention_heads
-        self.head_dim = config.hidden_size // config.num_attention_heads
-        self.q_proj = nn.Linear(config.hidden_size, config.hidden_size)
-        self.k_proj = nn.Linear(config.hidden_size, config.hidden_size)
-        self.v_proj = nn.Linear(config.hidden_size, config.hidden_size)
-        self.o_proj = nn.Linear(config.hidden_size, config.hidden_size)
-
-    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        b, h, w, c = x.shape
-
-        def heads(t: torch.Tensor) -> torch.Tensor:
-            return t.view(b, h * w, self.num_heads, self.head_dim).transpose(1, 2)  # (B, nh, HW, hd)
-
-        q, k, v = heads(self.q_proj(x)), heads(self.k_proj(x)), heads(self.v_proj(x))
-        cos, sin = rope
-        q, k = apply_pairwise_rope(q, cos, sin), apply_pairwise_rope(k, cos, sin)
-        out = sdpa(q, k, v).transpose(1, 2).reshape(b, h, w, c)
-        return self.o_proj(out)
-
-
 def _to_windows(x: torch.Tensor, size: int) -> tuple[torch.Tensor, tuple[int, int]]:
     """(B, H, W, C) → (B * nWindows, size, size, C), zero-padding H and W up to multiples of size."""
     b, h, w, c = x.shape
@@ -96,35 +71,39 @@ class ViTLayer(nn.Module):
         super().__init__()
         self.window_size = window_size
         self.layer_norm1 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.attention = RoPEAttention(config)
+        self.attention = RoPEAttention(config.hidden_size, config.num_attention_heads)
         self.layer_norm2 = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.mlp = FeedForward(config.hidden_size, config.intermediate_size, config.hidden_act)
+        self.mlp = MLP(
+            [config.hidden_size, config.intermediate_size, config.hidden_size], config.hidden_act, names="fc"
+        )
         # The RoPE grid: a window, or the whole image at the configured size. Global layers scale
         # their coordinates so that the grid spans the same range as one window.
         if window_size > 0:
             self.rope_grid = (window_size, window_size)
         else:
             self.rope_grid = config.grid_size
-        self.rope_scale = config.window_size / self.rope_grid[1]
-        self.rope_theta = float(config.rope_parameters.get("rope_theta", 10000.0))
-        self.head_dim = config.hidden_size // config.num_attention_heads
-        self._rope_cache: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.rope = AxialRoPE(
+            self.rope_grid[1],
+            self.rope_grid[0],
+            config.hidden_size // config.num_attention_heads,
+            float(config.rope_parameters.get("rope_theta", 10000.0)),
+            scale=config.window_size / self.rope_grid[1],
+        )
 
-    def rope(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        if device not in self._rope_cache:
-            gh, gw = self.rope_grid
-            self._rope_cache[device] = axial_rope_tables(
-                gw, gh, self.head_dim, self.rope_theta, self.rope_scale, device=device
-            )
-        return self._rope_cache[device]
+    def _self_attention(self, x: torch.Tensor) -> torch.Tensor:
+        """(B', h, w, C) grid (windows or the image) → (B', h, w, C)."""
+        tokens = x.flatten(1, 2)  # (B', h*w, C), a view
+        out = self.attention(tokens, tokens, tokens, self.rope(x.device))
+        return out.view(x.shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (B, H, W, C)
         shortcut = x
         x = self.layer_norm1(x)
         if self.window_size > 0:
             hw = (x.shape[1], x.shape[2])
+            # Windows fold into the batch dim, so one SDPA call attends within all of them.
             x, padded = _to_windows(x, self.window_size)
-            x = self.attention(x, self.rope(x.device))
+            x = self._self_attention(x)
             x = _from_windows(x, self.window_size, padded, hw)
         else:
             if (x.shape[1], x.shape[2]) != self.rope_grid:
@@ -132,7 +111,7 @@ class ViTLayer(nn.Module):
                     f"the backbone was configured for a {self.rope_grid} patch grid "
                     f"(image_size / patch_size) but got {tuple(x.shape[1:3])}; resize images to the model size"
                 )
-            x = self.attention(x, self.rope(x.device))
+            x = self._self_attention(x)
         x = shortcut + x
         return x + self.mlp(self.layer_norm2(x))
 

@@ -11,7 +11,7 @@ from torch import nn
 from ...config import (
     Sam3DETRDecoderConfig,
 )
-from ..layers import FeedForward, Sam3Attention, Sam3DecoderMLP
+from ..layers import MLP, Attention
 from .boxes import box_cxcywh_to_xyxy, inverse_sigmoid, sine_features
 from .sequences import key_padding_mask
 
@@ -22,13 +22,13 @@ class Sam3DetrDecoderLayer(nn.Module):
     def __init__(self, config: Sam3DETRDecoderConfig):
         super().__init__()
         hidden, heads = config.hidden_size, config.num_attention_heads
-        self.self_attn = Sam3Attention(hidden, heads)
+        self.self_attn = Attention(hidden, heads)
         self.self_attn_layer_norm = nn.LayerNorm(hidden)
-        self.text_cross_attn = Sam3Attention(hidden, heads)
+        self.text_cross_attn = Attention(hidden, heads)
         self.text_cross_attn_layer_norm = nn.LayerNorm(hidden)
-        self.vision_cross_attn = Sam3Attention(hidden, heads)
+        self.vision_cross_attn = Attention(hidden, heads)
         self.vision_cross_attn_layer_norm = nn.LayerNorm(hidden)
-        self.mlp = FeedForward(hidden, config.intermediate_size, config.hidden_act)
+        self.mlp = MLP([hidden, config.intermediate_size, hidden], config.hidden_act, names="fc")
         self.mlp_layer_norm = nn.LayerNorm(hidden)
 
     def forward(
@@ -72,15 +72,15 @@ class Sam3DetrDecoder(nn.Module):
         self.num_heads = config.num_attention_heads
         self.layers = nn.ModuleList(Sam3DetrDecoderLayer(config) for _ in range(config.num_layers))
         self.output_layer_norm = nn.LayerNorm(hidden)
-        self.box_head = Sam3DecoderMLP(hidden, hidden, 4, 3)
+        self.box_head = MLP([hidden, hidden, hidden, 4], names="layer")
         self.query_embed = nn.Embedding(config.num_queries, hidden)
         self.reference_points = nn.Embedding(config.num_queries, 4)
         self.presence_token = nn.Embedding(1, hidden)
-        self.presence_head = Sam3DecoderMLP(hidden, hidden, 1, 3)
+        self.presence_head = MLP([hidden, hidden, hidden, 1], names="layer")
         self.presence_layer_norm = nn.LayerNorm(hidden)
-        self.ref_point_head = Sam3DecoderMLP(2 * hidden, hidden, hidden, 2)
-        self.box_rpb_embed_x = Sam3DecoderMLP(2, hidden, config.num_attention_heads, 2)
-        self.box_rpb_embed_y = Sam3DecoderMLP(2, hidden, config.num_attention_heads, 2)
+        self.ref_point_head = MLP([2 * hidden, hidden, hidden], names="layer")
+        self.box_rpb_embed_x = MLP([2, hidden, config.num_attention_heads], names="layer")
+        self.box_rpb_embed_y = MLP([2, hidden, config.num_attention_heads], names="layer")
 
     def _box_position(self, boxes: torch.Tensor) -> torch.Tensor:
         """(B, Q, 4) cxcywh in [0, 1] → (B, Q, C) query positions."""

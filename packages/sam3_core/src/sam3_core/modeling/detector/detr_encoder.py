@@ -8,7 +8,7 @@ from torch import nn
 from ...config import (
     Sam3DETREncoderConfig,
 )
-from ..layers import FeedForward, Sam3Attention
+from ..layers import MLP, Attention
 from .sequences import key_padding_mask
 
 
@@ -19,10 +19,10 @@ class Sam3DetrEncoderLayer(nn.Module):
         super().__init__()
         hidden = config.hidden_size
         self.layer_norm1 = nn.LayerNorm(hidden)
-        self.self_attn = Sam3Attention(hidden, config.num_attention_heads)
-        self.cross_attn = Sam3Attention(hidden, config.num_attention_heads)
+        self.self_attn = Attention(hidden, config.num_attention_heads)
+        self.cross_attn = Attention(hidden, config.num_attention_heads)
         self.layer_norm2 = nn.LayerNorm(hidden)
-        self.mlp = FeedForward(hidden, config.intermediate_size, config.hidden_act)
+        self.mlp = MLP([hidden, config.intermediate_size, hidden], config.hidden_act, names="fc")
         self.layer_norm3 = nn.LayerNorm(hidden)
 
     def forward(

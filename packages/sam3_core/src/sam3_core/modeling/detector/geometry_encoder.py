@@ -9,7 +9,7 @@ from ...config import (
     Sam3DETREncoderConfig,
     Sam3GeometryEncoderConfig,
 )
-from ..layers import FeedForward, Sam3Attention
+from ..layers import MLP, Attention
 from .boxes import box_cxcywh_to_xyxy, sine_features
 from .roi_align import roi_align
 from .sequences import concat_right_padded, key_padding_mask
@@ -22,10 +22,10 @@ class Sam3GeometryEncoderLayer(nn.Module):
         super().__init__()
         hidden = config.hidden_size
         self.layer_norm1 = nn.LayerNorm(hidden)
-        self.self_attn = Sam3Attention(hidden, config.num_attention_heads)
-        self.cross_attn = Sam3Attention(hidden, config.num_attention_heads)
+        self.self_attn = Attention(hidden, config.num_attention_heads)
+        self.cross_attn = Attention(hidden, config.num_attention_heads)
         self.layer_norm2 = nn.LayerNorm(hidden)
-        self.mlp = FeedForward(hidden, config.intermediate_size, config.hidden_act)
+        self.mlp = MLP([hidden, config.intermediate_size, hidden], config.hidden_act, names="fc")
         self.layer_norm3 = nn.LayerNorm(hidden)
 
     def forward(

@@ -9,23 +9,8 @@ from torch import nn
 from ...config import (
     Sam3MaskDecoderConfig,
 )
-from ..layers import Sam3Attention
+from ..layers import MLP, Attention
 from .sequences import key_padding_mask
-
-
-class Sam3MaskEmbedder(nn.Module):
-    """3-layer ReLU MLP turning queries into mask embeddings (parameters `layers.0..2`)."""
-
-    def __init__(self, hidden: int):
-        super().__init__()
-        self.layers = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(3))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if i < len(self.layers) - 1:
-                x = F.relu(x)
-        return x
 
 
 class Sam3PixelDecoder(nn.Module):
@@ -58,10 +43,10 @@ class Sam3MaskDecoder(nn.Module):
         super().__init__()
         hidden = config.hidden_size
         self.pixel_decoder = Sam3PixelDecoder(config)
-        self.mask_embedder = Sam3MaskEmbedder(hidden)
+        self.mask_embedder = MLP([hidden] * 4)  # 3 ReLU layers: layers.0..2
         self.instance_projection = nn.Conv2d(hidden, hidden, 1)
         self.semantic_projection = nn.Conv2d(hidden, 1, 1)
-        self.prompt_cross_attn = Sam3Attention(hidden, config.num_attention_heads)
+        self.prompt_cross_attn = Attention(hidden, config.num_attention_heads)
         self.prompt_cross_attn_norm = nn.LayerNorm(hidden)
 
     def forward(

@@ -10,7 +10,7 @@ from torch import nn
 from ...config import (
     Sam3Config,
 )
-from ..layers import Sam3DecoderMLP
+from ..layers import MLP
 
 
 class Sam3DotProductScoring(nn.Module):
@@ -21,7 +21,7 @@ class Sam3DotProductScoring(nn.Module):
     def __init__(self, config: Sam3Config):
         super().__init__()
         hidden = config.detr_decoder_config.hidden_size
-        self.text_mlp = Sam3DecoderMLP(hidden, config.detr_decoder_config.intermediate_size, hidden, 2)
+        self.text_mlp = MLP([hidden, config.detr_decoder_config.intermediate_size, hidden], names="layer")
         self.text_mlp_out_norm = nn.LayerNorm(hidden)
         self.text_proj = nn.Linear(hidden, hidden)
         self.query_proj = nn.Linear(hidden, hidden)

@@ -3,59 +3,10 @@ on both sides) and to object pointers (appended after the spatial memories, with
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from ...config import Sam3TrackerVideoConfig
-from ..layers import activation, apply_pairwise_rope, axial_rope_tables, sdpa
-
-
-class MemoryRoPEAttention(nn.Module):
-    """Attention with 2D axial RoPE on the queries and on all keys but the last `num_k_exclude_rope`.
-
-    Keys longer than the queries (several memory frames) reuse the query grid's rotation for
-    each frame, so every memory frame is laid out on the same grid as the current frame.
-    """
-
-    def __init__(self, config: Sam3TrackerVideoConfig, kv_in_dim: int | None = None) -> None:
-        super().__init__()
-        hidden = config.memory_attention_hidden_size
-        internal = hidden // config.memory_attention_downsample_rate
-        self.num_heads = config.memory_attention_num_attention_heads
-        self.head_dim = internal // self.num_heads
-        kv_in_dim = hidden if kv_in_dim is None else kv_in_dim
-        self.q_proj = nn.Linear(hidden, internal)
-        self.k_proj = nn.Linear(kv_in_dim, internal)
-        self.v_proj = nn.Linear(kv_in_dim, internal)
-        self.o_proj = nn.Linear(internal, hidden)
-
-    def _heads(self, x: Tensor) -> Tensor:
-        return x.unflatten(-1, (self.num_heads, self.head_dim)).transpose(1, 2)  # (B, nh, L, hd)
-
-    def forward(
-        self,
-        query: Tensor,
-        key: Tensor,
-        value: Tensor,
-        rope: tuple[Tensor, Tensor],
-        num_k_exclude_rope: int = 0,
-    ) -> Tensor:
-        """query (B, Lq, C), key/value (B, Lk, Ckv); rope: cos, sin (Lq, head_dim) -> (B, Lq, C)."""
-        q, k, v = (
-            self._heads(self.q_proj(query)),
-            self._heads(self.k_proj(key)),
-            self._heads(self.v_proj(value)),
-        )
-        cos, sin = rope
-        q = apply_pairwise_rope(q, cos, sin)
-        num_rope = k.shape[-2] - num_k_exclude_rope
-        if num_rope > 0:
-            repeats = num_rope // q.shape[-2]
-            k_cos, k_sin = (cos.repeat(repeats, 1), sin.repeat(repeats, 1)) if repeats > 1 else (cos, sin)
-            k_rot = apply_pairwise_rope(k[..., :num_rope, :], k_cos, k_sin)
-            k = torch.cat([k_rot, k[..., num_rope:, :]], dim=-2)
-        out = sdpa(q, k, v).transpose(1, 2).flatten(-2)  # (B, Lq, internal)
-        return self.o_proj(out)
+from ..layers import AxialRoPE, RoPEAttention, activation
 
 
 class MemoryAttentionLayer(nn.Module):
@@ -64,8 +15,13 @@ class MemoryAttentionLayer(nn.Module):
     def __init__(self, config: Sam3TrackerVideoConfig) -> None:
         super().__init__()
         hidden = config.memory_attention_hidden_size
-        self.self_attn = MemoryRoPEAttention(config)
-        self.cross_attn_image = MemoryRoPEAttention(config, kv_in_dim=config.memory_encoder_output_channels)
+        heads = config.memory_attention_num_attention_heads
+        internal = hidden // config.memory_attention_downsample_rate
+        self.self_attn = RoPEAttention(hidden, heads, internal_size=internal)
+        self.cross_attn_image = RoPEAttention(
+            hidden, heads, internal_size=internal, kv_in_dim=config.memory_encoder_output_channels
+        )
+        # The hub checkpoint names the MLP's layers on this layer itself (`linear1`, `linear2`).
         self.linear1 = nn.Linear(hidden, config.memory_attention_feed_forward_hidden_size)
         self.linear2 = nn.Linear(config.memory_attention_feed_forward_hidden_size, hidden)
         self.layer_norm1 = nn.LayerNorm(hidden)
@@ -100,19 +56,14 @@ class MemoryAttention(nn.Module):
         rope_type = config.rope_parameters.get("rope_type", "axial")
         if rope_type not in ("axial", "default"):
             raise ValueError(f"the memory attention uses axial 2D RoPE; got rope_type {rope_type!r}")
-        self.rope_theta = float(config.rope_parameters.get("rope_theta", 10000.0))
-        self.grid = tuple(config.memory_attention_rope_feat_sizes)  # (w, h) of the feature map
         hidden = config.memory_attention_hidden_size // config.memory_attention_downsample_rate
-        self.head_dim = hidden // config.memory_attention_num_attention_heads
-        # Not a buffer: the model is built on the meta device and filled from the checkpoint only.
-        self._rope_cache: dict[torch.device, tuple[Tensor, Tensor]] = {}
-
-    def rope(self, device: torch.device) -> tuple[Tensor, Tensor]:
-        """cos, sin (h*w, head_dim) of the feature grid, float32, cached per device."""
-        if device not in self._rope_cache:
-            w, h = self.grid
-            self._rope_cache[device] = axial_rope_tables(w, h, self.head_dim, self.rope_theta, device=device)
-        return self._rope_cache[device]
+        w, h = config.memory_attention_rope_feat_sizes  # the current frame's feature grid
+        self.rope = AxialRoPE(
+            w,
+            h,
+            hidden // config.memory_attention_num_attention_heads,
+            float(config.rope_parameters.get("rope_theta", 10000.0)),
+        )
 
     def forward(
         self,
