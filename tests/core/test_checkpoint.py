@@ -9,10 +9,21 @@ import sys
 from pathlib import Path
 
 import pytest
+import sam3_core
 import torch
 from safetensors.torch import load_file, save_file
-from sam3_core import CheckpointError, ConfigError, PreTrainedModel, Sam3TrackerVideoConfig, Sam3VisionModel
-from sam3_core.checkpoint import read_safetensors, resolve_checkpoint_dir
+from sam3_core import (
+    CheckpointError,
+    ConfigError,
+    PreTrainedModel,
+    Sam3Model,
+    Sam3TrackerModel,
+    Sam3TrackerVideoConfig,
+    Sam3VisionModel,
+)
+from sam3_core.checkpoint import SafetensorsCheckpoint, read_safetensors, resolve_checkpoint_dir
+from sam3_core.checkpoint_keys import DETECTOR, IMAGE_TRACKER, VIDEO_TRACKER, VISION_LAYOUTS
+from sam3_sdk.random_checkpoint import hub_manifest
 
 
 class TrackerVision(PreTrainedModel):
@@ -207,8 +218,6 @@ def test_not_a_repo_id():
 
 
 def test_key_table_round_trips_every_hub_key(hub_state):
-    from sam3_core.checkpoint_keys import DETECTOR, IMAGE_TRACKER, VIDEO_TRACKER, VISION_LAYOUTS
-
     for layout in (DETECTOR, IMAGE_TRACKER, VIDEO_TRACKER, *VISION_LAYOUTS.values()):
         mapped = [(k, layout.to_model(k)) for k in hub_state]
         assert any(ours is not None for _, ours in mapped), layout.name
@@ -218,8 +227,6 @@ def test_key_table_round_trips_every_hub_key(hub_state):
 
 
 def test_manifest_of_our_models_is_the_reference_layout(tiny_checkpoint_dir, hub_state):
-    from sam3_sdk.random_checkpoint import hub_manifest
-
     manifest = hub_manifest(json.loads((tiny_checkpoint_dir / "config.json").read_text()))
     assert manifest == {k: list(v.shape) for k, v in hub_state.items()}
 
@@ -238,8 +245,6 @@ def _checkpoint_with_other_backbone(tiny_checkpoint_dir, hub_state, folder):
 
 @pytest.mark.parametrize("name", ["Sam3Model", "Sam3TrackerVideoModel", "Sam3VisionModel"])
 def test_shared_backbone_is_built_in_and_never_read(name, tiny_checkpoint_dir, hub_state, tmp_path):
-    import sam3_core
-
     tracker = sam3_core.Sam3TrackerModel.from_pretrained(tiny_checkpoint_dir)
     trunk = tracker.vision_encoder.backbone
     before = {k: (v.data_ptr(), v.clone()) for k, v in trunk.state_dict().items()}
@@ -257,8 +262,6 @@ def test_shared_backbone_is_built_in_and_never_read(name, tiny_checkpoint_dir, h
 
 
 def test_shared_backbone_must_match_dtype_and_shapes(tiny_checkpoint_dir, hub_state, tmp_path):
-    from sam3_core import Sam3Model, Sam3TrackerModel
-
     trunk = Sam3TrackerModel.from_pretrained(tiny_checkpoint_dir).vision_encoder.backbone
     with pytest.raises(
         ValueError, match=r"backbone is in torch\.float32; the model is asked for torch\.bfloat16"
@@ -273,9 +276,6 @@ def test_shared_backbone_must_match_dtype_and_shapes(tiny_checkpoint_dir, hub_st
 
 
 def test_reads_only_the_tensors_the_model_needs(tiny_checkpoint_dir, monkeypatch):
-    from sam3_core import Sam3TrackerModel
-    from sam3_core.checkpoint import SafetensorsCheckpoint
-
     read: list[str] = []
     original = SafetensorsCheckpoint.read_into
     monkeypatch.setattr(

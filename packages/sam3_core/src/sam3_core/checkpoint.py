@@ -57,11 +57,6 @@ class _StateDictSource:
 _TensorSource = SafetensorsCheckpoint | _StateDictSource
 
 
-# ---------------------------------------------------------------------------------------------
-# Loading into a model
-# ---------------------------------------------------------------------------------------------
-
-
 def _plan_loading(
     model: nn.Module,
     source: _TensorSource,
