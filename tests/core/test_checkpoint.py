@@ -9,10 +9,21 @@ import sys
 from pathlib import Path
 
 import pytest
+import sam3_core
 import torch
 from safetensors.torch import load_file, save_file
-from sam3_core import CheckpointError, ConfigError, PreTrainedModel, Sam3TrackerVideoConfig, Sam3VisionModel
-from sam3_core.checkpoint import read_safetensors, resolve_checkpoint_dir
+from sam3_core import (
+    CheckpointError,
+    ConfigError,
+    PreTrainedModel,
+    Sam3Model,
+    Sam3TrackerModel,
+    Sam3TrackerVideoConfig,
+    Sam3VisionModel,
+)
+from sam3_core.checkpoint import SafetensorsCheckpoint, read_safetensors, resolve_checkpoint_dir
+from sam3_core.checkpoint_keys import DETECTOR, IMAGE_TRACKER, VIDEO_TRACKER, VISION_LAYOUTS
+from sam3_sdk.random_checkpoint import hub_manifest
 
 
 class TrackerVision(PreTrainedModel):
@@ -201,3 +212,80 @@ def test_offline_with_cached_snapshot(tiny_checkpoint_dir, tmp_path):
 def test_not_a_repo_id():
     with pytest.raises(CheckpointError, match="does not exist"):
         resolve_checkpoint_dir("./not/here")
+
+
+# -- one table of key mappings ------------------------------------------------------------------
+
+
+def test_key_table_round_trips_every_hub_key(hub_state):
+    for layout in (DETECTOR, IMAGE_TRACKER, VIDEO_TRACKER, *VISION_LAYOUTS.values()):
+        mapped = [(k, layout.to_model(k)) for k in hub_state]
+        assert any(ours is not None for _, ours in mapped), layout.name
+        for hub_key, ours in mapped:
+            if ours is not None:
+                assert layout.to_hub(ours) == hub_key, (layout.name, hub_key)
+
+
+def test_manifest_of_our_models_is_the_reference_layout(tiny_checkpoint_dir, hub_state):
+    manifest = hub_manifest(json.loads((tiny_checkpoint_dir / "config.json").read_text()))
+    assert manifest == {k: list(v.shape) for k, v in hub_state.items()}
+
+
+# -- one trunk, built once ----------------------------------------------------------------------
+
+
+def _checkpoint_with_other_backbone(tiny_checkpoint_dir, hub_state, folder):
+    """The tiny checkpoint with its backbone zeroed: a model that reads it shows it."""
+    state = {
+        k: torch.zeros_like(v) if k.startswith("detector_model.vision_encoder.backbone.") else v
+        for k, v in hub_state.items()
+    }
+    return copy_checkpoint(tiny_checkpoint_dir, folder, state)
+
+
+@pytest.mark.parametrize("name", ["Sam3Model", "Sam3TrackerVideoModel", "Sam3VisionModel"])
+def test_shared_backbone_is_built_in_and_never_read(name, tiny_checkpoint_dir, hub_state, tmp_path):
+    tracker = sam3_core.Sam3TrackerModel.from_pretrained(tiny_checkpoint_dir)
+    trunk = tracker.vision_encoder.backbone
+    before = {k: (v.data_ptr(), v.clone()) for k, v in trunk.state_dict().items()}
+    folder = _checkpoint_with_other_backbone(tiny_checkpoint_dir, hub_state, tmp_path / "zeroed")
+    cls = getattr(sam3_core, name)
+    shared = cls.from_pretrained(folder, backbone=trunk)
+    alone = cls.from_pretrained(tiny_checkpoint_dir)
+    vision = shared if name == "Sam3VisionModel" else shared.vision_encoder
+    assert vision.backbone is trunk
+    for k, v in trunk.state_dict().items():  # neither re-read, nor re-allocated, nor cast
+        assert v.data_ptr() == before[k][0] and torch.equal(v, before[k][1]), k
+    for (k, a), b in zip(shared.state_dict().items(), alone.state_dict().values(), strict=True):
+        assert torch.equal(a, b), k
+    assert not shared.training
+
+
+def test_shared_backbone_must_match_dtype_and_shapes(tiny_checkpoint_dir, hub_state, tmp_path):
+    trunk = Sam3TrackerModel.from_pretrained(tiny_checkpoint_dir).vision_encoder.backbone
+    with pytest.raises(
+        ValueError, match=r"backbone is in torch\.float32; the model is asked for torch\.bfloat16"
+    ):
+        Sam3Model.from_pretrained(tiny_checkpoint_dir, backbone=trunk, dtype="bfloat16")
+    state = dict(hub_state)
+    key = "detector_model.vision_encoder.backbone.layers.0.mlp.fc1.weight"
+    state[key] = torch.zeros(3, 3)
+    folder = copy_checkpoint(tiny_checkpoint_dir, tmp_path / "other-trunk", state)
+    with pytest.raises(CheckpointError, match=r"layers\.0\.mlp\.fc1\.weight: checkpoint \(3, 3\) vs model"):
+        Sam3Model.from_pretrained(folder, backbone=trunk)
+
+
+def test_reads_only_the_tensors_the_model_needs(tiny_checkpoint_dir, monkeypatch):
+    read: list[str] = []
+    original = SafetensorsCheckpoint.read_into
+    monkeypatch.setattr(
+        SafetensorsCheckpoint,
+        "read_into",
+        lambda self, key, out: (read.append(key), original(self, key, out)),
+    )
+    model = Sam3TrackerModel.from_pretrained(tiny_checkpoint_dir)
+    assert len(read) == len(set(read)) == len(model.state_dict())
+    assert not [k for k in read if k.startswith(("detector_model.text_encoder.", "tracker_model.memory_"))]
+    read.clear()
+    Sam3TrackerModel.from_pretrained(tiny_checkpoint_dir, backbone=model.vision_encoder.backbone)
+    assert read and not [k for k in read if ".backbone." in k]

@@ -1,196 +1,87 @@
-"""Checkpoint loading: resolve a hub id or folder, read safetensors (sharded too), map the hub key
-layout onto a model, and load strictly.
+"""Loading a model from a checkpoint: build it on the meta device, map the hub key layout onto it
+(`checkpoint_keys`), and fill it strictly, one tensor at a time.
 
-Weights are read with `safetensors` only; pickle files are never opened.
+Each tensor is read from disk straight into the model's own memory (`checkpoint_files`), so loading
+never holds a second copy of the weights, and only the tensors the model needs are read.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
-from collections.abc import Iterable
-from pathlib import Path
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from .config import ConfigError, _Config, load_config_dict
+from .checkpoint_files import (
+    CheckpointError,
+    SafetensorsCheckpoint,
+    read_config,
+    read_safetensors,
+    resolve_checkpoint_dir,
+)
+from .checkpoint_keys import KeyLayout
+from .config import ConfigError, _Config
 
 __all__ = [
     "CheckpointError",
     "resolve_checkpoint_dir",
+    "read_config",
     "read_safetensors",
+    "SafetensorsCheckpoint",
     "load_state_dict_strict",
     "PreTrainedModel",
     "build_and_load",
-    "tracker_key_from_hub",
+    "build_from_checkpoint",
 ]
 
-WEIGHTS_NAME = "model.safetensors"
-WEIGHTS_INDEX_NAME = "model.safetensors.index.json"
-CONFIG_NAME = "config.json"
-_PICKLE_NAMES = ("pytorch_model.bin", "pytorch_model.bin.index.json", "model.pt", "model.pth")
 
-_HOW_TO_GET = (
-    "The SAM 3 weights are gated: accept the licence on https://huggingface.co/facebook/sam3, then log in "
-    "(`hf auth login`) or set HF_TOKEN, and run once with network access (HF_HUB_OFFLINE unset) so the "
-    "files reach the local cache. Or pass the path of a folder holding config.json and model.safetensors."
-)
+class _StateDictSource:
+    """An in-memory state dict with the reading interface of `SafetensorsCheckpoint`."""
 
+    def __init__(self, state: Mapping[str, torch.Tensor]) -> None:
+        self.state = state
 
-class CheckpointError(RuntimeError):
-    """A checkpoint cannot be found, read, or does not fit the model."""
+    def keys(self) -> list[str]:
+        return list(self.state)
 
+    def shape(self, key: str) -> tuple[int, ...]:
+        return tuple(self.state[key].shape)
 
-# ---------------------------------------------------------------------------------------------
-# Finding the files
-# ---------------------------------------------------------------------------------------------
+    def read_into(self, key: str, out: torch.Tensor) -> None:
+        with torch.no_grad():
+            out.copy_(self.state[key])
 
 
-def resolve_checkpoint_dir(
-    name_or_path: str | os.PathLike,
-    *,
-    revision: str | None = None,
-    token: str | bool | None = None,
-    cache_dir: str | os.PathLike | None = None,
-    local_files_only: bool | None = None,
-    allow_patterns: Iterable[str] = ("*.json", "*.safetensors", "*.txt", "*.model"),
-) -> Path:
-    """The local folder of a checkpoint: `name_or_path` itself when it is a folder, else the
-    Hugging Face hub snapshot of that repo id (downloaded, or taken from the cache when offline).
-
-    Honours `HF_HUB_OFFLINE`, `HF_TOKEN` and `HF_HOME` through `huggingface_hub`.
-    """
-    path = Path(os.path.expanduser(str(name_or_path)))
-    if path.is_dir():
-        return path
-    name = str(name_or_path)
-    if path.exists():
-        raise CheckpointError(f"{name!r} is a file; expected a checkpoint folder or a hub repo id")
-    if name.startswith((".", "/", "~")) or name.count("/") > 1 or not re.fullmatch(r"[\w.\-/]+", name):
-        raise CheckpointError(
-            f"checkpoint folder {name!r} does not exist (and it is not a hub repo id like 'facebook/sam3')"
-        )
-
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import (
-        GatedRepoError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
-    try:
-        local = snapshot_download(
-            name,
-            revision=revision,
-            token=token,
-            cache_dir=cache_dir,
-            local_files_only=bool(local_files_only),
-            allow_patterns=list(allow_patterns),
-        )
-    except GatedRepoError as e:
-        raise CheckpointError(
-            f"access to {name!r} is gated and this machine is not allowed yet. {_HOW_TO_GET}"
-        ) from e
-    except RepositoryNotFoundError as e:
-        raise CheckpointError(
-            f"no hub repo {name!r} (or it is private and no token was given). {_HOW_TO_GET}"
-        ) from e
-    except RevisionNotFoundError as e:
-        raise CheckpointError(f"{name!r} has no revision {revision!r}") from e
-    except LocalEntryNotFoundError as e:
-        raise CheckpointError(
-            f"the weights of {name!r} are not in the local Hugging Face cache "
-            f"({os.environ.get('HF_HUB_CACHE') or os.environ.get('HF_HOME') or '~/.cache/huggingface'}) "
-            f"and cannot be downloaded now (offline, or no network). {_HOW_TO_GET}"
-        ) from e
-    except OSError as e:  # connection problems surface as OSError subclasses
-        raise CheckpointError(f"could not fetch {name!r} from the hub: {e}. {_HOW_TO_GET}") from e
-    return Path(local)
+_TensorSource = SafetensorsCheckpoint | _StateDictSource
 
 
-def read_config(checkpoint_dir: Path) -> dict[str, Any]:
-    """The `config.json` of a checkpoint folder, as a dict."""
-    path = checkpoint_dir / CONFIG_NAME
-    if not path.is_file():
-        raise CheckpointError(f"{checkpoint_dir} has no {CONFIG_NAME}; expected a SAM 3 checkpoint folder")
-    return load_config_dict(path)
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading tensors
-# ---------------------------------------------------------------------------------------------
-
-
-def _read_one_file(path: Path) -> dict[str, torch.Tensor]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    try:
-        return load_file(str(path), device="cpu")
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        size = path.stat().st_size if path.exists() else 0
-        raise CheckpointError(
-            f"{path} is not a readable safetensors file ({size} bytes; truncated or corrupt?): {e}"
-        ) from e
-
-
-def read_safetensors(checkpoint_dir: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """All tensors of a checkpoint folder: `model.safetensors`, or the shards listed in
-    `model.safetensors.index.json`. Tensors are on the CPU in their stored dtype."""
-    checkpoint_dir = Path(checkpoint_dir)
-    single = checkpoint_dir / WEIGHTS_NAME
-    index = checkpoint_dir / WEIGHTS_INDEX_NAME
-    if single.is_file():
-        return _read_one_file(single)
-    if index.is_file():
-        try:
-            weight_map = json.loads(index.read_text())["weight_map"]
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise CheckpointError(
-                f"{index} is not a valid safetensors index (needs a 'weight_map'): {e}"
-            ) from e
-        state: dict[str, torch.Tensor] = {}
-        for shard in sorted(set(weight_map.values())):
-            shard_path = checkpoint_dir / shard
-            if not shard_path.is_file():
-                raise CheckpointError(
-                    f"{index} lists shard {shard!r}, which is missing from {checkpoint_dir}"
-                )
-            state.update(_read_one_file(shard_path))
-        missing = sorted(set(weight_map) - set(state))
-        if missing:
-            raise CheckpointError(
-                f"{index} lists {len(missing)} tensors that its shards lack, e.g. {missing[:3]}"
-            )
-        return state
-    pickled = [n for n in _PICKLE_NAMES if (checkpoint_dir / n).exists()]
-    if pickled:
-        raise CheckpointError(
-            f"{checkpoint_dir} holds only pickle weights ({', '.join(pickled)}); sam3_core loads safetensors "
-            "only and never unpickles. Convert them with safetensors.torch.save_file."
-        )
-    raise CheckpointError(f"{checkpoint_dir} has neither {WEIGHTS_NAME} nor {WEIGHTS_INDEX_NAME}")
-
-
-# ---------------------------------------------------------------------------------------------
-# Loading into a model
-# ---------------------------------------------------------------------------------------------
-
-
-def load_state_dict_strict(
-    model: nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint"
-) -> None:
-    """Copy `state` into `model`: every parameter and buffer filled, no tensor left over, equal shapes.
-
-    Values are cast to each parameter's dtype. Raises `CheckpointError` naming what is wrong.
-    """
+def _plan_loading(
+    model: nn.Module,
+    source: _TensorSource,
+    map_key: Callable[[str], str | None],
+    fill: Iterable[str],
+    name: str,
+) -> dict[str, str]:
+    """model key → checkpoint key for each key in `fill`, after checking that the checkpoint fits the
+    model exactly: `fill` keys all present, no checkpoint key left without a place (once mapped; None
+    means deliberately ignored), equal shapes (also for tensors the model shares and does not read).
+    Only names and shapes are looked at; no tensor is read."""
     own = model.state_dict(keep_vars=True)
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
+    found: dict[str, str] = {}
+    for checkpoint_key in source.keys():
+        key = map_key(checkpoint_key)
+        if key is None:
+            continue
+        if key in found:
+            raise CheckpointError(
+                f"checkpoint keys collide on {key!r} after mapping (from {found[key]!r} and {checkpoint_key!r})"
+            )
+        found[key] = checkpoint_key
+    fill = set(fill)
+    missing = sorted(fill - set(found))
+    unexpected = sorted(set(found) - set(own))
     problems = []
     if missing:
         problems.append(
@@ -201,57 +92,139 @@ def load_state_dict_strict(
             f"{len(unexpected)} unexpected: {', '.join(unexpected[:8])}{' ...' if len(unexpected) > 8 else ''}"
         )
     mismatched = [
-        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in sorted(set(own) & set(state))
-        if tuple(state[k].shape) != tuple(own[k].shape)
+        f"{k}: checkpoint {source.shape(found[k])} vs model {tuple(own[k].shape)}"
+        for k in sorted(set(own) & set(found))
+        if source.shape(found[k]) != tuple(own[k].shape)
     ]
     if mismatched:
         problems.append(f"{len(mismatched)} shape mismatches: {'; '.join(mismatched[:8])}")
     if problems:
-        raise CheckpointError(f"{source} does not fit {type(model).__name__}: " + " | ".join(problems))
-    with torch.no_grad():
-        for key, target in own.items():
-            target.copy_(state[key])
+        raise CheckpointError(f"{name} does not fit {type(model).__name__}: " + " | ".join(problems))
+    return {key: found[key] for key in own if key in fill}
 
 
-def build_and_load(
-    factory,
-    config: _Config,
-    state: dict[str, torch.Tensor],
+def load_state_dict_strict(
+    model: nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint"
+) -> None:
+    """Copy `state` into `model`: every parameter and buffer filled, no tensor left over, equal shapes.
+
+    Values are cast to each parameter's dtype. Raises `CheckpointError` naming what is wrong.
+    """
+    tensors = _StateDictSource(state)
+    own = model.state_dict(keep_vars=True)
+    plan = _plan_loading(model, tensors, lambda key: key, own, source)
+    for key, checkpoint_key in plan.items():
+        tensors.read_into(checkpoint_key, own[key])
+
+
+def _materialise_from(
+    model: nn.Module,
+    tensors: _TensorSource,
+    map_key: Callable[[str], str | None],
     *,
-    device=None,
-    dtype=None,
-    source: str = "checkpoint",
+    device: str | torch.device | None,
+    dtype: torch.dtype | str | None,
+    name: str,
 ) -> nn.Module:
-    """`factory(config)` built on the meta device (no wasted random init), then filled strictly from
-    `state` on `device` in `dtype` (float32 by default), in eval mode."""
-    with torch.device("meta"):
-        model = factory(config)
-    model = model.to(dtype=_as_dtype(dtype)).to_empty(device=device or "cpu")
-    load_state_dict_strict(model, state, source=source)
+    """Give every meta-device tensor of `model` its checkpoint value on `device` (floating tensors in
+    `dtype`), one tensor at a time. Tensors already materialised (a shared backbone) are left
+    untouched and their checkpoint keys are not read."""
+    device = torch.device(device or "cpu")
+    dtype = _as_dtype(dtype)
+    own = model.state_dict(keep_vars=True)
+    plan = _plan_loading(model, tensors, map_key, [k for k, t in own.items() if t.is_meta], name)
+    done: dict[int, torch.Tensor] = {}  # tied tensors stay tied
+    for key, checkpoint_key in plan.items():
+        meta = own[key]
+        module_name, _, attr = key.rpartition(".")
+        module = model.get_submodule(module_name)
+        if id(meta) not in done:
+            value = torch.empty(
+                meta.shape, dtype=dtype if meta.is_floating_point() else meta.dtype, device=device
+            )
+            tensors.read_into(checkpoint_key, value)
+            if isinstance(meta, nn.Parameter):
+                value = nn.Parameter(value, requires_grad=meta.requires_grad)
+            done[id(meta)] = value
+        setattr(module, attr, done[id(meta)])
+    left = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if left:
+        raise CheckpointError(
+            f"{type(model).__name__} has tensors that no checkpoint fills (non-persistent buffers?): {left[:8]}"
+        )
     return model.eval()
 
 
-def tracker_key_from_hub(key: str) -> str | None:
-    """The hub layout as the trackers see it: the detector's backbone and the tracker neck become
-    `vision_encoder.*`, `tracker_model.X` becomes X, the rest of the detector is not theirs (None).
-    Keys without a hub prefix (a single-model layout) are returned unchanged."""
-    if key.startswith("detector_model."):
-        rest = key[len("detector_model.") :]
-        return rest if rest.startswith("vision_encoder.backbone.") else None
-    if key.startswith("tracker_neck."):
-        return "vision_encoder.neck." + key[len("tracker_neck.") :]
-    if key.startswith("tracker_model."):
-        return key[len("tracker_model.") :]
-    return key
+def build_and_load(
+    factory: Callable[[_Config], nn.Module],
+    config: _Config,
+    state: Mapping[str, torch.Tensor],
+    *,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | str | None = None,
+    source: str = "checkpoint",
+) -> nn.Module:
+    """`factory(config)` built on the meta device (no wasted random init), then filled strictly from
+    the in-memory `state` on `device` in `dtype` (float32 by default), in eval mode."""
+    with torch.device("meta"):
+        model = factory(config)
+    return _materialise_from(
+        model, _StateDictSource(state), lambda key: key, device=device, dtype=dtype, name=source
+    )
+
+
+def build_from_checkpoint(
+    factory: Callable[[], nn.Module],
+    checkpoint_dir: str | os.PathLike,
+    map_key: Callable[[str], str | None],
+    *,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | str | None = None,
+    backbone: nn.Module | None = None,
+) -> nn.Module:
+    """`factory()` built on the meta device, then filled strictly from the safetensors files of
+    `checkpoint_dir`, reading only the tensors it needs, each straight into its parameter.
+
+    map_key: checkpoint key → model key, or None for tensors deliberately not this model's
+        (see `checkpoint_keys`).
+    backbone: an existing, loaded module that `factory` builds the model around (a shared ViT
+        trunk). It must sit on `device` in `dtype`; it is left untouched and its keys are not read.
+    """
+    with torch.device("meta"):
+        model = factory()
+    if backbone is not None:
+        _check_shared(model, backbone, device, dtype)
+    with SafetensorsCheckpoint(checkpoint_dir) as checkpoint:
+        return _materialise_from(
+            model, checkpoint, map_key, device=device, dtype=dtype, name=str(checkpoint_dir)
+        )
+
+
+def _check_shared(
+    model: nn.Module, backbone: nn.Module, device: str | torch.device | None, dtype: torch.dtype | str | None
+) -> None:
+    if not any(module is backbone for module in model.modules()):
+        raise ValueError(f"{type(model).__name__} was given a backbone but did not build around it")
+    for name, tensor in [*backbone.named_parameters(), *backbone.named_buffers()]:
+        if tensor.is_meta:
+            raise ValueError(f"the shared backbone is not loaded ({name} is on the meta device)")
+        if tensor.device.type != torch.device(device or "cpu").type:
+            raise ValueError(
+                f"the shared backbone is on {tensor.device}; the model is asked for {device or 'cpu'}"
+            )
+        if tensor.is_floating_point() and tensor.dtype != _as_dtype(dtype):
+            raise ValueError(
+                f"the shared backbone is in {tensor.dtype}; the model is asked for {_as_dtype(dtype)}"
+            )
 
 
 class PreTrainedModel(nn.Module):
     """Mixin giving a model `from_pretrained`.
 
     A subclass sets `config_class`, `config_key` (its sub-config in the combined `sam3_video` config)
-    and `map_checkpoint_key`, which maps a checkpoint key to a key of the model's `state_dict()` or
-    to None for tensors that belong to other models of the family and are deliberately ignored.
+    and `checkpoint_layout` (its row of the key table in `checkpoint_keys`), or overrides
+    `map_checkpoint_key`, which maps a checkpoint key to a key of the model's `state_dict()` or to
+    None for tensors that belong to other models of the family and are deliberately ignored.
 
     Subclasses must not register non-persistent buffers: the model is built on the meta device and
     then filled from the checkpoint alone.
@@ -259,10 +232,12 @@ class PreTrainedModel(nn.Module):
 
     config_class: ClassVar[type[_Config]]
     config_key: ClassVar[str | None] = None  # e.g. "detector_config" inside a sam3_video config
+    checkpoint_layout: ClassVar[KeyLayout | None] = None  # None: checkpoint keys are the model's keys
 
     @classmethod
     def map_checkpoint_key(cls, key: str) -> str | None:
-        return key
+        """The model key of checkpoint key `key`, or None when the tensor is not this model's."""
+        return key if cls.checkpoint_layout is None else cls.checkpoint_layout.to_model(key)
 
     @classmethod
     def config_from_checkpoint_dict(cls, data: dict[str, Any]) -> _Config:
@@ -282,24 +257,13 @@ class PreTrainedModel(nn.Module):
         return False
 
     @classmethod
-    def remap_state_dict(cls, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        out: dict[str, torch.Tensor] = {}
-        for key, value in state.items():
-            new = cls.map_checkpoint_key(key)
-            if new is None:
-                continue
-            if new in out:
-                raise CheckpointError(f"checkpoint keys collide on {new!r} after mapping (from {key!r})")
-            out[new] = value
-        return out
-
-    @classmethod
     def from_pretrained(
         cls,
         name_or_path: str | os.PathLike,
         *,
         device: str | torch.device | None = None,
         dtype: torch.dtype | str | None = None,
+        backbone: nn.Module | None = None,
         revision: str | None = None,
         token: str | bool | None = None,
         cache_dir: str | os.PathLike | None = None,
@@ -311,6 +275,9 @@ class PreTrainedModel(nn.Module):
 
         device: where the weights go ("cpu", "cuda", ...); `device_map="auto"` picks CUDA when present.
         dtype: torch.float32 (default), torch.bfloat16 or torch.float16; names like "bfloat16" work too.
+        backbone: a loaded ViT trunk (e.g. another model's `vision_encoder.backbone`, on `device` in
+            `dtype`) to build this model around: the two models then share it, and only this model's
+            own tensors are read from the checkpoint.
         """
         if device is None and device_map is not None:
             device = (
@@ -318,7 +285,6 @@ class PreTrainedModel(nn.Module):
                 if device_map == "auto" and torch.cuda.is_available()
                 else ("cpu" if device_map == "auto" else device_map)
             )
-        dtype = _as_dtype(dtype)
         folder = resolve_checkpoint_dir(
             name_or_path,
             revision=revision,
@@ -327,8 +293,14 @@ class PreTrainedModel(nn.Module):
             local_files_only=local_files_only,
         )
         config = cls.config_from_checkpoint_dict({**read_config(folder), **config_overrides})
-        state = cls.remap_state_dict(read_safetensors(folder))
-        model = build_and_load(cls, config, state, device=device, dtype=dtype, source=str(folder))
+        model = build_from_checkpoint(
+            (lambda: cls(config)) if backbone is None else (lambda: cls(config, backbone=backbone)),
+            folder,
+            cls.map_checkpoint_key,
+            device=device,
+            dtype=dtype,
+            backbone=backbone,
+        )
         model.name_or_path = str(name_or_path)
         return model
 

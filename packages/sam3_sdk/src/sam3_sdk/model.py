@@ -263,9 +263,12 @@ class Sam3:
             from sam3_core import Sam3Model, Sam3Processor
 
             detector = Sam3Model.from_pretrained(
-                self.checkpoint, device=self.device, dtype=self.tracker.dtype, **self._hub_kwargs
+                self.checkpoint,
+                device=self.device,
+                dtype=self.tracker.dtype,
+                backbone=self.tracker.vision_encoder.backbone,  # one backbone, not read again
+                **self._hub_kwargs,
             )
-            detector.vision_encoder.backbone = self.tracker.vision_encoder.backbone  # one backbone
             processor = Sam3Processor.from_pretrained(self.checkpoint, **self._hub_kwargs)
             if processor.size != self.tracker_processor.size:
                 raise ValueError(
@@ -394,9 +397,12 @@ class Sam3:
             from sam3_core import Sam3TrackerVideoModel, Sam3TrackerVideoProcessor
 
             model = Sam3TrackerVideoModel.from_pretrained(
-                self.checkpoint, device=self.device, dtype=self.tracker.dtype, **self._hub_kwargs
+                self.checkpoint,
+                device=self.device,
+                dtype=self.tracker.dtype,
+                backbone=self.tracker.vision_encoder.backbone,  # one backbone, not read again
+                **self._hub_kwargs,
             )
-            model.vision_encoder.backbone = self.tracker.vision_encoder.backbone  # one backbone
             self._video_processor = Sam3TrackerVideoProcessor.from_pretrained(
                 self.checkpoint, **self._hub_kwargs
             )

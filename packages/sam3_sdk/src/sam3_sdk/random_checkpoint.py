@@ -1,66 +1,128 @@
-"""A tiny checkpoint with RANDOM weights, for offline smoke runs of the demo and the CLI.
+"""SAM 3 checkpoints with RANDOM weights in the hub layout, loaded by the real loader.
 
-Its masks are meaningless; it exists so that everything can be exercised without the real (gated,
-3.4 GB) `facebook/sam3` weights. It is written in the hub layout and loaded by the real loader.
+The tiny one lets the demo and the CLI run offline (`--model tiny-random`); the tests build the same
+tiny checkpoint from their committed key manifest, and bigger configs serve to measure loading.
+Masks from random weights are meaningless.
+
+Values are deterministic: NumPy's legacy `RandomState`, whose streams NumPy keeps stable across
+versions, seeded by each tensor's own name, so adding or removing a key never changes the others.
+The file is written one tensor at a time, so a full-size checkpoint never sits in memory.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import zlib
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
+from sam3_core import Sam3Model, Sam3TrackerVideoModel
+from sam3_core.checkpoint_keys import DETECTOR, VIDEO_TRACKER
 
-__all__ = ["TINY_RANDOM", "write_random_checkpoint", "tiny_random_checkpoint"]
+from .tiny_tokenizer import write_tiny_tokenizer
+
+__all__ = [
+    "TINY_RANDOM",
+    "hub_manifest",
+    "make_state_dict",
+    "tensor_values",
+    "tiny_random_checkpoint",
+    "write_random_checkpoint",
+    "write_random_weights",
+]
 
 TINY_RANDOM = "tiny-random"  # the model name that selects it (`--model tiny-random`)
 
-
-def _hub_key_tracker(key: str) -> str:
-    if key.startswith("vision_encoder.backbone."):
-        return "detector_model." + key
-    if key.startswith("vision_encoder.neck."):
-        return "tracker_neck." + key[len("vision_encoder.neck.") :]
-    return "tracker_model." + key
+Manifest = Mapping[str, Sequence[int]]  # hub key → shape
 
 
-def write_random_checkpoint(out_dir: str | os.PathLike, seed: int = 0) -> Path:
-    """Write config.json + model.safetensors of the tiny config with random weights into `out_dir`."""
-    from safetensors.torch import save_file
+def tensor_values(key: str, shape: Sequence[int], seed: int = 0) -> np.ndarray:
+    """Deterministic float32 values for checkpoint tensor `key`, scaled like a trained network:
+    weights ~ N(0, 1/fan_in), norm weights ~ 1 + N(0, 0.1²), other vectors ~ N(0, 0.1²)."""
+    rng = np.random.RandomState((zlib.crc32(key.encode()) + 7919 * seed) % (2**32))
+    values = rng.standard_normal(size=tuple(shape)).astype(np.float32)
+    if len(shape) >= 2:
+        fan_in = int(np.prod(shape[1:])) or 1
+        return values / np.float32(np.sqrt(fan_in))
+    if "norm" in key and key.endswith("weight"):
+        return 1.0 + 0.1 * values
+    return 0.1 * values
 
+
+def make_state_dict(manifest: Manifest, seed: int = 0) -> dict[str, np.ndarray]:
+    """Every tensor of `manifest` in memory (for small manifests; `write_random_weights` streams)."""
+    return {key: tensor_values(key, shape, seed) for key, shape in manifest.items()}
+
+
+def hub_manifest(config: dict[str, Any]) -> dict[str, list[int]]:
+    """key → shape of the combined checkpoint of a `sam3_video` config dict: the detector's and the
+    video tracker's tensors (built on the meta device, so any size is free) under their hub names.
+    The image tracker's tensors are a subset of the video tracker's."""
+    manifest: dict[str, list[int]] = {}
+    with torch.device("meta"):
+        models = [
+            (DETECTOR, Sam3Model(Sam3Model.config_from_checkpoint_dict(config))),
+            (VIDEO_TRACKER, Sam3TrackerVideoModel(Sam3TrackerVideoModel.config_from_checkpoint_dict(config))),
+        ]
+    for layout, model in models:
+        for key, tensor in model.state_dict().items():
+            hub_key, shape = layout.to_hub(key), list(tensor.shape)
+            if manifest.setdefault(hub_key, shape) != shape:  # the shared backbone must agree
+                raise ValueError(f"{hub_key}: shapes {manifest[hub_key]} and {shape} in one checkpoint")
+    return manifest
+
+
+def write_random_weights(path: str | os.PathLike, manifest: Manifest, seed: int = 0) -> Path:
+    """Write a float32 safetensors file of `manifest` filled by `tensor_values`, tensor by tensor."""
+    path = Path(path)
+    keys = sorted(manifest)
+    header: dict[str, Any] = {}
+    offset = 0
+    for key in keys:
+        nbytes = 4 * int(np.prod(manifest[key], dtype=np.int64))
+        header[key] = {
+            "dtype": "F32",
+            "shape": list(manifest[key]),
+            "data_offsets": [offset, offset + nbytes],
+        }
+        offset += nbytes
+    header["__metadata__"] = {"format": "pt"}
+    blob = json.dumps(header, separators=(",", ":")).encode()
+    blob += b" " * (-len(blob) % 8)  # safetensors aligns the data to 8 bytes
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(len(blob).to_bytes(8, "little"))
+        f.write(blob)
+        for key in keys:
+            f.write(np.ascontiguousarray(tensor_values(key, manifest[key], seed), dtype="<f4").data)
+    os.replace(tmp, path)
+    return path
+
+
+def write_random_checkpoint(
+    out_dir: str | os.PathLike,
+    seed: int = 0,
+    config: dict[str, Any] | None = None,
+    manifest: Manifest | None = None,
+) -> Path:
+    """Write config.json + model.safetensors + the tiny tokenizer into `out_dir`.
+
+    config: a combined `sam3_video` config dict; the tiny one when None.
+    manifest: hub key → shape; derived from our models for `config` when None.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    config = json.loads(resources.files("sam3_sdk.data").joinpath("tiny_config.json").read_text())
-    torch.manual_seed(seed)
-    state: dict[str, torch.Tensor] = {}
-    from sam3_core import Sam3TrackerModel
-
-    tracker = Sam3TrackerModel(Sam3TrackerModel.config_from_checkpoint_dict(config))
-    state.update({_hub_key_tracker(k): v for k, v in tracker.state_dict().items()})
-    try:  # the other heads, when this version has them
-        from sam3_core import Sam3Model
-
-        detector = Sam3Model(Sam3Model.config_from_checkpoint_dict(config))
-        state.update({"detector_model." + k: v for k, v in detector.state_dict().items()})
-    except ImportError:
-        pass
-    try:
-        from sam3_core import Sam3TrackerVideoModel
-
-        video = Sam3TrackerVideoModel(Sam3TrackerVideoModel.config_from_checkpoint_dict(config))
-        state.update({_hub_key_tracker(k): v for k, v in video.state_dict().items()})
-    except ImportError:
-        pass
-    tmp = out_dir / "model.safetensors.tmp"
-    save_file({k: v.detach().contiguous() for k, v in state.items()}, str(tmp), metadata={"format": "pt"})
-    os.replace(tmp, out_dir / "model.safetensors")
+    if config is None:
+        config = json.loads(resources.files("sam3_sdk.data").joinpath("tiny_config.json").read_text())
+    write_random_weights(out_dir / "model.safetensors", manifest or hub_manifest(config), seed)
     (out_dir / "config.json").write_text(json.dumps(config, indent=1))
-    from .tiny_tokenizer import write_tiny_tokenizer
-
     write_tiny_tokenizer(out_dir)  # the concept detector reads tokenizer.json
-    (out_dir / "README.txt").write_text("Tiny SAM 3 checkpoint with RANDOM weights: for smoke tests only.\n")
+    (out_dir / "README.txt").write_text("SAM 3 checkpoint with RANDOM weights: for smoke tests only.\n")
     return out_dir
 
 

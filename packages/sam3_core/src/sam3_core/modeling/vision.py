@@ -11,13 +11,8 @@ import os
 import torch
 from torch import nn
 
-from ..checkpoint import (
-    CheckpointError,
-    build_and_load,
-    read_config,
-    read_safetensors,
-    resolve_checkpoint_dir,
-)
+from ..checkpoint import CheckpointError, build_from_checkpoint, read_config, resolve_checkpoint_dir
+from ..checkpoint_keys import VISION_LAYOUTS
 from ..config import Sam3VisionConfig, _pair
 from ..outputs import Sam3VisionOutput
 from .backbones.fpn import Sam3VisionNeck
@@ -35,32 +30,29 @@ class Sam3VisionModel(nn.Module):
         neck: str = "detector",
         device: str | torch.device | None = None,
         dtype: torch.dtype | str | None = None,
+        backbone: Sam3ViTModel | None = None,
         **hub_kwargs,
     ) -> Sam3VisionModel:
         """The shared backbone with the detector's (`neck="detector"`) or the trackers' (`"tracker"`)
-        FPN neck, from a combined `facebook/sam3`-style checkpoint."""
-        prefixes = {
-            "detector": ("detector_model.vision_encoder.neck.", "detector_config"),
-            "tracker": ("tracker_neck.", "tracker_config"),
-        }
-        if neck not in prefixes:
-            raise ValueError(f"neck must be 'detector' or 'tracker', got {neck!r}")
-        neck_prefix, config_key = prefixes[neck]
+        FPN neck, from a combined `facebook/sam3`-style checkpoint. With a loaded `backbone` (on
+        `device` in `dtype`), only the neck is read and the trunk is shared."""
+        if neck not in VISION_LAYOUTS:
+            raise ValueError(f"neck must be one of {sorted(VISION_LAYOUTS)}, got {neck!r}")
         folder = resolve_checkpoint_dir(name_or_path, **hub_kwargs)
         data = read_config(folder)
         if data.get("model_type") != "sam3_video":
             raise CheckpointError(
                 f"Sam3VisionModel.from_pretrained needs a combined 'sam3_video' checkpoint, got {data.get('model_type')!r}"
             )
-        config = Sam3VisionConfig.from_dict(data[config_key]["vision_config"])
-        backbone_prefix = "detector_model.vision_encoder.backbone."
-        state = {}
-        for key, value in read_safetensors(folder).items():
-            if key.startswith(backbone_prefix):
-                state["backbone." + key[len(backbone_prefix) :]] = value
-            elif key.startswith(neck_prefix):
-                state["neck." + key[len(neck_prefix) :]] = value
-        return build_and_load(cls, config, state, device=device, dtype=dtype, source=str(folder))
+        config = Sam3VisionConfig.from_dict(data[f"{neck}_config"]["vision_config"])
+        return build_from_checkpoint(
+            lambda: cls(config, backbone=backbone),
+            folder,
+            VISION_LAYOUTS[neck].to_model,
+            device=device,
+            dtype=dtype,
+            backbone=backbone,
+        )
 
     def __init__(self, config: Sam3VisionConfig, backbone: Sam3ViTModel | None = None):
         """`backbone`: an existing ViT to share (the detector and the trackers use one trunk with

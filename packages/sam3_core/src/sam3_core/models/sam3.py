@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ..checkpoint import PreTrainedModel
+from ..checkpoint_keys import DETECTOR
 from ..config import Sam3Config
 from ..modeling.backbones.vit import Sam3ViTModel
 from ..modeling.detector.boxes import box_cxcywh_to_xyxy
@@ -47,6 +48,7 @@ class Sam3Model(PreTrainedModel):
 
     config_class = Sam3Config
     config_key = "detector_config"
+    checkpoint_layout = DETECTOR
 
     def __init__(self, config: Sam3Config, backbone: Sam3ViTModel | None = None):
         super().__init__()
@@ -63,15 +65,6 @@ class Sam3Model(PreTrainedModel):
         self.detr_decoder = Sam3DetrDecoder(config.detr_decoder_config)
         self.mask_decoder = Sam3MaskDecoder(config.mask_decoder_config)
         self.dot_product_scoring = Sam3DotProductScoring(config)
-
-    @classmethod
-    def map_checkpoint_key(cls, key: str) -> str | None:
-        """Combined hub layout: `detector_model.X` → `X`; tracker tensors are not this model's."""
-        if key.startswith(("tracker_model.", "tracker_neck.")):
-            return None
-        if key.startswith("detector_model."):
-            return key[len("detector_model.") :]
-        return key  # a single-model (Sam3Model) checkpoint
 
     # -- features -------------------------------------------------------------------------------
 

@@ -11,27 +11,20 @@ those prefixes) loads too. The memory modules of the video tracker are ignored o
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from ..checkpoint import PreTrainedModel, tracker_key_from_hub
+from ..checkpoint import PreTrainedModel
+from ..checkpoint_keys import IMAGE_TRACKER
 from ..config import Sam3TrackerConfig, Sam3TrackerVideoConfig, _Config
 from ..modeling.backbones.vit import Sam3ViTModel
 from ..modeling.mask_decoder import MaskDecoder
 from ..modeling.prompt_encoder import FourierPositionEmbedding, PromptEncoder
 from ..modeling.vision import Sam3VisionModel
 from ..outputs import ModelOutput, Sam3VisionOutput
-
-# Tracker tensors only the video model uses (memory encoder / attention, object pointers, ...).
-_VIDEO_ONLY = re.compile(
-    r"^(memory_|mask_downsample|object_pointer_proj|temporal_positional_encoding_projection_layer"
-    r"|no_memory_positional_encoding$|no_object_pointer$|occlusion_spatial_embedding_parameter$)"
-)
-
 
 _VALID_LABELS = (-10, -1, 0, 1, 2, 3)
 
@@ -62,6 +55,7 @@ class Sam3TrackerModel(PreTrainedModel):
 
     config_class = Sam3TrackerConfig
     config_key = "tracker_config"
+    checkpoint_layout = IMAGE_TRACKER  # the video tracker's memory modules are not read
 
     def __init__(self, config: Sam3TrackerConfig, backbone: Sam3ViTModel | None = None) -> None:
         super().__init__()
@@ -79,12 +73,6 @@ class Sam3TrackerModel(PreTrainedModel):
     # ------------------------------------------------------------------------------------------
     # Checkpoint layout
     # ------------------------------------------------------------------------------------------
-
-    @classmethod
-    def map_checkpoint_key(cls, key: str) -> str | None:
-        """Hub key -> our key; None for the detector and the video-only tracker tensors."""
-        key = tracker_key_from_hub(key)
-        return None if key is None or _VIDEO_ONLY.match(key) else key
 
     @classmethod
     def config_from_checkpoint_dict(cls, data: dict[str, Any]) -> Sam3TrackerConfig:

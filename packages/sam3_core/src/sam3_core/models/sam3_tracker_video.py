@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..checkpoint import PreTrainedModel, tracker_key_from_hub
+from ..checkpoint import PreTrainedModel
+from ..checkpoint_keys import VIDEO_TRACKER
 from ..config import Sam3TrackerVideoConfig, _Config
 from ..modeling.backbones.vit import Sam3ViTModel
 from ..modeling.layers import SamMLP
@@ -51,6 +52,7 @@ class Sam3TrackerVideoModel(PreTrainedModel):
 
     config_class = Sam3TrackerVideoConfig
     config_key = "tracker_config"
+    checkpoint_layout = VIDEO_TRACKER
 
     def __init__(
         self,
@@ -99,11 +101,6 @@ class Sam3TrackerVideoModel(PreTrainedModel):
     # ------------------------------------------------------------------------------------------
     # Checkpoint layout
     # ------------------------------------------------------------------------------------------
-
-    @classmethod
-    def map_checkpoint_key(cls, key: str) -> str | None:
-        """Hub key -> our key: the detector's backbone, the tracker neck and the whole tracker."""
-        return tracker_key_from_hub(key)
 
     @classmethod
     def _accepts_model_type(cls, model_type: str) -> bool:

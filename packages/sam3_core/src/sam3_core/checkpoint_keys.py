@@ -1,0 +1,123 @@
+"""Where each model's tensors sit in the combined `facebook/sam3` checkpoint (the hub layout).
+
+The hub file is the `state_dict()` of the reference's combined video model:
+
+    hub key                                    detector            trackers               vision model
+    detector_model.vision_encoder.backbone.X   vision_encoder.     vision_encoder.        backbone.X
+                                               backbone.X          backbone.X
+    detector_model.vision_encoder.neck.X       vision_encoder.     -                      neck.X ("detector")
+                                               neck.X
+    detector_model.Y (text encoder, heads)     Y                   -                      -
+    tracker_neck.X                             -                   vision_encoder.neck.X  neck.X ("tracker")
+    tracker_model.Z                            -                   Z (*)                  -
+
+    (*) the image tracker has no memory modules: their keys are ignored for it.
+
+Keys without a hub prefix are a single-model checkpoint (saved from one of our models) and keep
+their names. Every other model's tensors are ignored on purpose, so loading stays strict: a key is
+either mapped onto the model or named here as not its own.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = [
+    "HUB_PREFIXES",
+    "KeyLayout",
+    "DETECTOR",
+    "IMAGE_TRACKER",
+    "VIDEO_TRACKER",
+    "VISION_WITH_DETECTOR_NECK",
+    "VISION_WITH_TRACKER_NECK",
+    "VISION_LAYOUTS",
+]
+
+HUB_PREFIXES = ("detector_model.", "tracker_model.", "tracker_neck.")
+_BACKBONE = "detector_model.vision_encoder.backbone."
+
+
+@dataclass(frozen=True)
+class KeyLayout:
+    """How one model's `state_dict()` keys map onto the hub layout, and back.
+
+    rules: (hub prefix, model prefix) pairs, most specific hub prefix first.
+    ignored: hub prefixes of the family's other models, deliberately not read.
+    ignored_model_keys: keys of the family (after mapping) that this model does not have.
+    """
+
+    name: str
+    rules: tuple[tuple[str, str], ...]
+    ignored: tuple[str, ...] = ()
+    ignored_model_keys: re.Pattern[str] | None = None
+
+    def to_model(self, hub_key: str) -> str | None:
+        """The model key of a checkpoint key, or None when the tensor is deliberately not this model's."""
+        key = None
+        for hub, ours in self.rules:
+            if hub_key.startswith(hub):
+                key = ours + hub_key[len(hub) :]
+                break
+        else:
+            if hub_key.startswith(self.ignored):
+                return None
+            key = hub_key  # a single-model checkpoint: already our names
+        if self.ignored_model_keys is not None and self.ignored_model_keys.match(key):
+            return None
+        return key
+
+    def to_hub(self, model_key: str) -> str:
+        """The hub key of one of this model's keys (the inverse of `to_model`)."""
+        matching = [(hub, ours) for hub, ours in self.rules if model_key.startswith(ours)]
+        if not matching:
+            raise KeyError(
+                f"{model_key!r} has no place in the hub layout of the {self.name}; expected a key "
+                f"starting with one of {[ours for _, ours in self.rules]}"
+            )
+        hub, ours = max(matching, key=lambda rule: len(rule[1]))
+        return hub + model_key[len(ours) :]
+
+
+DETECTOR = KeyLayout(
+    "concept detector (Sam3Model)",
+    rules=(("detector_model.", ""),),
+    ignored=("tracker_model.", "tracker_neck."),
+)
+
+_TRACKER_RULES = (
+    (_BACKBONE, "vision_encoder.backbone."),
+    ("tracker_neck.", "vision_encoder.neck."),
+    ("tracker_model.", ""),
+)
+
+VIDEO_TRACKER = KeyLayout(
+    "video tracker (Sam3TrackerVideoModel)", rules=_TRACKER_RULES, ignored=("detector_model.",)
+)
+
+# The tracker tensors that only the video model has (memory encoder and attention, object pointers).
+_VIDEO_ONLY = re.compile(
+    r"^(memory_|mask_downsample|object_pointer_proj|temporal_positional_encoding_projection_layer"
+    r"|no_memory_positional_encoding$|no_object_pointer$|occlusion_spatial_embedding_parameter$)"
+)
+
+IMAGE_TRACKER = KeyLayout(
+    "image tracker (Sam3TrackerModel)",
+    rules=_TRACKER_RULES,
+    ignored=("detector_model.",),
+    ignored_model_keys=_VIDEO_ONLY,
+)
+
+VISION_WITH_DETECTOR_NECK = KeyLayout(
+    "vision model with the detector's neck (Sam3VisionModel)",
+    rules=((_BACKBONE, "backbone."), ("detector_model.vision_encoder.neck.", "neck.")),
+    ignored=HUB_PREFIXES,
+)
+
+VISION_WITH_TRACKER_NECK = KeyLayout(
+    "vision model with the trackers' neck (Sam3VisionModel)",
+    rules=((_BACKBONE, "backbone."), ("tracker_neck.", "neck.")),
+    ignored=HUB_PREFIXES,
+)
+
+VISION_LAYOUTS = {"detector": VISION_WITH_DETECTOR_NECK, "tracker": VISION_WITH_TRACKER_NECK}
