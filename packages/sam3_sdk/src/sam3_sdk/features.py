@@ -13,10 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sam3_core import Sam3TrackerModel, Sam3TrackerProcessor
-from sam3_core.modeling.vision import Sam3VisionModel
-from sam3_core.outputs import Sam3VisionOutput
-from sam3_core.processing.image import preprocess_images
+from sam3_core import (
+    Sam3TrackerModel,
+    Sam3TrackerProcessor,
+    Sam3VisionModel,
+    Sam3VisionOutput,
+    preprocess_images,
+)
 
 from .cache import LRUCache
 from .images import ImageLike, as_rgb_array

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sam3_core import Sam3TrackerModel, Sam3TrackerProcessor
-from sam3_core.mask_generation import Sam3TrackerMaskGenerator
+from sam3_core import Sam3TrackerMaskGenerator, Sam3TrackerModel, Sam3TrackerProcessor
 
 from .features import FeatureStore, ImageFeatures
 from .images import ImageLike
