@@ -120,14 +120,17 @@ def _components_bfs(mask: torch.Tensor) -> torch.Tensor:
 def sam2_cleanup(
     logits: torch.Tensor, threshold: float, max_hole: float, max_sprinkle: float
 ) -> torch.Tensor:
-    """The SAM 2 predictor's hole filling / sprinkle removal on (..., h, w) low-res logits."""
-    flat = logits.reshape(-1, *logits.shape[-2:]).clone()
+    """The SAM 2 predictor's hole filling / sprinkle removal on (..., h, w) low-res logits, by a
+    plain breadth-first search. As in SAM 2, both the holes and the sprinkles are components of the
+    given mask (the sprinkle search does not see the filled holes)."""
+    original = logits.reshape(-1, *logits.shape[-2:])
+    flat = original.clone()
     for i in range(flat.shape[0]):
         if max_hole > 0:
-            area = _components_bfs(flat[i] <= threshold)
+            area = _components_bfs(original[i] <= threshold)
             flat[i] = torch.where((area > 0) & (area <= max_hole), threshold + 10.0, flat[i])
         if max_sprinkle > 0:
-            area = _components_bfs(flat[i] > threshold)
+            area = _components_bfs(original[i] > threshold)
             flat[i] = torch.where((area > 0) & (area <= max_sprinkle), threshold - 10.0, flat[i])
     return flat.reshape(logits.shape)
 

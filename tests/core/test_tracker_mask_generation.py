@@ -122,6 +122,7 @@ def test_helpers():
     assert grid.tolist() == [[0.25, 0.25], [0.75, 0.25], [0.25, 0.75], [0.75, 0.75]]
     m = torch.zeros(2, 5, 6, dtype=torch.bool)
     m[0, 1:3, 2:5] = True
-    assert masks_to_boxes(m).tolist() == [[2.0, 1.0, 4.0, 2.0], [0.0, 0.0, 0.0, 0.0]]
+    # the project's one box convention: pixel edges, x2 / y2 exclusive (see processing/masks.py)
+    assert masks_to_boxes(m).tolist() == [[2.0, 1.0, 5.0, 3.0], [0.0, 0.0, 0.0, 0.0]]
     with pytest.raises(ValueError, match="points_per_batch"):
         Sam3TrackerMaskGenerator(None, points_per_batch=0)

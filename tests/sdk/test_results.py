@@ -7,7 +7,9 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+from sam3_core.processing.masks import masks_to_boxes as core_masks_to_boxes
 from sam3_sdk.images import as_rgb_array
 from sam3_sdk.results import Instances, masks_to_boxes, palette
 from sam3_sdk.rle import mask_to_rle, rle_area, rle_to_mask
@@ -49,6 +51,16 @@ def test_boxes_from_masks():
     masks[0, 2:5, 3:9] = True
     boxes = masks_to_boxes(masks)
     assert boxes.tolist() == [[3, 2, 9, 5], [0, 0, 0, 0]]
+
+
+def test_boxes_are_the_core_boxes_in_numpy():
+    masks = random_masks(n=5)
+    masks[2] = False
+    boxes = masks_to_boxes(masks[:, ::-1])  # a non-contiguous view is fine
+    assert boxes.dtype == np.float32 and boxes[2].tolist() == [0, 0, 0, 0]
+    core = core_masks_to_boxes(torch.from_numpy(np.ascontiguousarray(masks[:, ::-1])))
+    assert np.array_equal(boxes, core.numpy())
+    assert masks_to_boxes(np.zeros((0, 4, 4), bool)).shape == (0, 4)
 
 
 def test_instances_exports(tmp_path):

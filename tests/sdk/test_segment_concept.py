@@ -3,9 +3,12 @@ backbone pass shared with segment_object, cached text features, and clear errors
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from sam3_core import Sam3Model, Sam3Processor
 from test_images import make_image
 
@@ -90,3 +93,16 @@ def test_bad_inputs(sam, kwargs, message):
 def test_text_must_be_a_string(sam):
     with pytest.raises(TypeError, match="must be a string"):
         sam.segment_concept(IMAGE, text=["cat"])
+
+
+def test_nothing_found_gives_empty_instances_whose_exports_work(sam, tmp_path):
+    # No score exceeds 1, so nothing passes: the result is empty, not an error.
+    found = sam.segment_concept(IMAGE, text="purple giraffe", threshold=1.0)
+    assert len(found) == 0 and found.masks.shape == (0, 150, 200) and found.boxes.shape == (0, 4)
+    assert found.areas.shape == (0,)
+    assert found.to_coco_rle() == []
+    data = json.loads(found.save_json(tmp_path / "none.json").read_text())
+    assert data["annotations"] == [] and data["image_size"] == [150, 200]
+    index = np.array(Image.open(found.save_png(tmp_path / "none.png")))
+    assert index.shape == (150, 200) and not index.any()
+    assert np.array_equal(np.asarray(found.overlay(IMAGE)), np.asarray(IMAGE))

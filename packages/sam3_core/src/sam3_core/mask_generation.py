@@ -17,6 +17,7 @@ from torch import Tensor
 
 from .models.sam3_tracker import Sam3TrackerModel
 from .processing.mask_cleanup import connected_components
+from .processing.masks import masks_to_boxes
 from .processing.tracker import Sam3TrackerProcessor
 
 __all__ = ["Sam3TrackerMaskGenerator", "build_point_grid", "box_nms", "masks_to_boxes", "stability_scores"]
@@ -38,20 +39,6 @@ def stability_scores(mask_logits: Tensor, threshold: float, offset: float) -> Te
     return torch.where(union > 0, inter / union.clamp(min=1), torch.zeros_like(inter, dtype=torch.float32))
 
 
-def masks_to_boxes(masks: Tensor) -> Tensor:
-    """Tight xyxy boxes (inclusive pixel indices, float) of (N, H, W) bool masks; 0s for empty."""
-    n, h, w = masks.shape
-    rows, cols = masks.any(dim=2), masks.any(dim=1)  # (N, H), (N, W)
-    ys = torch.arange(h, device=masks.device)
-    xs = torch.arange(w, device=masks.device)
-    y0 = torch.where(rows, ys, h).amin(1)
-    y1 = torch.where(rows, ys, -1).amax(1)
-    x0 = torch.where(cols, xs, w).amin(1)
-    x1 = torch.where(cols, xs, -1).amax(1)
-    boxes = torch.stack([x0, y0, x1, y1], dim=-1).float()
-    return torch.where(rows.any(1, keepdim=True), boxes, torch.zeros_like(boxes))
-
-
 def box_iou(a: Tensor, b: Tensor) -> Tensor:
     """Pairwise IoU of xyxy boxes (N, 4) x (M, 4) -> (N, M), areas as (x1 - x0) * (y1 - y0)."""
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
@@ -61,6 +48,11 @@ def box_iou(a: Tensor, b: Tensor) -> Tensor:
     inter = (rb - lt).clamp(min=0).prod(-1)
     union = area_a[:, None] + area_b[None, :] - inter
     return torch.where(union > 0, inter / union, torch.zeros_like(inter))
+
+
+# SAM's generator suppresses duplicates by the IoU of boxes whose far corner is the last mask pixel;
+# shrinking our exclusive boxes by this gives the same IoUs, so the same masks are kept.
+LAST_PIXEL_CORNERS = (0.0, 0.0, 1.0, 1.0)
 
 
 def box_nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
@@ -144,8 +136,9 @@ class Sam3TrackerMaskGenerator:
         [[x, y]] (original-image pixels), `stability_score` and `crop_box` [x, y, w, h].
         """
         masks, scores, stability, points = self._candidates(image, image_embeddings)
-        boxes = masks_to_boxes(masks)
-        keep = box_nms(boxes, scores, self.box_nms_thresh)
+        boxes = masks_to_boxes(masks)  # (N, 4) xyxy, x2 / y2 exclusive
+        corners = boxes.new_tensor(LAST_PIXEL_CORNERS)
+        keep = box_nms(boxes - corners, scores, self.box_nms_thresh)
         masks, scores, stability, points, boxes = (
             masks[keep],
             scores[keep],
@@ -157,7 +150,7 @@ class Sam3TrackerMaskGenerator:
             cleaned = remove_small_regions(masks, self.min_mask_region_area)
             changed = (cleaned != masks).flatten(1).any(-1)
             # Like SAM: prefer masks the cleanup did not touch when they now overlap.
-            keep = box_nms(masks_to_boxes(cleaned), (~changed).float(), self.box_nms_thresh)
+            keep = box_nms(masks_to_boxes(cleaned) - corners, (~changed).float(), self.box_nms_thresh)
             masks, scores, stability, points = cleaned[keep], scores[keep], stability[keep], points[keep]
             boxes = masks_to_boxes(masks)
         order = torch.argsort(scores, descending=True, stable=True)
@@ -169,7 +162,7 @@ class Sam3TrackerMaskGenerator:
                 {
                     "segmentation": masks[i].cpu().numpy(),
                     "area": int(masks[i].sum()),
-                    "bbox": [x0, y0, x1 - x0 + 1, y1 - y0 + 1] if masks[i].any() else [0.0, 0.0, 0.0, 0.0],
+                    "bbox": [x0, y0, x1 - x0, y1 - y0],
                     "predicted_iou": float(scores[i]),
                     "point_coords": [points[i].tolist()],
                     "stability_score": float(stability[i]),

@@ -3,17 +3,43 @@
 from sam3_sdk import Sam3
 sam = Sam3.from_pretrained("facebook/sam3")
 obj = sam.segment_object("photo.jpg", points=[(210, 350)], labels=[1])
+
+Layers, each importing only those below it: results, RLE, images, video I/O, exports and the
+`LRUCache` at the bottom; the shared `FeatureStore`; the predictors (`ImagePredictor`,
+`ConceptPredictor`, `MaskGenerator`, `VideoTracker`); the sessions (`ImageSession`,
+`VideoSession`); the `Sam3` facade on top.
 """
 
-from .model import ImageFeatures, Sam3
+from .cache import LRUCache
+from .concept_predictor import ConceptPredictor
+from .features import FeatureStore, ImageFeatures
+from .image_predictor import ImagePredictor
+from .mask_generator import MaskGenerator
+from .model import Sam3
 from .results import Instances, ObjectMasks
 from .sessions import ImageSession
+from .video import VideoSession
+from .video_io import VideoReader, open_video
+from .video_results import VideoFrameMasks, VideoMasks
+from .video_tracker import VideoTracker
 
 __version__ = "0.1.0"
 
-__all__ = ["ImageFeatures", "ImageSession", "Instances", "ObjectMasks", "Sam3"]
-
-from .video import VideoFrameMasks, VideoMasks, VideoSession  # noqa: E402
-from .video_io import VideoReader, open_video  # noqa: E402
-
-__all__ += ["VideoFrameMasks", "VideoMasks", "VideoReader", "VideoSession", "open_video"]
+__all__ = [
+    "ConceptPredictor",
+    "FeatureStore",
+    "ImageFeatures",
+    "ImagePredictor",
+    "ImageSession",
+    "Instances",
+    "LRUCache",
+    "MaskGenerator",
+    "ObjectMasks",
+    "Sam3",
+    "VideoFrameMasks",
+    "VideoMasks",
+    "VideoReader",
+    "VideoSession",
+    "VideoTracker",
+    "open_video",
+]

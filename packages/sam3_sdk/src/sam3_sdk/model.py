@@ -1,44 +1,44 @@
-"""`Sam3`: one loaded checkpoint, task-oriented calls, and a bounded cache of image features."""
+"""`Sam3`: one loaded checkpoint and task-oriented calls, composed from the predictors.
+
+The facade owns the models and one `FeatureStore` (one backbone pass per image); each task is a
+small predictor over them: `ImagePredictor` (points, boxes, masks), `MaskGenerator` (everything),
+`ConceptPredictor` (text and exemplar boxes; the detector loads on first use) and `VideoTracker`
+(video; the video model loads on first use). The lazily loaded models are built in one place,
+`_load_detector` and `_load_video_tracker`.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import os
-import warnings
-from collections import OrderedDict
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
-from sam3_core import Sam3TrackerModel, Sam3TrackerProcessor
-from sam3_core.processing.image import preprocess_images
+from sam3_core import (
+    Sam3Model,
+    Sam3Processor,
+    Sam3TrackerModel,
+    Sam3TrackerProcessor,
+    Sam3TrackerVideoModel,
+    Sam3TrackerVideoProcessor,
+)
 
-from .images import ImageLike, as_rgb_array
-from .prompts import check_box, check_boxes, check_mask, check_points, check_threshold
-from .results import Instances, ObjectMasks, masks_to_boxes
+from .concept_predictor import ConceptPredictor
+from .features import FeatureStore, ImageFeatures
+from .image_predictor import ImagePredictor
+from .images import ImageLike
+from .mask_generator import MaskGenerator
+from .results import Instances, ObjectMasks
+from .sessions import ImageSession
+from .video import VideoSession, track_object
+from .video_io import VideoLike, VideoReader
+from .video_results import VideoFrameMasks
+from .video_tracker import VideoTracker
 
-if TYPE_CHECKING:
-    from .sessions import ImageSession
-
-__all__ = ["Sam3", "ImageFeatures"]
+__all__ = ["DEFAULT_MODEL", "ImageFeatures", "Sam3"]
 
 DEFAULT_MODEL = os.environ.get("SAM3_MODEL", "facebook/sam3")
-
-
-@dataclass
-class ImageFeatures:
-    """What one image costs the backbone, kept so that new prompts only run the heads."""
-
-    key: str  # content hash of the RGB pixels
-    image: np.ndarray  # (H, W, 3) uint8
-    backbone_map: torch.Tensor | None = None  # (1, C, H/14, W/14): the one backbone pass, shared by all heads
-    tracker_embeddings: list[torch.Tensor] | None = None  # the tracker decoder's three feature maps
-    detector_embeds: Any = None  # the detector's FPN features (`vision_embeds`)
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return int(self.image.shape[0]), int(self.image.shape[1])
 
 
 class Sam3:
@@ -61,13 +61,18 @@ class Sam3:
         self.tracker = tracker
         self.tracker_processor = tracker_processor
         self.checkpoint = checkpoint
+        self._hub_kwargs = hub_kwargs or {}
+        self.feature_store = FeatureStore(tracker, tracker_processor, cache_size)
+        self.image_predictor = ImagePredictor(tracker, tracker_processor, self.feature_store)
+        self.mask_generator = MaskGenerator(tracker, tracker_processor, self.feature_store)
+        self._detector: Sam3Model | None = None  # the lazily loaded models and their predictors
+        self._detector_processor: Sam3Processor | None = None
+        self._concept_predictor: ConceptPredictor | None = None
+        self._video_tracker: Sam3TrackerVideoModel | None = None
+        self._video_processor: Sam3TrackerVideoProcessor | None = None
+        self._video_predictor: VideoTracker | None = None
         self.cache_size = cache_size
         self.text_cache_size = text_cache_size
-        self._hub_kwargs = hub_kwargs or {}
-        self._cache: OrderedDict[str, ImageFeatures] = OrderedDict()
-        self._text_cache: OrderedDict[tuple, Any] = OrderedDict()
-        self._detector = None
-        self._detector_processor = None
 
     @classmethod
     def from_pretrained(
@@ -93,36 +98,56 @@ class Sam3:
     def device(self) -> torch.device:
         return self.tracker.device
 
+    @property
+    def cache_size(self) -> int:
+        """Images whose features are kept (at least one is, whatever the setting)."""
+        return self._cache_size
+
+    @cache_size.setter
+    def cache_size(self, value: int) -> None:
+        self._cache_size = value
+        self.feature_store.cache_size = value
+
+    @property
+    def text_cache_size(self) -> int:
+        """Text prompts whose features are kept."""
+        return self._text_cache_size
+
+    @text_cache_size.setter
+    def text_cache_size(self, value: int) -> None:
+        self._text_cache_size = value
+        if self._concept_predictor is not None:
+            self._concept_predictor.text_cache_size = value
+
+    # -- model loading: the detector and the video tracker, on first use, around the tracker's trunk
+
+    def _load_detector(self) -> tuple[Sam3Model, Sam3Processor]:
+        detector = Sam3Model.from_pretrained(
+            self.checkpoint,
+            device=self.device,
+            dtype=self.tracker.dtype,
+            backbone=self.tracker.vision_encoder.backbone,  # built around the one trunk, not read again
+            **self._hub_kwargs,
+        )
+        processor = Sam3Processor.from_pretrained(self.checkpoint, **self._hub_kwargs)
+        return detector, processor
+
+    def _load_video_tracker(self) -> tuple[Sam3TrackerVideoModel, Sam3TrackerVideoProcessor]:
+        model = Sam3TrackerVideoModel.from_pretrained(
+            self.checkpoint,
+            device=self.device,
+            dtype=self.tracker.dtype,
+            backbone=self.tracker.vision_encoder.backbone,  # built around the one trunk, not read again
+            **self._hub_kwargs,
+        )
+        processor = Sam3TrackerVideoProcessor.from_pretrained(self.checkpoint, **self._hub_kwargs)
+        return model, processor
+
     # -- image features ---------------------------------------------------------------------
 
     def features(self, image: ImageLike) -> ImageFeatures:
         """The cached features of `image` (computed on first use; the cache keeps `cache_size` images)."""
-        rgb = as_rgb_array(image)
-        key = hashlib.sha1(rgb.tobytes() + str(rgb.shape).encode()).hexdigest()
-        entry = self._cache.get(key)
-        if entry is None:
-            entry = ImageFeatures(key=key, image=rgb)
-            self._cache[key] = entry
-            while len(self._cache) > max(1, self.cache_size):
-                self._cache.popitem(last=False)
-        else:
-            self._cache.move_to_end(key)
-        return entry
-
-    @torch.inference_mode()
-    def _backbone_map(self, entry: ImageFeatures) -> torch.Tensor:
-        if entry.backbone_map is None:
-            pixels, _ = preprocess_images(entry.image, self.tracker_processor.size, device=self.device)
-            vision = self.tracker.vision_encoder
-            entry.backbone_map = vision.backbone_map(pixels.to(self.tracker.dtype))
-        return entry.backbone_map
-
-    @torch.inference_mode()
-    def _tracker_embeddings(self, entry: ImageFeatures) -> list[torch.Tensor]:
-        if entry.tracker_embeddings is None:
-            vision = self.tracker.vision_encoder.from_backbone_map(self._backbone_map(entry))
-            entry.tracker_embeddings = self.tracker.image_embeddings_from_vision(vision)
-        return entry.tracker_embeddings
+        return self.feature_store.get(image)
 
     # -- visual prompts -----------------------------------------------------------------------
 
@@ -136,7 +161,7 @@ class Sam3:
         multimask: bool | None = None,
         mask_logits: np.ndarray | None = None,
     ) -> ObjectMasks:
-        """Segment one object from clicks, a box and/or a mask.
+        """Segment one object from clicks, a box and/or a mask (see `ImagePredictor.predict`).
 
         points: (x, y) pixels of the image; labels: 1 positive, 0 negative (default all 1).
         box: (x1, y1, x2, y2) pixels. mask: (H, W) bool at the image size, a rough region to refine.
@@ -144,57 +169,14 @@ class Sam3:
         multimask: return 3 candidates (best first); default: only for a single click without a box.
         Returns `ObjectMasks` (masks at the image size, predicted-IoU scores, xyxy boxes).
         """
-        entry = image if isinstance(image, ImageFeatures) else self.features(image)
-        size = entry.size
-        pts, labs = check_points(points, labels, size)
-        box_arr = check_box(box, size)
-        mask_arr = check_mask(mask, size)
-        if pts is None and box_arr is None and mask_arr is None and mask_logits is None:
-            raise ValueError("give at least one prompt: points, a box or a mask")
-        if multimask is None:
-            multimask = box_arr is None and pts is not None and len(pts) == 1 and mask_arr is None
-        return self._decode(entry, pts, labs, box_arr, mask_arr, mask_logits, multimask)
-
-    @torch.inference_mode()
-    def _decode(self, entry, pts, labs, box, mask, mask_logits, multimask) -> ObjectMasks:
-        embeddings = self._tracker_embeddings(entry)
-        inputs_masks = None
-        if mask_logits is not None:
-            inputs_masks = [np.asarray(mask_logits, dtype=np.float32)]
-        elif mask is not None:
-            inputs_masks = [np.where(mask, 10.0, -10.0).astype(np.float32)]  # confident logits
-        inputs = self.tracker_processor(
-            input_points=None if pts is None else [[pts.tolist()]],
-            input_labels=None if labs is None else [[labs.tolist()]],
-            input_boxes=None if box is None else [[box.tolist()]],
-            input_masks=inputs_masks,
-            original_sizes=[entry.size],
-            device=self.device,
-        )
-        out = self.tracker(
-            image_embeddings=embeddings,
-            input_points=inputs.get("input_points"),
-            input_labels=inputs.get("input_labels"),
-            input_boxes=inputs.get("input_boxes"),
-            input_masks=inputs.get("input_masks"),
-            multimask_output=multimask,
-        )
-        logits = out.pred_masks[0, 0].float()  # (M, h, w)
-        scores = out.iou_scores[0, 0].float()  # (M,)
-        order = torch.argsort(scores, descending=True)
-        logits, scores = logits[order], scores[order]
-        masks = self.tracker_processor.post_process_masks(logits[None, None], [entry.size])[0][0]  # (M, H, W)
-        masks_np = masks.cpu().numpy()
-        return ObjectMasks(
-            masks=masks_np,
-            scores=scores.clamp(0, 1).cpu().numpy(),
-            boxes=masks_to_boxes(masks_np),
-            prompt={
-                "points": None if pts is None else pts.tolist(),
-                "labels": None if labs is None else labs.tolist(),
-                "box": None if box is None else box.tolist(),
-            },
-            low_res_logits=logits.cpu().numpy(),
+        return self.image_predictor.predict(
+            image,
+            points=points,
+            labels=labels,
+            box=box,
+            mask=mask,
+            multimask=multimask,
+            mask_logits=mask_logits,
         )
 
     def generate_masks(
@@ -207,69 +189,25 @@ class Sam3:
         box_nms_thresh: float = 0.7,
         min_mask_region_area: int = 0,
     ) -> Instances:
-        """Segment everything: a grid of clicks, filtered by predicted IoU and stability, then box NMS.
-
-        points_per_side: the grid has points_per_side² clicks; points_per_batch: clicks decoded at once.
-        pred_iou_thresh, stability_score_thresh, box_nms_thresh: in [0, 1].
-        min_mask_region_area: when > 0, holes and islands smaller than this (pixels) are removed.
-        Returns `Instances` sorted by predicted IoU; `extra` holds stability_score and point_coords.
-        """
-        from sam3_core.mask_generation import Sam3TrackerMaskGenerator
-
-        for name, value in (("points_per_side", points_per_side), ("points_per_batch", points_per_batch)):
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        for name, value in (("pred_iou_thresh", pred_iou_thresh), ("stability_score_thresh", stability_score_thresh),
-                            ("box_nms_thresh", box_nms_thresh)):  # fmt: skip
-            check_threshold(value, name)
-        if not isinstance(min_mask_region_area, int) or min_mask_region_area < 0:
-            raise ValueError(
-                f"min_mask_region_area must be a non-negative integer, got {min_mask_region_area!r}"
-            )
-        entry = image if isinstance(image, ImageFeatures) else self.features(image)
-        generator = Sam3TrackerMaskGenerator(
-            self.tracker, self.tracker_processor, points_per_side=points_per_side,
-            points_per_batch=points_per_batch, pred_iou_thresh=pred_iou_thresh,
-            stability_score_thresh=stability_score_thresh, box_nms_thresh=box_nms_thresh,
-            min_mask_region_area=min_mask_region_area,
+        """Segment everything (see `MaskGenerator.generate`): a grid of clicks, filtered by predicted
+        IoU and stability, then box NMS. Returns `Instances` sorted by predicted IoU."""
+        return self.mask_generator.generate(
+            image, points_per_side=points_per_side, points_per_batch=points_per_batch,
+            pred_iou_thresh=pred_iou_thresh, stability_score_thresh=stability_score_thresh,
+            box_nms_thresh=box_nms_thresh, min_mask_region_area=min_mask_region_area,
         )  # fmt: skip
-        with torch.inference_mode():
-            records = generator.generate(entry.image, image_embeddings=self._tracker_embeddings(entry))
-        h, w = entry.size
-        masks = np.stack([r["segmentation"] for r in records]) if records else np.zeros((0, h, w), bool)
-        return Instances(
-            masks=masks,
-            scores=[r["predicted_iou"] for r in records],
-            boxes=masks_to_boxes(masks),
-            prompt={"points_per_side": points_per_side},
-            extra={
-                "stability_score": [r["stability_score"] for r in records],
-                "point_coords": [r["point_coords"] for r in records],
-            },
-        )
 
     def image_session(self, image: ImageLike) -> ImageSession:
         """An interactive session on one image: the backbone runs once, each click only the decoder."""
-        from .sessions import ImageSession
-
-        return ImageSession(self, image)
+        return ImageSession(self.image_predictor, image)
 
     # -- concept prompts ----------------------------------------------------------------------
 
     @property
-    def detector(self):
+    def detector(self) -> Sam3Model:
         """The concept detector (`sam3_core.Sam3Model`), loaded on first use with the tracker's backbone."""
         if self._detector is None:
-            from sam3_core import Sam3Model, Sam3Processor
-
-            detector = Sam3Model.from_pretrained(
-                self.checkpoint,
-                device=self.device,
-                dtype=self.tracker.dtype,
-                backbone=self.tracker.vision_encoder.backbone,  # one backbone, not read again
-                **self._hub_kwargs,
-            )
-            processor = Sam3Processor.from_pretrained(self.checkpoint, **self._hub_kwargs)
+            detector, processor = self._load_detector()
             if processor.size != self.tracker_processor.size:
                 raise ValueError(
                     f"the detector expects {processor.size} px images but the tracker {self.tracker_processor.size} px"
@@ -278,28 +216,21 @@ class Sam3:
         return self._detector
 
     @property
-    def detector_processor(self):
+    def detector_processor(self) -> Sam3Processor:
         _ = self.detector
         return self._detector_processor
 
-    @torch.inference_mode()
-    def _detector_embeds(self, entry: ImageFeatures):
-        if entry.detector_embeds is None:
-            entry.detector_embeds = self.detector.vision_encoder.from_backbone_map(self._backbone_map(entry))
-        return entry.detector_embeds
-
-    @torch.inference_mode()
-    def _text_embeds(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
-        key = (tuple(input_ids.flatten().tolist()), tuple(attention_mask.flatten().tolist()))
-        cached = self._text_cache.get(key)
-        if cached is None:
-            cached = self.detector.get_text_features(input_ids=input_ids, attention_mask=attention_mask)
-            self._text_cache[key] = cached
-            while len(self._text_cache) > max(1, self.text_cache_size):
-                self._text_cache.popitem(last=False)
-        else:
-            self._text_cache.move_to_end(key)
-        return cached
+    @property
+    def concept_predictor(self) -> ConceptPredictor:
+        """The `ConceptPredictor` over `detector` and the shared features (made on first use)."""
+        if self._concept_predictor is None:
+            self._concept_predictor = ConceptPredictor(
+                self.detector,
+                self.detector_processor,
+                self.feature_store,
+                text_cache_size=self.text_cache_size,
+            )
+        return self._concept_predictor
 
     def segment_concept(
         self,
@@ -315,115 +246,52 @@ class Sam3:
         text: e.g. "yellow school bus". boxes: (x1, y1, x2, y2) pixel boxes around examples;
         box_labels: 1 (an example of the concept) or 0 (a counter-example), default all 1.
         threshold: minimum instance score in [0, 1]; mask_threshold: mask probability cut-off.
-        Returns `Instances`, best first.
+        Returns `Instances`, best first (of length 0 when nothing scores above `threshold`).
         """
-        entry = image if isinstance(image, ImageFeatures) else self.features(image)
-        threshold = check_threshold(threshold, "threshold")
-        mask_threshold = check_threshold(mask_threshold, "mask_threshold")
-        if text is not None:
-            if not isinstance(text, str):
-                raise TypeError(f"text must be a string, got {type(text).__name__}")
-            if not text.strip():
-                raise ValueError("text is empty; give a short noun phrase such as 'yellow school bus'")
-            text = " ".join(text.split())
-        box_arr = check_boxes(boxes, entry.size)
-        if text is None and box_arr is None:
-            raise ValueError("give a text prompt, exemplar boxes, or both")
-        labels = None
-        if box_arr is not None:
-            labels = [1] * len(box_arr) if box_labels is None else list(box_labels)
-            if len(labels) != len(box_arr) or any(v not in (0, 1) for v in labels):
-                raise ValueError(
-                    f"box_labels must be one 1 (positive) or 0 (negative) per box: {len(box_arr)} boxes, "
-                    f"labels {box_labels!r}"
-                )
-        elif box_labels is not None:
-            raise ValueError("box_labels were given without boxes")
-        processor = self.detector_processor
-        if text is not None and processor.tokenizer is not None:
-            n_tokens = len(processor.tokenizer.encode(text, max_length=10**6))
-            limit = processor.tokenizer.max_length
-            if n_tokens > limit:
-                warnings.warn(
-                    f"the prompt has {n_tokens} tokens; the model reads {limit}, so it was truncated",
-                    stacklevel=2,
-                )
-        inputs = processor(
+        return self.concept_predictor.predict(
+            image,
             text=text,
-            input_boxes=None if box_arr is None else [box_arr.tolist()],
-            input_boxes_labels=None if labels is None else [labels],
-            original_sizes=[entry.size],
-        ).to(self.device)
-        return self._detect(
-            entry,
-            inputs,
-            threshold,
-            mask_threshold,
-            prompt={
-                "text": text,
-                "boxes": (None if box_arr is None else box_arr.tolist()),
-                "box_labels": labels,
-            },
+            boxes=boxes,
+            box_labels=box_labels,
+            threshold=threshold,
+            mask_threshold=mask_threshold,
         )
 
-    @torch.inference_mode()
-    def _detect(self, entry, inputs, threshold, mask_threshold, prompt) -> Instances:
-        text_embeds = self._text_embeds(inputs["input_ids"], inputs["attention_mask"])
-        out = self.detector(
-            vision_embeds=self._detector_embeds(entry),
-            text_embeds=text_embeds,
-            attention_mask=inputs["attention_mask"],
-            input_boxes=inputs.get("input_boxes"),
-            input_boxes_labels=inputs.get("input_boxes_labels"),
-        )
-        found = self.detector_processor.post_process_instance_segmentation(
-            out, threshold=threshold, mask_threshold=mask_threshold, target_sizes=[entry.size]
-        )[0]
-        order = torch.argsort(found["scores"], descending=True)
-        return Instances(
-            masks=found["masks"][order].bool().cpu().numpy(),
-            scores=found["scores"][order].float().cpu().numpy(),
-            boxes=found["boxes"][order].float().cpu().numpy(),
-            prompt=prompt,
-        )
-
-    # -- video (appended: video tracking) -----------------------------------------------------
+    # -- video --------------------------------------------------------------------------------
 
     @property
-    def video_tracker(self):
+    def video_tracker(self) -> Sam3TrackerVideoModel:
         """The video tracker (`sam3_core.Sam3TrackerVideoModel`), loaded on first use with the tracker's
         image backbone (one copy in memory)."""
-        if getattr(self, "_video_tracker", None) is None:
-            from sam3_core import Sam3TrackerVideoModel, Sam3TrackerVideoProcessor
-
-            model = Sam3TrackerVideoModel.from_pretrained(
-                self.checkpoint,
-                device=self.device,
-                dtype=self.tracker.dtype,
-                backbone=self.tracker.vision_encoder.backbone,  # one backbone, not read again
-                **self._hub_kwargs,
-            )
-            self._video_processor = Sam3TrackerVideoProcessor.from_pretrained(
-                self.checkpoint, **self._hub_kwargs
-            )
-            self._video_tracker = model
+        if self._video_tracker is None:
+            self._video_tracker, self._video_processor = self._load_video_tracker()
         return self._video_tracker
 
     @property
-    def video_processor(self):
+    def video_processor(self) -> Sam3TrackerVideoProcessor:
         _ = self.video_tracker
         return self._video_processor
 
-    def video_session(self, video, fps: float | None = None):
+    @property
+    def video_predictor(self) -> VideoTracker:
+        """The `VideoTracker` over `video_tracker` (made on first use)."""
+        if self._video_predictor is None:
+            self._video_predictor = VideoTracker(self.video_tracker, self.video_processor)
+        return self._video_predictor
+
+    def video_session(self, video: VideoLike | VideoReader, fps: float | None = None) -> VideoSession:
         """An interactive `VideoSession` on a video (file path, folder of frames, list of images or a
         (T, H, W, 3) array): add / refine / remove objects, propagate forward, backward or both ways."""
-        from .video import VideoSession
-
-        return VideoSession(self, video, fps=fps)
+        return VideoSession(self.video_predictor, video, fps=fps)
 
     def track_object(
-        self, video, prompts: dict, direction: str = "forward", progress=None, fps: float | None = None
-    ):
+        self,
+        video: VideoLike | VideoReader,
+        prompts: dict,
+        direction: str = "forward",
+        progress: Callable[[int, int], Any] | None = None,
+        fps: float | None = None,
+    ) -> Iterator[VideoFrameMasks]:
         """Track prompted objects through a video, yielding each frame's masks (`VideoFrameMasks`).
 
         prompts: {obj_id: dict(frame=0, points=[(x, y)], labels=[1], box=(x1, y1, x2, y2), mask=(H, W) bool)}
@@ -431,21 +299,6 @@ class Sam3:
         `VideoSession.propagate`). progress(done, total) is called after each frame. Frames are
         decoded lazily and results are not kept, so memory stays bounded on long videos.
         """
-        from .video import VideoSession, check_video_prompts
-
-        prompts = check_video_prompts(prompts)
-        session = VideoSession(self, video, fps=fps, keep_results=False)
-        for obj_id, prompt in prompts.items():
-            frame = prompt.get("frame", 0)
-            session.add_object(
-                frame=frame, points=prompt.get("points"), labels=prompt.get("labels"), box=prompt.get("box"),
-                mask=prompt.get("mask"), obj_id=obj_id,
-            )  # fmt: skip
-
-        def frames():
-            try:
-                yield from session.propagate(direction, progress=progress)
-            finally:
-                session.close()
-
-        return frames()
+        return track_object(
+            self.video_predictor, video, prompts, direction=direction, progress=progress, fps=fps
+        )

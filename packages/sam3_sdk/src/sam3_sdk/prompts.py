@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-__all__ = ["check_points", "check_box", "check_boxes", "check_mask", "check_threshold"]
+__all__ = ["check_points", "check_box", "check_boxes", "check_mask", "check_threshold", "check_video_prompts"]
 
 
 def _finite_pairs(points, name: str) -> np.ndarray:
@@ -111,3 +112,26 @@ def check_threshold(value: float, name: str) -> float:
     ):
         raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
     return float(value)
+
+
+def check_video_prompts(prompts: Any) -> dict[int, dict]:
+    """{obj_id: dict(frame=..., points=..., labels=..., box=..., mask=...)}, checked for shape."""
+    allowed = {"frame", "points", "labels", "box", "mask"}
+    if not isinstance(prompts, Mapping) or not prompts:
+        raise ValueError(
+            "prompts must be a non-empty dict {obj_id: dict(frame=0, points=[(x, y)], labels=[1], box=..., "
+            f"mask=...)}}, got {prompts!r}"
+        )
+    out = {}
+    for obj_id, prompt in prompts.items():
+        if not isinstance(obj_id, (int, np.integer)) or isinstance(obj_id, bool):
+            raise ValueError(f"object ids must be ints, got {obj_id!r}")
+        if not isinstance(prompt, Mapping):
+            raise ValueError(f"the prompt of object {obj_id} must be a dict, got {type(prompt).__name__}")
+        unknown = set(prompt) - allowed
+        if unknown:
+            raise ValueError(
+                f"object {obj_id}: unknown prompt keys {sorted(unknown)}; expected {sorted(allowed)}"
+            )
+        out[int(obj_id)] = dict(prompt)
+    return out

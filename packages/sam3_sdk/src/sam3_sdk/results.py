@@ -10,8 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image
+from sam3_core.processing.masks import masks_to_boxes as core_masks_to_boxes
 
+from .atomic import write_atomically
 from .images import ImageLike, as_rgb_array
 from .rle import mask_to_rle
 
@@ -34,20 +37,10 @@ def palette(i: int) -> tuple[int, int, int]:
 
 
 def masks_to_boxes(masks: np.ndarray) -> np.ndarray:
-    """(N, H, W) booleans → (N, 4) float32 xyxy pixel boxes (x2, y2 exclusive); zeros for empty masks."""
-    n = masks.shape[0]
-    boxes = np.zeros((n, 4), dtype=np.float32)
-    if n == 0:
-        return boxes
-    rows, cols = masks.any(axis=2), masks.any(axis=1)  # (N, H), (N, W)
-    has = rows.any(axis=1)
-    h, w = masks.shape[1:]
-    y1 = rows.argmax(axis=1)
-    y2 = h - rows[:, ::-1].argmax(axis=1)
-    x1 = cols.argmax(axis=1)
-    x2 = w - cols[:, ::-1].argmax(axis=1)
-    boxes[has] = np.stack([x1, y1, x2, y2], axis=1)[has]
-    return boxes
+    """(N, H, W) bool masks → (N, 4) float32 xyxy pixel boxes, x2 / y2 exclusive (a one-pixel mask
+    has width 1); zeros for empty masks. The numpy face of `sam3_core.processing.masks.masks_to_boxes`."""
+    masks = np.ascontiguousarray(masks, dtype=bool)
+    return core_masks_to_boxes(torch.from_numpy(masks)).numpy()
 
 
 def overlay_masks(
@@ -75,19 +68,6 @@ def overlay_masks(
 def _eroded(mask: np.ndarray) -> np.ndarray:
     m = np.pad(mask, 1, constant_values=False)
     return m[1:-1, 1:-1] & m[:-2, 1:-1] & m[2:, 1:-1] & m[1:-1, :-2] & m[1:-1, 2:]
-
-
-def write_atomically(path: str | os.PathLike, data: bytes) -> Path:
-    """Write to a temporary file beside `path`, then rename: a failure never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
 
 
 @dataclass
@@ -123,7 +103,8 @@ class Instances:
 
     @property
     def areas(self) -> np.ndarray:
-        return self.masks.reshape(len(self), -1).sum(axis=1)
+        """(N,) int64 pixels per mask (empty for no instances)."""
+        return self.masks.sum(axis=(1, 2), dtype=np.int64)
 
     def to_coco_rle(self) -> list[dict]:
         """One COCO-style record per instance: segmentation (compressed RLE), area, bbox (XYWH), score."""

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .image_predictor import ImagePredictor
 from .images import ImageLike
 from .prompts import check_box, check_points
 from .results import ObjectMasks
-
-if TYPE_CHECKING:
-    from .model import Sam3
 
 __all__ = ["ImageSession"]
 
@@ -33,10 +30,9 @@ class ImageSession:
     >>> session.undo(); session.clear()
     """
 
-    def __init__(self, sam: Sam3, image: ImageLike) -> None:
-        self.sam = sam
-        self.features = sam.features(image)
-        sam._tracker_embeddings(self.features)  # the one backbone pass, now
+    def __init__(self, predictor: ImagePredictor, image: ImageLike) -> None:
+        self.predictor = predictor
+        self.features = predictor.set_image(image)  # the one backbone pass, now
         self._history: list[_Prompt] = [_Prompt()]
         self.result: ObjectMasks | None = None
 
@@ -57,7 +53,7 @@ class ImageSession:
         if not p.points and p.box is None:
             self.result = None
             return None
-        self.result = self.sam.segment_object(
+        self.result = self.predictor.predict(
             self.features, points=p.points or None, labels=p.labels or None, box=p.box, multimask=multimask
         )
         return self.result

@@ -1,4 +1,5 @@
-"""Video tracking: per-frame results, a compact store of them, and the interactive `VideoSession`.
+"""The interactive `VideoSession` (add, refine and remove objects; propagate forwards, backwards or
+both ways) and `track_object` (prompts in, each frame's masks out, nothing kept).
 
 >>> session = sam.video_session("clip.mp4")
 >>> first = session.add_object(frame=0, points=[(210, 350)])      # → VideoFrameMasks of frame 0
@@ -9,224 +10,29 @@
 
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
-import torch
-from PIL import Image
-from sam3_core.processing.image import resize_images, to_rgb_tensor
 
-from .prompts import check_box, check_mask, check_points
-from .results import masks_to_boxes, overlay_masks, palette, write_atomically
-from .rle import mask_to_rle, rle_to_mask
+from .prompts import check_video_prompts
 from .video_io import VideoLike, VideoReader, open_video
+from .video_results import VideoFrameMasks, VideoMasks, object_color
+from .video_tracker import ModelFrames, VideoTracker
 
-if TYPE_CHECKING:
-    from .model import Sam3
-
-__all__ = ["VideoFrameMasks", "VideoMasks", "VideoSession", "object_color", "DIRECTIONS"]
+__all__ = [
+    "DIRECTIONS",
+    "ModelFrames",
+    "VideoFrameMasks",
+    "VideoMasks",
+    "VideoSession",
+    "check_video_prompts",
+    "object_color",
+    "track_object",
+]
 
 DIRECTIONS = ("forward", "backward", "both")
 Progress = Callable[[int, int], Any]  # progress(frames done, frames in this propagation)
-
-
-def object_color(obj_id: int) -> tuple[int, int, int]:
-    """The display colour (R, G, B) of object `obj_id` (object 1 gets the first palette colour)."""
-    return palette(int(obj_id) - 1)
-
-
-@dataclass
-class VideoFrameMasks:
-    """The tracked objects on one frame.
-
-    frame_idx: the frame. object_ids: ids of the objects, in the order of `masks`.
-    masks: (N, H, W) bool at the video's size. scores: (N,) float32 probability that the object
-    is visible on this frame (the tracker's object score, through a sigmoid).
-    """
-
-    frame_idx: int
-    object_ids: list[int]
-    masks: np.ndarray
-    scores: np.ndarray
-
-    def __post_init__(self) -> None:
-        self.masks = np.asarray(self.masks, dtype=bool)
-        self.scores = np.asarray(self.scores, dtype=np.float32).reshape(-1)
-        if self.masks.ndim != 3 or not len(self.masks) == len(self.scores) == len(self.object_ids):
-            raise ValueError(
-                f"masks {self.masks.shape}, scores {self.scores.shape} and object ids {self.object_ids} disagree"
-            )
-
-    def __len__(self) -> int:
-        return len(self.object_ids)
-
-    @property
-    def size(self) -> tuple[int, int]:
-        return int(self.masks.shape[1]), int(self.masks.shape[2])
-
-    def mask(self, obj_id: int) -> np.ndarray:
-        """(H, W) bool mask of one object."""
-        if obj_id not in self.object_ids:
-            raise ValueError(
-                f"unknown object id {obj_id!r}; frame {self.frame_idx} has objects {self.object_ids}"
-            )
-        return self.masks[self.object_ids.index(obj_id)]
-
-    @property
-    def boxes(self) -> np.ndarray:
-        """(N, 4) float32 xyxy pixel boxes (zeros for empty masks)."""
-        return masks_to_boxes(self.masks)
-
-    def index_mask(self) -> np.ndarray:
-        """(H, W) uint8 (uint16 for ids above 255): each pixel holds the id of the object there, 0 none."""
-        dtype = np.uint8 if max(self.object_ids, default=0) < 256 else np.uint16
-        out = np.zeros(self.size, dtype=dtype)
-        for obj_id, mask in zip(self.object_ids, self.masks):
-            out[mask] = obj_id
-        return out
-
-    def overlay(self, image: Any, alpha: float = 0.5) -> Image.Image:
-        """The frame with each object in its colour (`object_color`)."""
-        return overlay_masks(
-            image, self.masks, alpha=alpha, colors=[object_color(o) for o in self.object_ids]
-        )
-
-    def to_coco_rle(self) -> list[dict]:
-        """One record per object: object_id, segmentation (COCO compressed RLE), area, bbox (XYWH), score."""
-        records = []
-        for i, (obj_id, mask) in enumerate(zip(self.object_ids, self.masks)):
-            x1, y1, x2, y2 = (float(v) for v in self.boxes[i])
-            records.append(
-                {
-                    "object_id": int(obj_id),
-                    "segmentation": mask_to_rle(mask),
-                    "area": int(mask.sum()),
-                    "bbox": [x1, y1, x2 - x1, y2 - y1],
-                    "score": float(self.scores[i]),
-                }
-            )
-        return records
-
-
-@dataclass
-class VideoMasks:
-    """Tracking results of a whole video, held compactly (COCO RLE per object and frame).
-
-    `masks[frame_idx]` → `VideoFrameMasks`; `frames` lists the frames that have results.
-    Exports: `to_json()` / `save_coco_json`, `save_png_zip` (index masks), `save_mp4` (annotated video).
-    """
-
-    size: tuple[int, int]  # (height, width)
-    num_frames: int
-    fps: float = 30.0
-    _frames: dict[int, list[dict]] = field(default_factory=dict)
-
-    def add(self, result: VideoFrameMasks) -> None:
-        """Store (or replace) one frame's results."""
-        if result.size != tuple(self.size):
-            raise ValueError(
-                f"frame {result.frame_idx} masks are {result.size}, the video is {tuple(self.size)}"
-            )
-        self._frames[result.frame_idx] = result.to_coco_rle()
-
-    def remove_object(self, obj_id: int) -> None:
-        for frame, records in self._frames.items():
-            self._frames[frame] = [r for r in records if r["object_id"] != obj_id]
-
-    def clear(self) -> None:
-        self._frames.clear()
-
-    @property
-    def frames(self) -> list[int]:
-        return sorted(self._frames)
-
-    @property
-    def object_ids(self) -> list[int]:
-        return sorted({r["object_id"] for records in self._frames.values() for r in records})
-
-    def __len__(self) -> int:
-        return len(self._frames)
-
-    def __contains__(self, frame_idx: object) -> bool:
-        return frame_idx in self._frames
-
-    def get(self, frame_idx: int) -> VideoFrameMasks | None:
-        records = self._frames.get(frame_idx)
-        if records is None:
-            return None
-        h, w = self.size
-        masks = (
-            np.stack([rle_to_mask(r["segmentation"]) for r in records])
-            if records
-            else np.zeros((0, h, w), bool)
-        )
-        return VideoFrameMasks(
-            frame_idx=frame_idx,
-            object_ids=[r["object_id"] for r in records],
-            masks=masks,
-            scores=[r["score"] for r in records],
-        )
-
-    def __getitem__(self, frame_idx: int) -> VideoFrameMasks:
-        result = self.get(frame_idx)
-        if result is None:
-            raise KeyError(f"frame {frame_idx} has no results; frames with results: {self.frames[:20]}")
-        return result
-
-    def to_dict(self) -> dict:
-        """{"video": {height, width, num_frames, fps}, "object_ids": [...], "frames": [{frame_idx, annotations}]}."""
-        h, w = self.size
-        return {
-            "video": {"height": h, "width": w, "num_frames": self.num_frames, "fps": self.fps},
-            "object_ids": self.object_ids,
-            "frames": [{"frame_idx": f, "annotations": self._frames[f]} for f in self.frames],
-        }
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict())
-
-    def save_coco_json(self, path: str | os.PathLike) -> Path:
-        """The COCO RLE records of every frame, with object ids, as JSON (written atomically)."""
-        return write_atomically(path, self.to_json().encode())
-
-    def save_png_zip(self, path: str | os.PathLike) -> Path:
-        """A zip of `frame_000000.png` index masks (pixel value = object id), one per frame with results."""
-        from .video_export import write_png_zip
-
-        return write_png_zip(self, path)
-
-    def save_mp4(self, path: str | os.PathLike, video: VideoLike | VideoReader, **kwargs: Any) -> Path:
-        """The video with the masks drawn in (H.264, yuv420p); see `video_export.write_annotated_mp4`."""
-        from .video_export import write_annotated_mp4
-
-        return write_annotated_mp4(video, self, path, **kwargs)
-
-
-class ModelFrames(Mapping):
-    """The frames as the tracker reads them, decoded and resized on demand: index → (3, S, S) uint8."""
-
-    def __init__(self, reader: VideoReader, size: int, device: torch.device | str = "cpu") -> None:
-        self.reader, self.size, self.device = reader, int(size), device
-
-    def __getitem__(self, frame_idx: int) -> torch.Tensor:
-        if frame_idx not in self:
-            raise KeyError(frame_idx)
-        rgb = to_rgb_tensor(self.reader[frame_idx]).to(self.device)
-        return resize_images(rgb.unsqueeze(0), (self.size, self.size))[0]
-
-    def __contains__(self, frame_idx: object) -> bool:
-        return isinstance(frame_idx, (int, np.integer)) and 0 <= frame_idx < len(self.reader)
-
-    def __len__(self) -> int:
-        return len(self.reader)
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(range(len(self.reader)))
 
 
 class VideoSession:
@@ -238,18 +44,18 @@ class VideoSession:
     """
 
     def __init__(
-        self, sam: Sam3, video: VideoLike | VideoReader, fps: float | None = None, keep_results: bool = True
+        self,
+        tracker: VideoTracker,
+        video: VideoLike | VideoReader,
+        fps: float | None = None,
+        keep_results: bool = True,
     ) -> None:
-        self.sam = sam
+        self.tracker = tracker
         self.reader = open_video(video, fps=fps)
-        self.model = sam.video_tracker
-        self.processor = sam.video_processor
+        self.model = tracker.model
+        self.processor = tracker.processor
         self.keep_results = keep_results
-        self.state = self.processor.init_video_session(
-            inference_device=self.model.device, video_storage_device="cpu", dtype=self.model.dtype
-        )
-        self.state.video_height, self.state.video_width = self.reader.size
-        self.state.use_frame_source(ModelFrames(self.reader, self.processor.size), len(self.reader))
+        self.state = tracker.init_state(self.reader)
         self.results = VideoMasks(size=self.reader.size, num_frames=len(self.reader), fps=self.reader.fps)
         self.stale = False  # prompts changed since the last propagation
 
@@ -333,33 +139,15 @@ class VideoSession:
         self.state.check_obj_id(obj_id)
         return self._prompt(obj_id, frame, points, labels, box, mask, replace=replace)
 
-    def _prompt(self, obj_id, frame, points, labels, box, mask, replace) -> VideoFrameMasks:
+    def _prompt(
+        self, obj_id: int, frame: Any, points: Any, labels: Any, box: Any, mask: Any, replace: bool
+    ) -> VideoFrameMasks:
         frame = self._check_frame(frame)
-        size = self.size
-        pts, labs = check_points(points, labels, size)
-        box_arr = check_box(box, size)
-        mask_arr = check_mask(mask, size)
-        if pts is None and box_arr is None and mask_arr is None:
-            raise ValueError(f"object {obj_id} on frame {frame}: give points, a box or a mask")
-        if mask_arr is not None and (pts is not None or box_arr is not None):
-            raise ValueError("a mask prompt cannot be combined with points or a box on the same frame")
-        if mask_arr is not None:
-            self.processor.add_inputs_to_inference_session(
-                self.state, frame_idx=frame, obj_ids=obj_id, input_masks=mask_arr.astype(np.float32)
-            )
-        else:
-            self.processor.add_inputs_to_inference_session(
-                self.state,
-                frame_idx=frame,
-                obj_ids=obj_id,
-                input_points=None if pts is None else [[pts.tolist()]],
-                input_labels=None if labs is None else [[labs.tolist()]],
-                input_boxes=None if box_arr is None else [[box_arr.tolist()]],
-                clear_old_inputs=replace or box_arr is not None,
-            )
+        result = self.tracker.add_prompts(
+            self.state, frame, obj_id, points=points, labels=labels, box=box, mask=mask, replace=replace
+        )
         self.stale = True
-        out = self.model(inference_session=self.state, frame_idx=frame)
-        return self._record(out)
+        return self._record(result)
 
     def remove_object(self, obj_id: int) -> None:
         """Stop tracking an object: its prompts, memories and stored results go."""
@@ -374,15 +162,7 @@ class VideoSession:
 
     # -- tracking -----------------------------------------------------------------------------
 
-    def _record(self, out) -> VideoFrameMasks:
-        masks = self.processor.post_process_masks([out.pred_masks], original_sizes=[list(self.size)])[0][:, 0]
-        scores = torch.sigmoid(out.object_score_logits.float()).reshape(-1)
-        result = VideoFrameMasks(
-            frame_idx=int(out.frame_idx),
-            object_ids=[int(o) for o in out.object_ids],
-            masks=masks.cpu().numpy(),
-            scores=scores.cpu().numpy(),
-        )
+    def _record(self, result: VideoFrameMasks) -> VideoFrameMasks:
         if self.keep_results:
             self.results.add(result)
         return result
@@ -432,11 +212,9 @@ class VideoSession:
         done = 0
         for start, reverse, n in passes:
             self._ensure_segmented(start)
-            for out in self.model.propagate_in_video_iterator(
-                self.state, start_frame_idx=start, max_frame_num_to_track=n - 1, reverse=reverse
-            ):
+            for frame_masks in self.tracker.propagate(self.state, start, max_frames=n - 1, reverse=reverse):
                 done += 1
-                result = self._record(out)
+                result = self._record(frame_masks)
                 if progress is not None:
                     progress(done, total)
                 yield result
@@ -446,7 +224,7 @@ class VideoSession:
         # The core propagates from a frame only after the prompted frames were segmented; every
         # prompt call does that, so nothing is needed unless prompts were added but not run.
         if self.state.obj_with_new_inputs:
-            self._record(self.model(inference_session=self.state, frame_idx=frame))
+            self._record(self.tracker.segment(self.state, frame))
 
     def track(self, direction: str = "forward", progress: Progress | None = None) -> VideoMasks:
         """Propagate all the way and return `results` (every frame's masks)."""
@@ -471,24 +249,35 @@ class VideoSession:
         return f"VideoSession(frames={self.num_frames}, size={h}x{w}, objects={self.object_ids})"
 
 
-def check_video_prompts(prompts: Any) -> dict[int, dict]:
-    """{obj_id: dict(frame=..., points=..., labels=..., box=..., mask=...)}, checked for shape."""
-    allowed = {"frame", "points", "labels", "box", "mask"}
-    if not isinstance(prompts, Mapping) or not prompts:
-        raise ValueError(
-            "prompts must be a non-empty dict {obj_id: dict(frame=0, points=[(x, y)], labels=[1], box=..., "
-            f"mask=...)}}, got {prompts!r}"
-        )
-    out = {}
+def track_object(
+    tracker: VideoTracker,
+    video: VideoLike | VideoReader,
+    prompts: dict,
+    direction: str = "forward",
+    progress: Progress | None = None,
+    fps: float | None = None,
+) -> Iterator[VideoFrameMasks]:
+    """Track prompted objects through a video, yielding each frame's masks (`VideoFrameMasks`).
+
+    prompts: {obj_id: dict(frame=0, points=[(x, y)], labels=[1], box=(x1, y1, x2, y2), mask=(H, W) bool)}
+    in pixels of the video frame. direction: "forward", "backward" or "both" (see
+    `VideoSession.propagate`). progress(done, total) is called after each frame. Frames are
+    decoded lazily and results are not kept, so memory stays bounded on long videos.
+    Prompts are checked (and the first frame segmented) now; tracking runs as frames are read.
+    """
+    prompts = check_video_prompts(prompts)
+    session = VideoSession(tracker, video, fps=fps, keep_results=False)
     for obj_id, prompt in prompts.items():
-        if not isinstance(obj_id, (int, np.integer)) or isinstance(obj_id, bool):
-            raise ValueError(f"object ids must be ints, got {obj_id!r}")
-        if not isinstance(prompt, Mapping):
-            raise ValueError(f"the prompt of object {obj_id} must be a dict, got {type(prompt).__name__}")
-        unknown = set(prompt) - allowed
-        if unknown:
-            raise ValueError(
-                f"object {obj_id}: unknown prompt keys {sorted(unknown)}; expected {sorted(allowed)}"
-            )
-        out[int(obj_id)] = dict(prompt)
-    return out
+        frame = prompt.get("frame", 0)
+        session.add_object(
+            frame=frame, points=prompt.get("points"), labels=prompt.get("labels"), box=prompt.get("box"),
+            mask=prompt.get("mask"), obj_id=obj_id,
+        )  # fmt: skip
+
+    def frames() -> Iterator[VideoFrameMasks]:
+        try:
+            yield from session.propagate(direction, progress=progress)
+        finally:
+            session.close()
+
+    return frames()

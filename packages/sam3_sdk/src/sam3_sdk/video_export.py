@@ -1,39 +1,49 @@
-"""Video exports: an annotated MP4 (H.264, yuv420p), a zip of PNG index masks. Written atomically:
-to a temporary file beside the target, renamed when complete (a failure leaves nothing behind)."""
+"""Video exports: an annotated MP4 (H.264, yuv420p), a zip of PNG index masks. Written atomically
+(`atomic.atomic_path`): a failure leaves nothing behind.
+
+The exporters read tracking results through two small protocols (`VideoMasks` and
+`VideoFrameMasks` satisfy them), so this module sits below the result types that call it.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import zipfile
-from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+import av
 import numpy as np
 from PIL import Image
 
+from .atomic import atomic_path
 from .video_io import VideoLike, VideoReader, open_video
 
-if TYPE_CHECKING:
-    from .video import VideoMasks
-
-__all__ = ["write_annotated_mp4", "write_png_zip", "atomic_path"]
+__all__ = ["write_annotated_mp4", "write_png_zip", "atomic_path", "FrameMasksLike", "TrackedVideoLike"]
 
 
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """A temporary path beside `path`; renamed to `path` when the block succeeds, removed otherwise."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+class FrameMasksLike(Protocol):
+    """One frame's tracked objects, as the exporters read them (`VideoFrameMasks`)."""
+
+    def __len__(self) -> int: ...
+
+    def index_mask(self) -> np.ndarray: ...
+
+    def overlay(self, image: Any, alpha: float = 0.5) -> Image.Image: ...
+
+
+class TrackedVideoLike(Protocol):
+    """A video's tracking results, as the exporters read them (`VideoMasks`)."""
+
+    @property
+    def size(self) -> tuple[int, int]: ...
+
+    @property
+    def frames(self) -> list[int]: ...
+
+    def get(self, frame_idx: int) -> FrameMasksLike | None: ...
 
 
 def _even(rgb: np.ndarray) -> np.ndarray:
@@ -46,7 +56,7 @@ def _even(rgb: np.ndarray) -> np.ndarray:
 
 def write_annotated_mp4(
     video: VideoLike | VideoReader,
-    masks: VideoMasks,
+    masks: TrackedVideoLike,
     path: str | os.PathLike,
     fps: float | None = None,
     alpha: float = 0.5,
@@ -58,8 +68,6 @@ def write_annotated_mp4(
     Frames keep the video's size (a one-pixel edge is added to odd sides) and frame rate (`fps`
     overrides it). Frames without results are written as they are. progress(done, total) per frame.
     """
-    import av
-
     reader = open_video(video)
     if tuple(reader.size) != tuple(masks.size):
         raise ValueError(f"the masks are {tuple(masks.size)} (H, W) but the video is {tuple(reader.size)}")
@@ -90,13 +98,13 @@ def write_annotated_mp4(
     return Path(path)
 
 
-def write_png_zip(masks: VideoMasks, path: str | os.PathLike) -> Path:
+def write_png_zip(masks: TrackedVideoLike, path: str | os.PathLike) -> Path:
     """A zip with `frame_000000.png` per frame with results: an index mask (pixel value = object id,
     0 background; 8-bit, or 16-bit when an id exceeds 255)."""
     with atomic_path(path) as tmp:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
             for frame_idx in masks.frames:
                 buf = io.BytesIO()
-                Image.fromarray(masks[frame_idx].index_mask()).save(buf, format="PNG")
+                Image.fromarray(masks.get(frame_idx).index_mask()).save(buf, format="PNG")
                 zf.writestr(f"frame_{frame_idx:06d}.png", buf.getvalue())
     return Path(path)

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import os
 from bisect import bisect_right
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 
+from .cache import LRUCache
 from .images import as_rgb_array
 
 __all__ = ["VideoReader", "VideoLike", "open_video", "IMAGE_SUFFIXES"]
@@ -189,10 +190,7 @@ class _AvSource(_Source):
     """A video file through PyAV: a timestamp index up front, frames decoded when asked for."""
 
     def __init__(self, path: str, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
-        import av
-
         self.path = path
-        self._av = av
         try:
             container = av.open(path)
         except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
@@ -231,15 +229,18 @@ class _AvSource(_Source):
         self._container = None
         self._decoder: Iterator[Any] | None = None
         self._next = -1  # index of the frame the running decoder yields next (-1: unknown)
-        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._cache_frames = 2
+        self._cache: LRUCache[int, np.ndarray] = LRUCache(2)  # decoded frames by index
         first = self._decode_to(0)
         self.size = (int(first.shape[0]), int(first.shape[1]))
-        self._cache_frames = max(2, cache_bytes // max(1, first.nbytes))
+        self._cache.maxsize = max(2, cache_bytes // max(1, first.nbytes))
+
+    @property
+    def _cache_frames(self) -> int:
+        return self._cache.maxsize
 
     def _restart(self, i: int) -> None:
         if self._container is None:
-            self._container = self._av.open(self.path)
+            self._container = av.open(self.path)
             self._container.streams.video[0].thread_type = "AUTO"
         stream = self._container.streams.video[0]
         # Seek to the keyframe at or before frame i; decoding goes on from there.
@@ -267,24 +268,17 @@ class _AvSource(_Source):
                 if idx <= i - self._cache_frames:
                     continue  # too far before frame i to be kept
                 rgb = self._to_rgb(frame)
-                self._remember(idx, rgb)
+                self._cache.put(idx, rgb)
                 if idx >= i:
-                    return rgb if idx == i else self._cache.get(i, rgb)
-        except self._av.FFmpegError as e:
+                    return rgb if idx == i else self._cache.peek(i, rgb)
+        except av.FFmpegError as e:
             raise ValueError(f"cannot decode frame {i} of {self.path!r}: {e}") from None
         self._decoder = None
         raise ValueError(f"frame {i} of {self.path!r} could not be decoded (the file may be truncated)")
 
-    def _remember(self, idx: int, rgb: np.ndarray) -> None:
-        self._cache[idx] = rgb
-        self._cache.move_to_end(idx)
-        while len(self._cache) > self._cache_frames:
-            self._cache.popitem(last=False)
-
     def frame(self, i: int) -> np.ndarray:
         cached = self._cache.get(i)
         if cached is not None:
-            self._cache.move_to_end(i)
             return cached
         return self._decode_to(i)
 
