@@ -107,7 +107,7 @@ class EngineSettings:
     """The numbers a tracking step needs (from a `Sam3TrackerVideoConfig`)."""
 
     image_size: int  # S, the model-input side
-    num_maskmem: int
+    num_maskmem: int  # memory slots; 0: frames are never conditioned on memory
     multimask_output_in_sam: bool
     multimask_output_for_tracking: bool
     multimask_min_pt_num: int
@@ -117,6 +117,7 @@ class EngineSettings:
 
     @classmethod
     def from_config(cls, config: Any) -> EngineSettings:
+        """The settings from a tracker config (any config with these field names, e.g. EdgeTAM's)."""
         return cls(**{name: getattr(config, name) for name in cls.__dataclass_fields__})
 
 

@@ -390,6 +390,7 @@ class Sam3TrackerVideoInferenceSession:
         return frame_idx in self.frames_tracked_per_obj[obj_idx]
 
     def mark_tracked(self, obj_idx: int, frame_idx: int, reverse: bool) -> None:
+        """Record that the object was tracked on the frame (in which direction)."""
         self.frames_tracked_per_obj[obj_idx][frame_idx] = {"reverse": reverse}
 
     def first_prompted_output_frame(self) -> int | None:
