@@ -1,7 +1,8 @@
 """`Sam3TrackerModel`: promptable segmentation of still images with points, boxes and masks.
 
-The SAM 3 backbone with the tracker's own FPN neck feeds the shared prompt encoder and mask
-decoder (`modeling/prompt_encoder.py`, `modeling/mask_decoder.py`).
+The SAM 3 backbone with the tracker's own FPN neck feeds the prompt encoder and mask decoder; those
+parts and the image-feature path are `TrackerBase`'s (`tracker_base.py`), shared with the video
+tracker. This file adds the image API: input checks, embeddings reuse, the reference's outputs.
 
 Loading: the combined `facebook/sam3` checkpoint holds the backbone under `detector_model.` and
 the tracker under `tracker_model.` / `tracker_neck.`; a single-model layout (keys already without
@@ -15,16 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from ..checkpoint import PreTrainedModel
 from ..checkpoint_keys import IMAGE_TRACKER
 from ..config import Sam3TrackerConfig, Sam3TrackerVideoConfig, _Config
 from ..modeling.backbones.vit import Sam3ViTModel
-from ..modeling.mask_decoder import MaskDecoder
-from ..modeling.prompt_encoder import FourierPositionEmbedding, PromptEncoder
-from ..modeling.vision import Sam3VisionModel
 from ..outputs import ModelOutput, Sam3VisionOutput
+from .tracker_base import TrackerBase
 
 _VALID_LABELS = (-10, -1, 0, 1, 2, 3)
 
@@ -50,25 +48,25 @@ class Sam3TrackerImageSegmentationOutput(ModelOutput):
     mask_decoder_attentions: tuple[Tensor, ...] | None = None
 
 
-class Sam3TrackerModel(PreTrainedModel):
-    """SAM 3 tracker on images: segment one object per prompt (points, a box, a mask, or a mix)."""
+class Sam3TrackerModel(TrackerBase):
+    """SAM 3 tracker on images: segment one object per prompt (points, a box, a mask, or a mix).
+
+    Args:
+        config: a `Sam3TrackerConfig` (or a combined `Sam3VideoConfig`; its tracker part is used).
+        backbone: an existing ViT to share with other models (one trunk, a neck each).
+    """
 
     config_class = Sam3TrackerConfig
     config_key = "tracker_config"
     checkpoint_layout = IMAGE_TRACKER  # the video tracker's memory modules are not read
 
     def __init__(self, config: Sam3TrackerConfig, backbone: Sam3ViTModel | None = None) -> None:
-        super().__init__()
         if hasattr(config, "tracker_config"):  # a combined sam3_video config
             config = _tracker_config_of(config.tracker_config)
-        self.config = config
-        pe_config = config.prompt_encoder_config
-        self.shared_image_embedding = FourierPositionEmbedding(pe_config.hidden_size, pe_config.scale)
-        self.vision_encoder = Sam3VisionModel(config.vision_config, backbone=backbone)
-        self.prompt_encoder = PromptEncoder(pe_config)
-        self.mask_decoder = MaskDecoder(config.mask_decoder_config)
-        # Stored in the checkpoint; see `_image_embeddings` for why images do not use it.
-        self.no_memory_embedding = nn.Parameter(torch.zeros(1, 1, config.vision_config.fpn_hidden_size))
+        # `no_memory_embedding` is in the checkpoint but unused on images: the reference adds it
+        # to the *fourth* FPN level (0.5x), which the decoder never reads, so it has no effect;
+        # we match its numbers and skip the addition. (SAM 2, with three levels, did add it.)
+        super().__init__(config, backbone=backbone)
 
     # ------------------------------------------------------------------------------------------
     # Checkpoint layout
@@ -89,10 +87,6 @@ class Sam3TrackerModel(PreTrainedModel):
     # Image features
     # ------------------------------------------------------------------------------------------
 
-    def get_image_wide_positional_embeddings(self) -> Tensor:
-        """(1, C, h, w) Fourier encoding of the image-embedding grid."""
-        return self.shared_image_embedding.dense_grid(*self.prompt_encoder.image_embedding_size)
-
     def get_image_features(self, pixel_values: Tensor) -> Sam3VisionOutput:
         """Backbone + tracker neck, with the decoder's high-resolution projections applied once.
 
@@ -101,34 +95,19 @@ class Sam3TrackerModel(PreTrainedModel):
         of (h_i * w_i, B, C_i) sequences, finest level first (the reference's layout); levels 0
         and 1 went through `mask_decoder.conv_s0` / `conv_s1`.
         """
-        pixel_values = pixel_values.to(device=self.device, dtype=self.dtype)
-        out = self.vision_encoder(pixel_values)
-        maps = list(out.fpn_hidden_states)
-        maps[0] = self.mask_decoder.conv_s0(maps[0])
-        maps[1] = self.mask_decoder.conv_s1(maps[1])
+        features = self._image_features(pixel_values)
+        vision = features.vision
+        maps = features.maps + list(vision.fpn_hidden_states[3:])
         return dataclasses.replace(
-            out,
+            vision,
             fpn_hidden_states=[m.flatten(2).permute(2, 0, 1) for m in maps],
-            fpn_position_encoding=[p.flatten(2).permute(2, 0, 1) for p in out.fpn_position_encoding],
+            fpn_position_encoding=[p.flatten(2).permute(2, 0, 1) for p in vision.fpn_position_encoding],
         )
-
-    def _image_embeddings(self, pixel_values: Tensor) -> list[Tensor]:
-        """The three (B, C_i, h_i, w_i) maps the decoder uses, finest first.
-
-        The reference adds `no_memory_embedding` to the *fourth* FPN level (0.5x), which the
-        decoder never reads, so on images the embedding has no effect; we match its numbers and
-        skip the addition. (SAM 2, with three levels, did add it to the decoder's input.)
-        """
-        out = self.vision_encoder(pixel_values.to(device=self.device, dtype=self.dtype))
-        return self.image_embeddings_from_vision(out)
 
     def image_embeddings_from_vision(self, vision: Sam3VisionOutput) -> list[Tensor]:
         """The decoder's three maps from this model's vision output (or from
         `vision_encoder.from_backbone_map(...)` when the backbone map comes from a shared backbone)."""
-        maps = list(vision.fpn_hidden_states[:3])
-        maps[0] = self.mask_decoder.conv_s0(maps[0])
-        maps[1] = self.mask_decoder.conv_s1(maps[1])
-        return maps
+        return self._image_features_from_vision(vision).maps
 
     @torch.no_grad()
     def get_image_embeddings(self, pixel_values: Tensor) -> list[Tensor]:
@@ -137,7 +116,7 @@ class Sam3TrackerModel(PreTrainedModel):
         Compute them once per image and pass them as `image_embeddings=` to `forward` for every
         new prompt on that image.
         """
-        return self._image_embeddings(pixel_values)
+        return self._image_features(pixel_values).maps
 
     @torch.no_grad()
     def get_prompt_embeddings(
@@ -185,23 +164,21 @@ class Sam3TrackerModel(PreTrainedModel):
         if (pixel_values is None) == (image_embeddings is None):
             raise ValueError("give exactly one of pixel_values or image_embeddings")
         if pixel_values is not None:
-            image_embeddings = self._image_embeddings(pixel_values)
+            image_embeddings = self._image_features(pixel_values).maps
         else:
             image_embeddings = self._check_image_embeddings(image_embeddings)
         batch_size = image_embeddings[-1].shape[0]
         input_points, input_labels, input_boxes, input_masks = self._check_prompts(
             batch_size, input_points, input_labels, input_boxes, input_masks
         )
-        sparse, dense = self.prompt_encoder(
-            input_points, input_labels, input_boxes, input_masks, batch_size=batch_size
-        )
-        decoded = self.mask_decoder(
-            image_embeddings=image_embeddings[-1],
-            image_positional_embeddings=self.get_image_wide_positional_embeddings(),
-            sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense,
+        decoded = self.decode_masks(
+            image_embeddings,
+            input_points,
+            input_labels,
+            input_boxes,
+            input_masks,
             multimask_output=multimask_output,
-            high_resolution_features=image_embeddings[:-1],
+            batch_size=batch_size,
             attention_similarity=attention_similarity,
             target_embedding=target_embedding,
         )

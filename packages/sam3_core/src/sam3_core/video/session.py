@@ -116,8 +116,9 @@ class Sam3TrackerVideoInferenceSession:
             }
             self._num_frames = len(self.processed_frames)
 
-        # frame index -> {"vision_feats": [3 x (h_i*w_i, 1, C_i)], "vision_pos_embeds": [...]},
-        # on inference_state_device; at most max_vision_features_cache_size frames
+        # frame index -> {"maps": [(1, C/8, 4h, 4w), (1, C/4, 2h, 2w), (1, C, h, w)] the decoder's
+        # features, "pos": [(1, C, h, w)] sine encoding of the last map}, on inference_state_device;
+        # at most max_vision_features_cache_size frames
         self._vision_features: OrderedDict[int, dict[str, list[Tensor]]] = OrderedDict()
 
         # object ids (client side, any ints) <-> object indices (0, 1, ... in order of arrival)
@@ -131,8 +132,9 @@ class Sam3TrackerVideoInferenceSession:
         # obj_idx -> frame_idx -> (1, 1, S, S) binary mask in `dtype`, on inference_device
         self.mask_inputs_per_obj: dict[int, dict[int, Tensor]] = {}
         # obj_idx -> {"cond_frame_outputs": {frame_idx: out}, "non_cond_frame_outputs": {...}}
-        # where out holds pred_masks (1, 1, 4h, 4w), object_pointer (1, C), object_score_logits
-        # (1, 1), maskmem_features (h*w, 1, C_mem) bf16 and maskmem_pos_enc (h*w, 1, C_mem)
+        # (prompted / tracked frames) where out holds pred_masks (1, 1, 4h, 4w) mask logits,
+        # object_pointer (1, C), object_score_logits (1, 1, 1), and once the frame's memory is
+        # encoded maskmem_features (1, h*w, C_mem) bf16 and maskmem_pos_enc (1, h*w, C_mem)
         self.output_dict_per_obj: dict[int, dict[str, dict[int, dict[str, Any]]]] = {}
         # obj_idx -> frame_idx -> {"reverse": bool}: frames tracked (not prompted) for the object
         self.frames_tracked_per_obj: dict[int, dict[int, dict[str, bool]]] = {}
@@ -147,6 +149,11 @@ class Sam3TrackerVideoInferenceSession:
     def num_frames(self) -> int | None:
         """Frames in the video (or streamed so far); None before any frame."""
         return self._num_frames if self.processed_frames is not None else None
+
+    def set_default_memory_window(self, window: int) -> None:
+        """The model's memory reach (frames either side); kept when the session already has one."""
+        if self.memory_window is None:
+            self.memory_window = window
 
     def use_frame_source(self, frames: Mapping[int, Tensor], num_frames: int) -> None:
         """Read the video's frames on demand instead of holding them (memory then does not grow
@@ -304,6 +311,19 @@ class Sam3TrackerVideoInferenceSession:
     def remove_mask_inputs(self, obj_idx: int, frame_idx: int) -> None:
         self.mask_inputs_per_obj[obj_idx].pop(frame_idx, None)
 
+    def prompts_on(self, obj_idx: int, frame_idx: int) -> tuple[dict[str, Tensor] | None, Tensor | None]:
+        """(point inputs, mask input) of an object on a frame; None where it has none."""
+        points = self.point_inputs_per_obj[obj_idx].get(frame_idx)
+        return points, self.mask_inputs_per_obj[obj_idx].get(frame_idx)
+
+    def has_new_inputs(self, obj_id: int) -> bool:
+        """Whether the object got prompts that the model has not segmented yet."""
+        return obj_id in self.obj_with_new_inputs
+
+    def mark_inputs_used(self, obj_id: int) -> None:
+        """The object's new prompts have been segmented."""
+        self.obj_with_new_inputs.remove(obj_id)
+
     # -----------------------------------------------------------------------------------------
     # Outputs
     # -----------------------------------------------------------------------------------------
@@ -346,6 +366,39 @@ class Sam3TrackerVideoInferenceSession:
             return None
         value = out[output_key]
         return value.to(self.inference_device) if isinstance(value, Tensor) else value
+
+    def has_cond_output(self, obj_idx: int, frame_idx: int) -> bool:
+        """Whether the object has an output on `frame_idx` as a prompted (conditioning) frame."""
+        return frame_idx in self.output_dict_per_obj[obj_idx]["cond_frame_outputs"]
+
+    def object_outputs(self, obj_idx: int) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:
+        """(prompted, tracked) outputs of an object: frame index -> output dict (read, don't edit)."""
+        outputs = self.output_dict_per_obj[obj_idx]
+        return outputs["cond_frame_outputs"], outputs["non_cond_frame_outputs"]
+
+    def store_memory(self, obj_idx: int, frame_idx: int, features: Tensor, pos: Tensor) -> None:
+        """Attach a frame's encoded memory, (1, L, C_mem) features and position encoding, to the
+        object's output on that frame (kept on `inference_state_device`)."""
+        cond, tracked = self.object_outputs(obj_idx)
+        out = cond.get(frame_idx, tracked.get(frame_idx))
+        if out is not None:
+            out["maskmem_features"] = features.to(self.inference_state_device)
+            out["maskmem_pos_enc"] = pos.to(self.inference_state_device)
+
+    def was_tracked(self, obj_idx: int, frame_idx: int) -> bool:
+        """Whether the object was tracked (segmented from memory, not prompts) on the frame."""
+        return frame_idx in self.frames_tracked_per_obj[obj_idx]
+
+    def mark_tracked(self, obj_idx: int, frame_idx: int, reverse: bool) -> None:
+        """Record that the object was tracked on the frame (in which direction)."""
+        self.frames_tracked_per_obj[obj_idx][frame_idx] = {"reverse": reverse}
+
+    def first_prompted_output_frame(self) -> int | None:
+        """The earliest prompted frame that has been segmented (for any object), or None."""
+        return min(
+            (t for outputs in self.output_dict_per_obj.values() for t in outputs["cond_frame_outputs"]),
+            default=None,
+        )
 
     def prune_outputs(self, frame_idx: int) -> None:
         """Drop tracked outputs farther than `memory_window` frames from `frame_idx`.
