@@ -22,7 +22,7 @@ from .checkpoint_files import (
     resolve_checkpoint_dir,
 )
 from .checkpoint_keys import KeyLayout
-from .config import ConfigError, _Config
+from .config import BaseConfig, ConfigError
 
 __all__ = [
     "CheckpointError",
@@ -156,8 +156,8 @@ def _materialise_from(
 
 
 def build_and_load(
-    factory: Callable[[_Config], nn.Module],
-    config: _Config,
+    factory: Callable[[BaseConfig], nn.Module],
+    config: BaseConfig,
     state: Mapping[str, torch.Tensor],
     *,
     device: str | torch.device | None = None,
@@ -230,7 +230,7 @@ class PreTrainedModel(nn.Module):
     then filled from the checkpoint alone.
     """
 
-    config_class: ClassVar[type[_Config]]
+    config_class: ClassVar[type[BaseConfig]]
     config_key: ClassVar[str | None] = None  # e.g. "detector_config" inside a sam3_video config
     checkpoint_layout: ClassVar[KeyLayout | None] = None  # None: checkpoint keys are the model's keys
 
@@ -240,7 +240,7 @@ class PreTrainedModel(nn.Module):
         return key if cls.checkpoint_layout is None else cls.checkpoint_layout.to_model(key)
 
     @classmethod
-    def config_from_checkpoint_dict(cls, data: dict[str, Any]) -> _Config:
+    def config_from_checkpoint_dict(cls, data: dict[str, Any]) -> BaseConfig:
         """This model's config from a `config.json` dict, combined (`sam3_video`) or single-model."""
         model_type = data.get("model_type")
         if cls.config_key and cls.config_key in data and isinstance(data[cls.config_key], dict):

@@ -13,7 +13,7 @@ from torch import nn
 
 from ..checkpoint import CheckpointError, build_from_checkpoint, read_config, resolve_checkpoint_dir
 from ..checkpoint_keys import VISION_LAYOUTS
-from ..config import Sam3VisionConfig, _pair
+from ..config import Sam3VisionConfig, as_pair
 from ..outputs import Sam3VisionOutput
 from .backbones.fpn import Sam3VisionNeck
 from .backbones.vit import Sam3ViTModel
@@ -70,7 +70,7 @@ class Sam3VisionModel(nn.Module):
                 f"got shape {tuple(pixel_values.shape)}"
             )
         tokens = self.backbone(pixel_values)
-        ph, pw = _pair(self.config.backbone_config.patch_size)
+        ph, pw = as_pair(self.config.backbone_config.patch_size)
         h, w = pixel_values.shape[-2] // ph, pixel_values.shape[-1] // pw
         return tokens.view(tokens.shape[0], h, w, -1).permute(0, 3, 1, 2)
 

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from ..checkpoint_keys import IMAGE_TRACKER
-from ..config import Sam3TrackerConfig, Sam3TrackerVideoConfig, _Config
+from ..config import BaseConfig, Sam3TrackerConfig, Sam3TrackerVideoConfig
 from ..modeling.backbones.vit import Sam3ViTModel
 from ..outputs import ModelOutput, Sam3VisionOutput
 from .tracker_base import TrackerBase
@@ -282,7 +282,7 @@ class Sam3TrackerModel(TrackerBase):
         return points, labels, boxes, masks
 
 
-def _tracker_config_of(config: _Config | dict) -> Sam3TrackerConfig:
+def _tracker_config_of(config: BaseConfig | dict) -> Sam3TrackerConfig:
     """The image tracker's config out of a tracker (video) config."""
     if isinstance(config, dict):
         config = (

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from ..checkpoint_keys import VIDEO_TRACKER
-from ..config import Sam3TrackerVideoConfig, _Config
+from ..config import BaseConfig, Sam3TrackerVideoConfig
 from ..modeling.backbones.vit import Sam3ViTModel
 from ..modeling.layers import SamMLP
 from ..modeling.memory.attention import MemoryAttention
@@ -52,7 +52,7 @@ class Sam3TrackerVideoModel(TrackerBase):
 
     def __init__(
         self,
-        config: Sam3TrackerVideoConfig | _Config,
+        config: Sam3TrackerVideoConfig | BaseConfig,
         remove_vision_encoder: bool = False,
         backbone: Sam3ViTModel | None = None,
     ) -> None:

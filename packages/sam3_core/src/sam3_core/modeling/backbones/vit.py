@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...config import Sam3ViTConfig, _pair
+from ...config import Sam3ViTConfig, as_pair
 from ..layers import MLP, AxialRoPE, RoPEAttention
 
 
@@ -18,8 +18,8 @@ class PatchEmbeddings(nn.Module):
 
     def __init__(self, config: Sam3ViTConfig):
         super().__init__()
-        patch = _pair(config.patch_size)
-        pre_h, pre_w = _pair(config.pretrain_image_size)
+        patch = as_pair(config.patch_size)
+        pre_h, pre_w = as_pair(config.pretrain_image_size)
         self.patch_size = patch
         self.pretrain_grid = (pre_h // patch[0], pre_w // patch[1])
         self.patch_embeddings = nn.Module()

@@ -1,0 +1,136 @@
+"""The base of every config: dict round trip, type checks, nested sub-configs, clear errors.
+
+Field names and defaults are those of the reference `config.json` files, so a hub config loads
+with `XConfig.from_dict(json.load(...))`. Unknown keys (bookkeeping such as `id2label` or
+`transformers_version`) are ignored; a value of the wrong type or an impossible value raises a
+`ConfigError` (a `ValueError`) that names the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+class ConfigError(ValueError):
+    """A config value has the wrong type or an impossible value."""
+
+
+def _type_ok(value: Any, annotation: Any) -> bool:
+    """Whether `value` fits a (simple) type annotation: int, float, bool, str, list, dict, unions."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, arg) for arg in typing.get_args(annotation))
+    if annotation is type(None):
+        return value is None
+    if annotation is typing.Any:
+        return True
+    if origin is not None:
+        annotation = origin
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation in (list, tuple):
+        return isinstance(value, (list, tuple))
+    if isinstance(annotation, type):
+        return isinstance(value, annotation)
+    return True
+
+
+@dataclass
+class BaseConfig:
+    """Base: dict round trip, type checks, nested sub-configs."""
+
+    model_type: ClassVar[str] = ""
+    # field name -> config class, for fields holding a nested config
+    sub_configs: ClassVar[dict[str, type[BaseConfig]]] = {}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None = None, **overrides: Any):
+        """Build from a `config.json` dict; unknown keys are ignored, sub-configs are built too."""
+        data = dict(data or {})
+        data.update(overrides)
+        if not isinstance(data, dict):
+            raise ConfigError(f"{cls.__name__}: expected a dict, got {type(data).__name__}")
+        hints = typing.get_type_hints(cls)
+        names = {f.name for f in dataclasses.fields(cls) if f.init}
+        kwargs = {}
+        for key, value in data.items():
+            if key not in names:
+                continue
+            sub = cls.sub_configs.get(key)
+            if sub is not None:
+                if isinstance(value, sub):
+                    kwargs[key] = value
+                elif isinstance(value, dict) or value is None:
+                    kwargs[key] = sub.from_dict(value)
+                else:
+                    raise ConfigError(
+                        f"{cls.__name__}.{key}: expected a dict or {sub.__name__}, got {type(value).__name__}"
+                    )
+                continue
+            if not _type_ok(value, hints[key]):
+                raise ConfigError(
+                    f"{cls.__name__}.{key}: expected {hints[key]}, got {value!r} ({type(value).__name__})"
+                )
+            kwargs[key] = value
+        return cls(**kwargs)
+
+    def __post_init__(self) -> None:
+        for name, sub in self.sub_configs.items():
+            value = getattr(self, name)
+            if value is None:
+                setattr(self, name, sub())
+            elif isinstance(value, dict):
+                setattr(self, name, sub.from_dict(value))
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise `ConfigError` for impossible values. Subclasses extend this."""
+
+    def _check_positive(self, *names: str) -> None:
+        for name in names:
+            value = getattr(self, name)
+            if value <= 0:
+                raise ConfigError(f"{type(self).__name__}.{name} must be positive, got {value!r}")
+
+    def _check_heads(self, hidden: str = "hidden_size", heads: str = "num_attention_heads") -> None:
+        self._check_positive(hidden, heads)
+        if getattr(self, hidden) % getattr(self, heads):
+            raise ConfigError(
+                f"{type(self).__name__}.{hidden}={getattr(self, hidden)} is not divisible by "
+                f"{heads}={getattr(self, heads)}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"model_type": self.model_type}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = value.to_dict() if isinstance(value, BaseConfig) else value
+        return out
+
+
+def as_pair(value: int | list[int] | tuple[int, int]) -> tuple[int, int]:
+    if isinstance(value, (list, tuple)):
+        return int(value[0]), int(value[1])
+    return int(value), int(value)
+
+
+def load_config_dict(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a `config.json`, with a clear error when it is not a JSON object."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path} is not valid JSON: {e}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
