@@ -175,22 +175,6 @@ class MLP(nn.Module):
         return torch.sigmoid(x) if self.sigmoid_output else x
 
 
-class SamMLP(MLP):
-    """SAM's head MLP given by depth: `num_layers` layers named proj_in, layers.N, proj_out."""
-
-    def __init__(
-        self,
-        input_dim: int,
-        hidden_dim: int,
-        output_dim: int,
-        num_layers: int,
-        activation: str = "relu",
-        sigmoid_output: bool = False,
-    ) -> None:
-        dims = [input_dim, *[hidden_dim] * (num_layers - 1), output_dim]
-        super().__init__(dims, activation, sigmoid_output, names="sam")
-
-
 class Attention(nn.Module):
     """Multi-head attention (SDPA) with q/k/v/output projections over any leading dims.
 

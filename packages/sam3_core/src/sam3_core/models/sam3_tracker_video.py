@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from ..checkpoint_keys import VIDEO_TRACKER
 from ..config import BaseConfig, Sam3TrackerVideoConfig
 from ..modeling.backbones.vit import Sam3ViTModel
-from ..modeling.layers import SamMLP
+from ..modeling.layers import MLP
 from ..modeling.memory.attention import MemoryAttention
 from ..modeling.memory.encoder import MemoryEncoder
 from ..outputs import Sam3TrackerVideoSegmentationOutput
@@ -74,7 +74,7 @@ class Sam3TrackerVideoModel(TrackerBase):
         self.no_object_pointer = nn.Parameter(torch.zeros(1, hidden))  # pointer of an absent object
         # Downsamples a mask prompt 4x to the decoder's mask-input size (to get its object pointer).
         self.mask_downsample = nn.Conv2d(1, 1, kernel_size=4, stride=4)
-        self.object_pointer_proj = SamMLP(hidden, hidden, hidden, 3)
+        self.object_pointer_proj = MLP([hidden] * 4, names="sam")  # 3 layers
         self.temporal_positional_encoding_projection_layer = (
             nn.Linear(hidden, mem_dim) if config.enable_temporal_pos_encoding_for_object_pointers else None
         )
