@@ -23,6 +23,7 @@ from .checkpoint_files import (
 )
 from .checkpoint_keys import KeyLayout
 from .config import BaseConfig, ConfigError
+from .dtypes import as_dtype
 
 __all__ = [
     "CheckpointError",
@@ -130,7 +131,7 @@ def _materialise_from(
     `dtype`), one tensor at a time. Tensors already materialised (a shared backbone) are left
     untouched and their checkpoint keys are not read."""
     device = torch.device(device or "cpu")
-    dtype = _as_dtype(dtype)
+    dtype = as_dtype(dtype)
     own = model.state_dict(keep_vars=True)
     plan = _plan_loading(model, tensors, map_key, [k for k, t in own.items() if t.is_meta], name)
     done: dict[int, torch.Tensor] = {}  # tied tensors stay tied
@@ -212,9 +213,9 @@ def _check_shared(
             raise ValueError(
                 f"the shared backbone is on {tensor.device}; the model is asked for {device or 'cpu'}"
             )
-        if tensor.is_floating_point() and tensor.dtype != _as_dtype(dtype):
+        if tensor.is_floating_point() and tensor.dtype != as_dtype(dtype):
             raise ValueError(
-                f"the shared backbone is in {tensor.dtype}; the model is asked for {_as_dtype(dtype)}"
+                f"the shared backbone is in {tensor.dtype}; the model is asked for {as_dtype(dtype)}"
             )
 
 
@@ -311,23 +312,3 @@ class PreTrainedModel(nn.Module):
     @property
     def dtype(self) -> torch.dtype:
         return next(self.parameters()).dtype
-
-
-def _as_dtype(dtype: torch.dtype | str | None) -> torch.dtype:
-    if dtype is None or dtype == "auto":
-        return torch.float32
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    named = {
-        "float32": torch.float32,
-        "fp32": torch.float32,
-        "bfloat16": torch.bfloat16,
-        "bf16": torch.bfloat16,
-        "float16": torch.float16,
-        "fp16": torch.float16,
-    }
-    if dtype not in named:
-        raise ValueError(
-            f"dtype {dtype!r} is not supported; expected one of {sorted(named)} or a torch.dtype"
-        )
-    return named[dtype]

@@ -26,25 +26,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..dtypes import as_dtype
 from ..processing.image import normalize_images
+from .accounting import storage_nbytes, tensors_in
 
 __all__ = ["Sam3TrackerVideoInferenceSession", "as_frame_storage"]
 
 # Outputs that stay on the inference device (tiny and read on every frame).
 _SMALL_OUTPUTS = ("object_pointer", "object_score_logits")
-
-
-def _device(d: str | torch.device | None, default: str | torch.device = "cpu") -> torch.device:
-    return torch.device(d if d is not None else default)
-
-
-def _dtype(d: torch.dtype | str) -> torch.dtype:
-    if isinstance(d, torch.dtype):
-        return d
-    named = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-    if d not in named:
-        raise ValueError(f"dtype {d!r} is not supported; expected one of {sorted(named)} or a torch.dtype")
-    return named[d]
 
 
 def as_frame_storage(pixel_values: Tensor) -> Tensor:
@@ -94,10 +83,10 @@ class Sam3TrackerVideoInferenceSession:
             raise ValueError(
                 f"max_vision_features_cache_size must be at least 1, got {max_vision_features_cache_size}"
             )
-        self.inference_device = _device(inference_device)
-        self.inference_state_device = _device(inference_state_device, self.inference_device)
-        self.video_storage_device = _device(video_storage_device, self.inference_device)
-        self.dtype = _dtype(dtype)
+        self.inference_device = torch.device(inference_device)
+        self.inference_state_device = torch.device(inference_state_device or self.inference_device)
+        self.video_storage_device = torch.device(video_storage_device or self.inference_device)
+        self.dtype = as_dtype(dtype)
         self.max_vision_features_cache_size = int(max_vision_features_cache_size)
         self.video_height = video_height
         self.video_width = video_width
@@ -440,35 +429,17 @@ class Sam3TrackerVideoInferenceSession:
 
     def state_tensors(self) -> list[Tensor]:
         """Every tensor the session holds (frames, cached features, prompts, outputs)."""
-        found: list[Tensor] = []
-
-        def walk(x: Any) -> None:
-            if isinstance(x, Tensor):
-                found.append(x)
-            elif isinstance(x, dict):
-                for v in x.values():
-                    walk(v)
-            elif isinstance(x, (list, tuple)):
-                for v in x:
-                    walk(v)
-
-        for part in (
+        return tensors_in(
             self.processed_frames,
             self._vision_features,
             self.point_inputs_per_obj,
             self.mask_inputs_per_obj,
             self.output_dict_per_obj,
-        ):
-            walk(part)
-        return found
+        )
 
     def state_nbytes(self) -> int:
         """Bytes held by the session's tensors (distinct storages counted once)."""
-        seen: dict[int, int] = {}
-        for t in self.state_tensors():
-            storage = t.untyped_storage()
-            seen[storage.data_ptr()] = storage.nbytes()
-        return sum(seen.values())
+        return storage_nbytes(self.state_tensors())
 
     def __repr__(self) -> str:
         return (

@@ -1,0 +1,29 @@
+"""Names of the dtypes the models run in, as users write them (`"bf16"`, `torch.bfloat16`, ...)."""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["as_dtype"]
+
+_NAMED = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
+
+
+def as_dtype(dtype: torch.dtype | str | None) -> torch.dtype:
+    """A torch dtype from a dtype, one of its names, or None / "auto" (float32)."""
+    if dtype is None or dtype == "auto":
+        return torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in _NAMED:
+        raise ValueError(
+            f"dtype {dtype!r} is not supported; expected one of {sorted(_NAMED)} or a torch.dtype"
+        )
+    return _NAMED[dtype]
