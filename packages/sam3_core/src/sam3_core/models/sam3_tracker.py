@@ -19,7 +19,13 @@ import torch
 from torch import Tensor
 
 from ..checkpoint_keys import IMAGE_TRACKER
-from ..config import BaseConfig, Sam3TrackerConfig, Sam3TrackerVideoConfig
+from ..config import (
+    BaseConfig,
+    Sam3TrackerConfig,
+    Sam3TrackerMaskDecoderConfig,
+    Sam3TrackerPromptEncoderConfig,
+    Sam3TrackerVideoConfig,
+)
 from ..modeling.backbones.vit import Sam3ViTModel
 from ..outputs import ModelOutput, Sam3VisionOutput
 from .tracker_base import TrackerBase
@@ -294,8 +300,10 @@ def _tracker_config_of(config: BaseConfig | dict) -> Sam3TrackerConfig:
         return config
     return Sam3TrackerConfig(
         vision_config=config.vision_config,
-        prompt_encoder_config=config.prompt_encoder_config,
-        mask_decoder_config=config.mask_decoder_config,
+        prompt_encoder_config=Sam3TrackerPromptEncoderConfig.from_dict(
+            config.prompt_encoder_config.to_dict()
+        ),
+        mask_decoder_config=Sam3TrackerMaskDecoderConfig.from_dict(config.mask_decoder_config.to_dict()),
         initializer_range=config.initializer_range,
     )
 
