@@ -4,6 +4,7 @@ The public names follow the reference library's documentation, so its examples r
 `from sam3_core import ...`.
 """
 
+from .auto import AutoConfig, AutoModel, AutoProcessor
 from .checkpoint import CheckpointError, PreTrainedModel
 from .config import (
     CLIPTextConfig,
@@ -17,10 +18,13 @@ from .config import (
     Sam3TrackerMaskDecoderConfig,
     Sam3TrackerPromptEncoderConfig,
     Sam3TrackerVideoConfig,
+    Sam3TrackerVideoMaskDecoderConfig,
+    Sam3TrackerVideoPromptEncoderConfig,
     Sam3VideoConfig,
     Sam3VisionConfig,
     Sam3ViTConfig,
 )
+from .devices import infer_device
 from .mask_generation import Sam3TrackerMaskGenerator
 from .modeling.backbones.vit import Sam3ViTModel
 from .modeling.vision import Sam3VisionModel
@@ -28,15 +32,27 @@ from .models.sam3 import Sam3Model
 from .models.sam3_tracker import Sam3TrackerImageSegmentationOutput, Sam3TrackerModel
 from .models.sam3_tracker_video import Sam3TrackerVideoModel
 from .outputs import ModelOutput, Sam3TrackerVideoSegmentationOutput, Sam3VisionOutput
+from .pipelines import MaskGenerationPipeline, pipeline
 from .processing.detector import Sam3Processor
 from .processing.image import post_process_masks, preprocess_images
 from .processing.tracker import Sam3TrackerProcessor
 from .processing.video import Sam3TrackerVideoProcessor
 from .video.session import Sam3TrackerVideoInferenceSession
+from .video_utils import VideoMetadata, load_video
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AutoConfig",
+    "AutoModel",
+    "AutoProcessor",
+    "MaskGenerationPipeline",
+    "Sam3TrackerVideoMaskDecoderConfig",
+    "Sam3TrackerVideoPromptEncoderConfig",
+    "VideoMetadata",
+    "infer_device",
+    "load_video",
+    "pipeline",
     "CLIPTextConfig",
     "CheckpointError",
     "ConfigError",

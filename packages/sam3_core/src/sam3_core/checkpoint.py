@@ -7,19 +7,23 @@ never holds a second copy of the weights, and only the tensors the model needs a
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from .checkpoint_files import (
+    WEIGHTS_NAME,
     CheckpointError,
     SafetensorsCheckpoint,
     read_config,
     read_safetensors,
     resolve_checkpoint_dir,
+    write_safetensors,
 )
 from .checkpoint_keys import KeyLayout
 from .config import BaseConfig, ConfigError
@@ -304,6 +308,25 @@ class PreTrainedModel(nn.Module):
         )
         model.name_or_path = str(name_or_path)
         return model
+
+    def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
+        """Write the model as a checkpoint folder: `config.json` (every field, `architectures` and
+        `dtype` filled in) and `model.safetensors` with the hub key layout (`checkpoint_keys`), which
+        this class's `from_pretrained`, `AutoModel` and the reference library all load. Returns the folder.
+        """
+        config = copy.deepcopy(self.config)
+        config.architectures = [type(self).__name__]
+        config.dtype = str(self.dtype).removeprefix("torch.")
+        folder = Path(save_directory)
+        config.save_pretrained(folder)
+        state = self.state_dict()
+        layout = self.checkpoint_layout
+        hub_state = {}
+        for key, tensor in state.items():
+            hub_key = key if layout is None else layout.to_hub(key)
+            hub_state[hub_key] = tensor
+        write_safetensors(hub_state, folder / WEIGHTS_NAME)
+        return folder
 
     @property
     def device(self) -> torch.device:

@@ -26,6 +26,7 @@ __all__ = [
     "read_config",
     "read_safetensors",
     "resolve_checkpoint_dir",
+    "write_safetensors",
 ]
 
 WEIGHTS_NAME = "model.safetensors"
@@ -293,3 +294,25 @@ def read_safetensors(checkpoint_dir: str | os.PathLike) -> dict[str, torch.Tenso
     `model.safetensors.index.json`. Tensors are on the CPU in their stored dtype."""
     with SafetensorsCheckpoint(checkpoint_dir) as checkpoint:
         return {key: checkpoint.read(key) for key in checkpoint.keys()}
+
+
+def write_safetensors(state: dict[str, torch.Tensor], path: str | os.PathLike) -> Path:
+    """Write `state` as one safetensors file (CPU copies; tensors that share memory, such as tied
+    weights, are stored once each under their own names). Written beside, then moved into place,
+    so an interrupted save never leaves a truncated file under the final name."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    seen: set[int] = set()
+    tensors = {}
+    for key, tensor in state.items():
+        tensor = tensor.detach().cpu()
+        storage = tensor.untyped_storage().data_ptr()
+        if storage in seen or not tensor.is_contiguous():
+            tensor = tensor.clone()  # safetensors refuses tensors that share memory
+        seen.add(tensor.untyped_storage().data_ptr())
+        tensors[key] = tensor
+    partial = path.with_name(path.name + ".partial")
+    save_file(tensors, str(partial), metadata={"format": "pt"})
+    os.replace(partial, path)
+    return path

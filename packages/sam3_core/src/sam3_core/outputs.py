@@ -53,11 +53,13 @@ class Sam3VisionOutput(ModelOutput):
 class Sam3TextOutput(ModelOutput):
     """Encoded phrases of the concept detector (`Sam3Model.get_text_features`).
 
+    text_embeds: (B, projection_dim) CLIP's projected embedding of each phrase (its end token).
     last_hidden_state: (B, L, text_hidden) CLIP token states.
     pooler_output: (B, L, detector_hidden) the same tokens projected for the detector; this is what
         `Sam3Model.forward(text_embeds=...)` consumes (the reference's name for it).
     """
 
+    text_embeds: torch.Tensor | None = None
     last_hidden_state: torch.Tensor | None = None
     pooler_output: torch.Tensor | None = None
 
@@ -72,6 +74,8 @@ class Sam3ImageSegmentationOutput(ModelOutput):
     presence_logits: (B, 1) whether the concept is present at all; final score =
         sigmoid(pred_logits) * sigmoid(presence_logits).
     semantic_seg: (B, 1, h, w) semantic segmentation logits.
+    decoder_reference_boxes: (num_layers, B, Q, 4) the boxes (cx, cy, w, h in [0, 1]) each DETR
+        decoder layer started from.
     """
 
     pred_masks: torch.Tensor | None = None
@@ -79,6 +83,7 @@ class Sam3ImageSegmentationOutput(ModelOutput):
     pred_logits: torch.Tensor | None = None
     presence_logits: torch.Tensor | None = None
     semantic_seg: torch.Tensor | None = None
+    decoder_reference_boxes: torch.Tensor | None = None
 
 
 __all__ += ["Sam3TextOutput", "Sam3ImageSegmentationOutput"]

@@ -22,6 +22,8 @@ from .tracker import (
     Sam3TrackerMaskDecoderConfig,
     Sam3TrackerPromptEncoderConfig,
     Sam3TrackerVideoConfig,
+    Sam3TrackerVideoMaskDecoderConfig,
+    Sam3TrackerVideoPromptEncoderConfig,
     Sam3VideoConfig,
 )
 from .vision import Sam3VisionConfig, Sam3ViTConfig
@@ -40,7 +42,10 @@ __all__ = [
     "Sam3TrackerMaskDecoderConfig",
     "Sam3TrackerConfig",
     "Sam3TrackerVideoConfig",
+    "Sam3TrackerVideoPromptEncoderConfig",
+    "Sam3TrackerVideoMaskDecoderConfig",
     "Sam3VideoConfig",
+    "CONFIG_CLASSES",
     "config_from_dict",
     "load_config_dict",
     "BaseConfig",
@@ -48,10 +53,28 @@ __all__ = [
 ]
 
 
-_BY_MODEL_TYPE: dict[str, type[BaseConfig]] = {
+# Every config class, by the `model_type` its config.json names (whole models and their parts).
+CONFIG_CLASSES: dict[str, type[BaseConfig]] = {
     c.model_type: c
-    for c in (Sam3Config, Sam3TrackerConfig, Sam3TrackerVideoConfig, Sam3VideoConfig, Sam3VisionConfig)
+    for c in (
+        Sam3VideoConfig,
+        Sam3Config,
+        Sam3TrackerConfig,
+        Sam3TrackerVideoConfig,
+        Sam3VisionConfig,
+        Sam3ViTConfig,
+        CLIPTextConfig,
+        Sam3GeometryEncoderConfig,
+        Sam3DETREncoderConfig,
+        Sam3DETRDecoderConfig,
+        Sam3MaskDecoderConfig,
+        Sam3TrackerPromptEncoderConfig,
+        Sam3TrackerMaskDecoderConfig,
+        Sam3TrackerVideoPromptEncoderConfig,
+        Sam3TrackerVideoMaskDecoderConfig,
+    )
 }
+_BY_MODEL_TYPE = CONFIG_CLASSES
 
 
 def config_from_dict(data: dict[str, Any]) -> BaseConfig:

@@ -8,13 +8,20 @@ with `XConfig.from_dict(json.load(...))`. Unknown keys (bookkeeping such as `id2
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
 import types
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
+
+# The `config.json` format these configs read and write: that of the reference library's release
+# the field names follow. The reference reads the number to decide on format migrations.
+FORMAT_VERSION = "5.23.0"
+CONFIG_NAME = "config.json"
 
 
 class ConfigError(ValueError):
@@ -53,6 +60,23 @@ class BaseConfig:
     # field name -> config class, for fields holding a nested config
     sub_configs: ClassVar[dict[str, type[BaseConfig]]] = {}
 
+    # Fields every reference config has. They are keyword-only, so they stay out of the way of
+    # positional arguments (`Sam3TrackerConfig(vision_config, prompt_encoder_config, ...)`).
+    # `return_dict` / `output_hidden_states` / `output_attentions` are the models' defaults for
+    # the arguments of the same names; `architectures` and `dtype` describe a saved checkpoint;
+    # the others are bookkeeping kept so a saved config.json has every field of the reference's.
+    return_dict: bool = field(default=True, kw_only=True)
+    output_hidden_states: bool = field(default=False, kw_only=True)
+    output_attentions: bool = field(default=False, kw_only=True)
+    architectures: list[str] | None = field(default=None, kw_only=True)
+    dtype: str | None = field(default=None, kw_only=True)
+    chunk_size_feed_forward: int = field(default=0, kw_only=True)
+    is_encoder_decoder: bool = field(default=False, kw_only=True)
+    id2label: dict | None = field(default=None, kw_only=True)
+    label2id: dict | None = field(default=None, kw_only=True)
+    problem_type: str | None = field(default=None, kw_only=True)
+    _name_or_path: str = field(default="", kw_only=True)
+
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None = None, **overrides: Any):
         """Build from a `config.json` dict; unknown keys are ignored, sub-configs are built too."""
@@ -68,8 +92,10 @@ class BaseConfig:
                 continue
             sub = cls.sub_configs.get(key)
             if sub is not None:
-                if isinstance(value, sub):
-                    kwargs[key] = value
+                if isinstance(value, sub) or (
+                    isinstance(value, BaseConfig) and _same_fields(type(value), sub)
+                ):
+                    kwargs[key] = value  # converted by __post_init__ when of a sibling class
                 elif isinstance(value, dict) or value is None:
                     kwargs[key] = sub.from_dict(value)
                 else:
@@ -85,12 +111,20 @@ class BaseConfig:
         return cls(**kwargs)
 
     def __post_init__(self) -> None:
+        if self.id2label is None:
+            self.id2label = {0: "LABEL_0", 1: "LABEL_1"}
+        self.id2label = {int(k): v for k, v in self.id2label.items()}  # JSON keys are strings
+        if self.label2id is None:
+            self.label2id = {v: k for k, v in self.id2label.items()}
         for name, sub in self.sub_configs.items():
             value = getattr(self, name)
             if value is None:
                 setattr(self, name, sub())
             elif isinstance(value, dict):
                 setattr(self, name, sub.from_dict(value))
+            elif type(value) is not sub and isinstance(value, BaseConfig) and _same_fields(type(value), sub):
+                # e.g. an image tracker's prompt-encoder config inside a video tracker config
+                setattr(self, name, sub.from_dict(value._fields_dict()))
         self.validate()
 
     def validate(self) -> None:
@@ -111,11 +145,38 @@ class BaseConfig:
             )
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field (nested configs as dicts), `model_type` and the format version: the
+        content of a `config.json`."""
+        return {"transformers_version": FORMAT_VERSION, **self._fields_dict()}
+
+    def _fields_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"model_type": self.model_type}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            out[f.name] = value.to_dict() if isinstance(value, BaseConfig) else value
+            if isinstance(value, BaseConfig):
+                value = value._fields_dict()
+            elif isinstance(value, (dict, list)):
+                value = copy.deepcopy(value)
+            out[f.name] = value
         return out
+
+    def to_json_string(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
+    def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
+        """Write `config.json` (every field) into `save_directory`, created if needed; returns its path."""
+        folder = Path(save_directory)
+        if folder.is_file():
+            raise ConfigError(f"{folder} is a file; save_pretrained needs a directory")
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / CONFIG_NAME
+        path.write_text(self.to_json_string(), encoding="utf-8")
+        return path
+
+
+def _same_fields(a: type[BaseConfig], b: type[BaseConfig]) -> bool:
+    """Whether two config classes differ only in `model_type` (image vs video tracker parts)."""
+    return [f.name for f in dataclasses.fields(a)] == [f.name for f in dataclasses.fields(b)]
 
 
 def as_pair(value: int | list[int] | tuple[int, int]) -> tuple[int, int]:

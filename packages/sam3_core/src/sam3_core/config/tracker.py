@@ -60,6 +60,20 @@ class Sam3TrackerMaskDecoderConfig(BaseConfig):
             )
 
 
+@dataclass
+class Sam3TrackerVideoPromptEncoderConfig(Sam3TrackerPromptEncoderConfig):
+    """The video tracker's prompt encoder: the same fields as the image tracker's."""
+
+    model_type: ClassVar[str] = "sam3_tracker_video_prompt_encoder"
+
+
+@dataclass
+class Sam3TrackerVideoMaskDecoderConfig(Sam3TrackerMaskDecoderConfig):
+    """The video tracker's mask decoder: the same fields as the image tracker's."""
+
+    model_type: ClassVar[str] = "sam3_tracker_video_mask_decoder"
+
+
 def _tracker_vision_default() -> Sam3VisionConfig:
     return Sam3VisionConfig(backbone_feature_sizes=[[288, 288], [144, 144], [72, 72]])
 
@@ -91,8 +105,8 @@ class Sam3TrackerVideoConfig(BaseConfig):
     model_type: ClassVar[str] = "sam3_tracker_video"
     sub_configs: ClassVar[dict] = {
         "vision_config": Sam3VisionConfig,
-        "prompt_encoder_config": Sam3TrackerPromptEncoderConfig,
-        "mask_decoder_config": Sam3TrackerMaskDecoderConfig,
+        "prompt_encoder_config": Sam3TrackerVideoPromptEncoderConfig,
+        "mask_decoder_config": Sam3TrackerVideoMaskDecoderConfig,
     }
     vision_config: Sam3VisionConfig | dict | None = field(default_factory=_tracker_vision_default)
     prompt_encoder_config: Sam3TrackerPromptEncoderConfig | dict | None = None
@@ -140,7 +154,7 @@ class Sam3TrackerVideoConfig(BaseConfig):
 
     def __post_init__(self) -> None:
         if self.rope_parameters is None:
-            self.rope_parameters = {"rope_type": "default", "rope_theta": 10000.0}
+            self.rope_parameters = {"rope_type": "axial", "rope_theta": 10000.0}
         super().__post_init__()
         self.apply_image_size(self.image_size)
 

@@ -77,14 +77,24 @@ class Sam3Model(PreTrainedModel):
             input_ids: (B, L) token ids; attention_mask: (B, L), 1 for tokens, 0 for padding.
 
         Returns:
-            `Sam3TextOutput` with `last_hidden_state` (B, L, text hidden) and `pooler_output`
-            (B, L, detector hidden): the per-token prompt features `forward(text_embeds=...)` takes.
+            `Sam3TextOutput` with `text_embeds` (B, projection_dim): CLIP's projected phrase embedding,
+            `last_hidden_state` (B, L, text hidden) and `pooler_output` (B, L, detector hidden): the
+            per-token prompt features `forward(text_embeds=...)` takes (the whole output works too).
         """
         input_ids = input_ids.to(self.device)
         if attention_mask is not None:
             attention_mask = attention_mask.to(self.device)
-        hidden = self.text_encoder(input_ids, attention_mask)
-        return Sam3TextOutput(last_hidden_state=hidden, pooler_output=self.text_projection(hidden))
+        hidden = self.text_encoder(input_ids, attention_mask)  # (B, L, text hidden)
+        # CLIP pools each phrase at its end-of-text token (the first one; position 0 when absent)
+        eos = self.config.text_config.eos_token_id
+        eos = eos[0] if isinstance(eos, (list, tuple)) else eos
+        ends = input_ids.to(torch.int).argmax(-1) if eos == 2 else (input_ids == eos).int().argmax(-1)
+        pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), ends]  # (B, text hidden)
+        return Sam3TextOutput(
+            text_embeds=self.text_encoder.text_projection(pooled),
+            last_hidden_state=hidden,
+            pooler_output=self.text_projection(hidden),
+        )
 
     def get_vision_features(self, pixel_values: torch.Tensor, **unused: Any) -> Sam3VisionOutput:
         """Run the image backbone once: pixel_values (B, 3, S, S) → `Sam3VisionOutput` to pass as
@@ -164,7 +174,7 @@ class Sam3Model(PreTrainedModel):
         Returns:
             `Sam3ImageSegmentationOutput`: pred_masks (B, Q, h, w) logits at 4x the backbone grid,
             pred_boxes (B, Q, 4) xyxy in [0, 1], pred_logits (B, Q), presence_logits (B, 1),
-            semantic_seg (B, 1, h, w).
+            semantic_seg (B, 1, h, w), decoder_reference_boxes (num_layers, B, Q, 4).
         """
         if (pixel_values is None) == (vision_embeds is None):
             raise ValueError("pass exactly one of pixel_values or vision_embeds")
@@ -188,7 +198,7 @@ class Sam3Model(PreTrainedModel):
             text_features, text_mask, input_boxes, input_boxes_labels, image, image_pos
         )
         encoded, encoded_pos = self.detr_encoder(image, image_pos, prompt, prompt_mask)
-        queries, boxes, presence = self.detr_decoder(
+        queries, boxes, presence, reference_boxes = self.detr_decoder(
             encoded, encoded_pos, tuple(image.shape[-2:]), prompt, prompt_mask
         )
         logits = self.dot_product_scoring(queries, prompt, prompt_mask)
@@ -199,4 +209,5 @@ class Sam3Model(PreTrainedModel):
             pred_logits=logits,
             presence_logits=presence,
             semantic_seg=semantic,
+            decoder_reference_boxes=reference_boxes,
         )

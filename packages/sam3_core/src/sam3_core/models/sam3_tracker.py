@@ -19,7 +19,13 @@ import torch
 from torch import Tensor
 
 from ..checkpoint_keys import IMAGE_TRACKER
-from ..config import BaseConfig, Sam3TrackerConfig, Sam3TrackerVideoConfig
+from ..config import (
+    BaseConfig,
+    Sam3TrackerConfig,
+    Sam3TrackerMaskDecoderConfig,
+    Sam3TrackerPromptEncoderConfig,
+    Sam3TrackerVideoConfig,
+)
 from ..modeling.backbones.vit import Sam3ViTModel
 from ..outputs import ModelOutput, Sam3VisionOutput
 from .tracker_base import TrackerBase
@@ -146,7 +152,10 @@ class Sam3TrackerModel(TrackerBase):
         target_embedding: Tensor | None = None,
         original_sizes: Any = None,
         labels: Any = None,
-    ) -> Sam3TrackerImageSegmentationOutput:
+        output_hidden_states: bool | None = None,
+        output_attentions: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> Sam3TrackerImageSegmentationOutput | tuple:
         """Segment P objects on each of B images.
 
         Args:
@@ -160,11 +169,29 @@ class Sam3TrackerModel(TrackerBase):
             attention_similarity, target_embedding: PerSAM-style target guidance (optional).
             original_sizes, labels: processor outputs that the model does not use (accepted so that
                 `model(**processor(...))` works).
+            output_hidden_states: also return `vision_hidden_states`, the ViT's token maps
+                (B, h, w, C) after its input layer norm and after each layer (needs `pixel_values`).
+                Defaults to `config.output_hidden_states`.
+            output_attentions: attention weights are not available (the attention kernels do not
+                form them); True raises.
+            return_dict: False returns the output's non-empty fields as a tuple. Defaults to
+                `config.return_dict`.
         """
         if (pixel_values is None) == (image_embeddings is None):
             raise ValueError("give exactly one of pixel_values or image_embeddings")
+        if output_attentions if output_attentions is not None else self.config.output_attentions:
+            raise ValueError(
+                "output_attentions=True is not supported: the fused attention kernels never form the "
+                "attention weights"
+            )
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        hidden_states = None
         if pixel_values is not None:
-            image_embeddings = self._image_features(pixel_values).maps
+            if output_hidden_states:
+                image_embeddings, hidden_states = self._image_features_with_hidden_states(pixel_values)
+            else:
+                image_embeddings = self._image_features(pixel_values).maps
         else:
             image_embeddings = self._check_image_embeddings(image_embeddings)
         batch_size = image_embeddings[-1].shape[0]
@@ -182,12 +209,33 @@ class Sam3TrackerModel(TrackerBase):
             attention_similarity=attention_similarity,
             target_embedding=target_embedding,
         )
-        return Sam3TrackerImageSegmentationOutput(
+        output = Sam3TrackerImageSegmentationOutput(
             iou_scores=decoded.iou_scores,
             pred_masks=decoded.masks,
             object_score_logits=decoded.object_score_logits,
             image_embeddings=image_embeddings,
+            vision_hidden_states=hidden_states,
         )
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        return output if return_dict else output.to_tuple()
+
+    def _image_features_with_hidden_states(
+        self, pixel_values: Tensor
+    ) -> tuple[list[Tensor], tuple[Tensor, ...]]:
+        """The decoder's maps plus the ViT's token maps: its first layer's input, then every layer's
+        output, each (B, h, w, C)."""
+        if self.vision_encoder is None:
+            return self._image_features(pixel_values).maps, ()  # raises the usual error
+        layers = self.vision_encoder.backbone.layers
+        states: list[Tensor] = []
+        handles = [layers[0].register_forward_pre_hook(lambda _m, args: states.append(args[0]))]
+        handles += [layer.register_forward_hook(lambda _m, _a, out: states.append(out)) for layer in layers]
+        try:
+            maps = self._image_features(pixel_values).maps
+        finally:
+            for handle in handles:
+                handle.remove()
+        return maps, tuple(states)
 
     # ------------------------------------------------------------------------------------------
     # Input checks
@@ -294,8 +342,10 @@ def _tracker_config_of(config: BaseConfig | dict) -> Sam3TrackerConfig:
         return config
     return Sam3TrackerConfig(
         vision_config=config.vision_config,
-        prompt_encoder_config=config.prompt_encoder_config,
-        mask_decoder_config=config.mask_decoder_config,
+        prompt_encoder_config=Sam3TrackerPromptEncoderConfig.from_dict(
+            config.prompt_encoder_config.to_dict()
+        ),
+        mask_decoder_config=Sam3TrackerMaskDecoderConfig.from_dict(config.mask_decoder_config.to_dict()),
         initializer_range=config.initializer_range,
     )
 

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from ..checkpoint import resolve_checkpoint_dir
 from .batch import BatchEncoding
 from .image import ImageInput, preprocess_images
+from .saving import image_processor_settings, write_processor_config
 from .tokenizer import CLIPTokenizer
 
 __all__ = ["Sam3Processor", "Sam3ProcessorOutput"]
@@ -92,6 +93,22 @@ class Sam3Processor:
         max_length = settings.get("text_max_length", 32)
         tokenizer = CLIPTokenizer.from_pretrained(folder, max_length=max_length)
         return cls(tokenizer=tokenizer, **settings)
+
+    def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
+        """Write `processor_config.json` and the tokenizer files (`tokenizer.json`,
+        `tokenizer_config.json`): the files `from_pretrained` and the reference's read back."""
+        path = write_processor_config(
+            save_directory,
+            {
+                "image_processor": image_processor_settings(self.size, None, "Sam3ImageProcessor"),
+                "point_pad_value": self.point_pad_value,
+                "processor_class": type(self).__name__,
+                "target_size": self.size,
+            },
+        )
+        if self.tokenizer is not None:
+            self.tokenizer.save_pretrained(save_directory)
+        return path.parent
 
     # -- inputs ---------------------------------------------------------------------------------
 

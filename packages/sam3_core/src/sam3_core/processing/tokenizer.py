@@ -85,7 +85,8 @@ class CLIPTokenizer:
         if max_length < 2:
             raise ValueError(f"max_length must leave room for bos and eos (>= 2), got {max_length}")
         with open(tokenizer_file, encoding="utf-8") as f:
-            spec = json.load(f)
+            self._spec_text = f.read()  # written back unchanged by save_pretrained
+        spec = json.loads(self._spec_text)
         model = spec.get("model") or {}
         if model.get("type") != "BPE" or "vocab" not in model:
             raise ValueError(
@@ -113,7 +114,29 @@ class CLIPTokenizer:
         self.eos_token_id = vocab[eos_token]
         self.pad_token_id = vocab[pad_token]
         self.pad_token = pad_token
+        self.special_tokens = {
+            "bos_token": bos_token,
+            "eos_token": eos_token,
+            "pad_token": pad_token,
+            "unk_token": unk_token,
+        }
         self.vocab_size = max(vocab.values()) + 1
+
+    def save_pretrained(self, save_directory: str | os.PathLike) -> list[str]:
+        """Write `tokenizer.json` (as loaded) and `tokenizer_config.json`; returns the file names."""
+        os.makedirs(save_directory, exist_ok=True)
+        with open(os.path.join(save_directory, "tokenizer.json"), "w", encoding="utf-8") as f:
+            f.write(self._spec_text)
+        config = {
+            "tokenizer_class": "CLIPTokenizer",
+            "model_max_length": self.max_length,
+            "padding_side": "right",
+            "clean_up_tokenization_spaces": False,
+            **self.special_tokens,
+        }
+        with open(os.path.join(save_directory, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+            f.write(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        return ["tokenizer.json", "tokenizer_config.json"]
 
     @classmethod
     def from_pretrained(cls, directory: str | os.PathLike, max_length: int = 32) -> CLIPTokenizer:

@@ -31,6 +31,7 @@ from .batch import BatchEncoding
 from .image import post_process_masks as _upsample_masks
 from .image import preprocess_images
 from .mask_cleanup import fill_holes_and_remove_sprinkles
+from .saving import image_processor_settings, write_processor_config
 
 _VALID_LABELS = {-10, -1, 0, 1, 2, 3}
 
@@ -188,6 +189,18 @@ class Sam3TrackerProcessor:
                 settings = _settings_from_model_config(json.loads(config_path.read_text()))
         settings.update(kwargs)
         return cls(**settings)
+
+    def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
+        """Write `processor_config.json` (the reference's layout; `from_pretrained` reads it back)."""
+        return write_processor_config(save_directory, self._processor_config()).parent
+
+    def _processor_config(self) -> dict[str, Any]:
+        return {
+            "image_processor": image_processor_settings(self.size, self.mask_size, "Sam3ImageProcessor"),
+            "point_pad_value": self.point_pad_value,
+            "processor_class": type(self).__name__,
+            "target_size": self.target_size,
+        }
 
     # -- inputs -------------------------------------------------------------------------------
 
@@ -354,7 +367,7 @@ class Sam3TrackerProcessor:
                 logit (the others are clamped to <= -10).
 
         Returns:
-            Per image a (P, M, H, W) tensor (bool when `binarize`).
+            Per image a (P, M, H, W) tensor: bool when `binarize`, else logits in the masks' dtype.
         """
         sizes = _sizes_list(original_sizes)
         if isinstance(masks, np.ndarray):
@@ -370,10 +383,13 @@ class Sam3TrackerProcessor:
                 raise ValueError(
                     f"masks[{i}] must be a (objects, masks, h, w) tensor, got {getattr(m, 'shape', m)}"
                 )
-            m = m.float()
-            cleaned.append(
-                fill_holes_and_remove_sprinkles(m, mask_threshold, max_hole_area, max_sprinkle_area)
-            )
+            if not m.is_floating_point():
+                m = m.float()
+            if max_hole_area > 0 or max_sprinkle_area > 0:  # the cleanup runs in fp32; the dtype stays
+                m = fill_holes_and_remove_sprinkles(
+                    m.float(), mask_threshold, max_hole_area, max_sprinkle_area
+                ).to(m.dtype)
+            cleaned.append(m)
         return _upsample_masks(
             cleaned,
             sizes,

@@ -18,6 +18,7 @@ from torch import Tensor
 
 from ..video.session import Sam3TrackerVideoInferenceSession
 from .image import resize_images, to_rgb_tensor
+from .saving import image_processor_settings
 from .tracker import Sam3TrackerProcessor
 
 __all__ = ["Sam3TrackerVideoProcessor"]
@@ -28,6 +29,10 @@ class Sam3TrackerVideoProcessor(Sam3TrackerProcessor):
 
     Args: as `Sam3TrackerProcessor` (`size` 1008, `target_size`, `point_pad_value` -10, `mask_size`).
     """
+
+    def _processor_config(self) -> dict[str, Any]:
+        video = image_processor_settings(self.size, None, "Sam2VideoVideoProcessor")
+        return {**super()._processor_config(), "video_processor": video}
 
     # -- videos -------------------------------------------------------------------------------
 

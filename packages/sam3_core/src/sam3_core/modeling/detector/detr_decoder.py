@@ -114,7 +114,7 @@ class Sam3DetrDecoder(nn.Module):
         spatial_shape: tuple[int, int],
         prompt: torch.Tensor,
         prompt_mask: torch.Tensor | None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """
         Args:
             image, image_pos: (B, H*W, C) encoded image tokens and their positions.
@@ -123,7 +123,8 @@ class Sam3DetrDecoder(nn.Module):
 
         Returns:
             queries (B, Q, C) after the last layer (output-normalised), boxes (B, Q, 4) cxcywh in
-            [0, 1] after the last refinement, presence logits (B, 1).
+            [0, 1] after the last refinement, presence logits (B, 1), and the reference boxes each
+            layer started from (num_layers, B, Q, 4) cxcywh in [0, 1].
         """
         b = image.shape[0]
         boxes = self.reference_points.weight.unsqueeze(0).expand(b, -1, -1).sigmoid()
@@ -136,7 +137,9 @@ class Sam3DetrDecoder(nn.Module):
         )  # (B, 1 + Q, C)
         text_mask = key_padding_mask(prompt_mask)
         queries = presence = None
+        layer_boxes = []
         for layer in self.layers:
+            layer_boxes.append(boxes)
             query_pos = self._box_position(boxes)
             bias = self._box_attention_bias(boxes, *spatial_shape)
             bias = F.pad(bias, (0, 0, 1, 0))  # the presence token attends without a box bias
@@ -145,4 +148,4 @@ class Sam3DetrDecoder(nn.Module):
             boxes = (self.box_head(queries) + inverse_sigmoid(boxes)).sigmoid()
             presence = self.presence_head(self.presence_layer_norm(hidden[:, :1])).squeeze(-1)
         presence = presence.clamp(-self.presence_clamp, self.presence_clamp)
-        return queries, boxes, presence
+        return queries, boxes, presence, torch.stack(layer_boxes)
