@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from .checkpoint import _as_dtype
+from .dtypes import as_dtype
 from .mask_generation import Sam3TrackerMaskGenerator
 from .models.sam3_tracker import Sam3TrackerModel
 from .processing.image import load_image
@@ -138,7 +138,7 @@ def pipeline(
         if device is not None:
             model = model.to(_device(device))
         if dtype is not None:
-            model = model.to(_as_dtype(dtype))
+            model = model.to(as_dtype(dtype))
         if isinstance(processor, (str, os.PathLike)):
             processor = Sam3TrackerProcessor.from_pretrained(processor)
     return MaskGenerationPipeline(model, processor)
