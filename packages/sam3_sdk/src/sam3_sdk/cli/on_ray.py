@@ -154,7 +154,6 @@ def run_images(
     todo: list[InputFile],
     outputs: RunOutputs,
     stats: RunStats,
-    replica: type = ImageReplica,
 ) -> None:
     """Run `job` on `todo` through Ray Data; each result is written as it arrives."""
     by_path = {str(item.path.resolve()): item for item in todo}
@@ -169,7 +168,7 @@ def run_images(
         num_cpus=DECODE_CPUS,
     )
     ds = ds.map_batches(
-        replica, fn_constructor_kwargs={"job": job, "model": args.model, "device": args.device, "dtype": args.dtype},
+        ImageReplica, fn_constructor_kwargs={"job": job, "model": args.model, "device": args.device, "dtype": args.dtype},
         batch_size=args.batch_size, batch_format="numpy", concurrency=count, **resources,
     )  # fmt: skip
     with progress_bar(len(todo), "img", args.quiet, desc=f"{job.command} (ray)") as bar:
