@@ -59,7 +59,14 @@ def test_ray_run_matches_the_local_run_when_a_replica_dies(
     assert marker.is_file()  # a replica did die mid-run; Ray restarted it and retried its batch
     assert sorted(written) == [f"img{i:02d}" for i in range(5)]  # every image written, once
     local = json.loads((tmp_path / "local" / "annotations.json").read_text())
-    assert json.loads((tmp_path / "ray" / "annotations.json").read_text()) == local
+    on_ray_run = json.loads((tmp_path / "ray" / "annotations.json").read_text())
+    assert on_ray_run["images"] == local["images"] and on_ray_run["categories"] == local["categories"]
+    # Ray gives a replica its own thread count, which may change float sums in the last bits: the
+    # masks must match exactly, the scores to float32 rounding
+    assert len(on_ray_run["annotations"]) == len(local["annotations"]) == 5
+    for got, want in zip(on_ray_run["annotations"], local["annotations"]):
+        assert got.pop("score") == pytest.approx(want.pop("score"), abs=1e-5)
+        assert got == want
     for name in written:
         mask = np.asarray(Image.open(tmp_path / "ray" / "masks" / f"{name}.png"))
         assert np.array_equal(mask, np.asarray(Image.open(tmp_path / "local" / "masks" / f"{name}.png")))

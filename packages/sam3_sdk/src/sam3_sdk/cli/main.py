@@ -71,8 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     unit = "videos" if args.command == "track" else "images"
     try:
         if args.ray is not None:
-            from . import on_ray  # noqa: PLC0415 (Ray is an optional extra: imported only when asked for)
-
+            try:
+                from . import on_ray  # noqa: PLC0415 (Ray is an optional extra: imported only when asked for)
+            except ImportError as e:
+                _error(f'--ray needs Ray ({e}); install it with: pip install "sam3-sdk[ray]"')
+                return EXIT_ERROR
             on_ray.run(args, job, items, outputs, stats)
         else:
             try:
