@@ -37,37 +37,80 @@ LAYERS = [
     # sessions
     "sessions",
     "video",
-    # the facade, the package, the command line
+    # the facade, the package
     "model",
     "__init__",
+    # the command line (sam3_sdk/cli/): arguments, inputs, progress, outputs, jobs, local and Ray
+    # runners, the entry point; the subpackage's __init__ re-exports `main`
+    "cli.arguments",
+    "cli.inputs",
+    "cli.progress",
+    "cli.outputs",
+    "cli.jobs",
+    "cli.runners",
+    "cli.on_ray",
+    "cli.main",
     "cli",
 ]
 
 
-def sdk_imports(path: Path) -> set[str]:
-    """Names (in `LAYERS` terms) of the SDK modules that `path` imports anywhere in its source."""
+RESOURCE_PACKAGES = {"data"}  # packages of data files (the tiny config), without code
+
+
+def module_name(path: Path) -> str:
+    """The `LAYERS` name of a source file: "results", "cli.outputs", "__init__", "cli"."""
+    parts = list(path.relative_to(PACKAGE_DIR).with_suffix("").parts)
+    if parts[-1] == "__init__" and len(parts) > 1:
+        parts.pop()
+    return ".".join(parts)
+
+
+def module_file(name: str) -> Path:
+    path = PACKAGE_DIR.joinpath(*name.split("."))
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
+def layer_of(dotted: str) -> str:
+    """The `LAYERS` entry that holds module `dotted` (relative to sam3_sdk; "" is the package)."""
+    if not dotted:
+        return "__init__"
+    parts = dotted.split(".")
+    for n in range(len(parts), 0, -1):
+        if ".".join(parts[:n]) in LAYERS:
+            return ".".join(parts[:n])
+    return dotted
+
+
+def sdk_imports(name: str) -> set[str]:
+    """`LAYERS` names of the SDK modules that module `name` imports anywhere in its source."""
+    path = module_file(name)
+    package = name.split(".") if path.name == "__init__.py" and name != "__init__" else name.split(".")[:-1]
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):
-            if node.level == 1 or (node.level == 0 and (node.module or "").split(".")[0] == "sam3_sdk"):
-                module = node.module or ""
-                if node.level == 0:
-                    module = module.removeprefix("sam3_sdk").lstrip(".")
-                if not module:  # `from . import x`: a submodule, or a name of the package itself
-                    names = [a.name for a in node.names]
-                    found |= {n if (PACKAGE_DIR / f"{n}.py").exists() else "__init__" for n in names}
-                else:
-                    found.add(module.split(".")[0])
+            module = node.module or ""
+            if node.level:
+                base = package[: len(package) - (node.level - 1)]
+                target = ".".join(base + ([module] if module else []))
+            elif module.split(".")[0] == "sam3_sdk":
+                target = module.removeprefix("sam3_sdk").lstrip(".")
+            else:
+                continue
+            if node.level and not module:  # `from . import x`: a submodule, or a name of the package
+                for alias in node.names:
+                    sub = ".".join(p for p in (target, alias.name) if p)
+                    found.add(layer_of(sub) if layer_of(sub) in LAYERS else layer_of(target))
+            else:
+                found.add(layer_of(target))
         elif isinstance(node, ast.Import):
             for alias in node.names:
-                parts = alias.name.split(".")
-                if parts[0] == "sam3_sdk":
-                    found.add(parts[1] if len(parts) > 1 else "__init__")
+                if alias.name.split(".")[0] == "sam3_sdk":
+                    found.add(layer_of(alias.name.removeprefix("sam3_sdk").lstrip(".")))
     return found
 
 
 def test_every_module_has_a_layer():
-    modules = {p.stem for p in PACKAGE_DIR.glob("*.py")}
+    modules = {module_name(p) for p in PACKAGE_DIR.rglob("*.py")} - RESOURCE_PACKAGES
     assert modules == set(LAYERS), f"modules without a layer: {sorted(modules - set(LAYERS))}"
 
 
@@ -76,7 +119,7 @@ def test_imports_point_downward():
     for i, name in enumerate(LAYERS):
         if name == "__init__":
             continue  # the package imports everything it re-exports
-        for target in sdk_imports(PACKAGE_DIR / f"{name}.py"):
+        for target in sdk_imports(name):
             if target not in LAYERS[:i]:
                 upward.append(f"{name} -> {target}")
     assert not upward, f"imports that do not point downward: {upward}"
@@ -85,13 +128,24 @@ def test_imports_point_downward():
 IMPORT_BOTTOM_UP = """
 import importlib, importlib.util, sys, types
 layers = sys.argv[1:]
-spec = importlib.util.find_spec("sam3_sdk")
-package = types.ModuleType("sam3_sdk")  # the package without its __init__, which imports everything
-package.__path__ = list(spec.submodule_search_locations)
-sys.modules["sam3_sdk"] = package
+
+def stub(name):  # a package without its __init__, which imports everything in it
+    spec = importlib.util.find_spec(name)
+    package = types.ModuleType(name)
+    package.__path__ = list(spec.submodule_search_locations)
+    package.__spec__, package.__package__ = spec, name
+    sys.modules[name] = package
+    return package, spec
+
+sdk, sdk_spec = stub("sam3_sdk")
+stub("sam3_sdk.cli")
 for i, name in enumerate(layers):
-    importlib.import_module("sam3_sdk." + name)
-    loaded = {m.split(".")[1] for m in sys.modules if m.startswith("sam3_sdk.")}
+    if name == "__init__":
+        sdk_spec.loader.exec_module(sdk)  # the package itself, for the layers above it
+    else:
+        importlib.import_module("sam3_sdk." + name)
+    loaded = {m.removeprefix("sam3_sdk.") for m in sys.modules if m.startswith("sam3_sdk.")}
+    loaded = {m for m in loaded if m != "cli"}  # the stubbed subpackage
     above = loaded - set(layers[: i + 1])
     if above:
         sys.exit(f"importing sam3_sdk.{name} loaded modules above it: {sorted(above)}")
@@ -100,7 +154,7 @@ print("ok")
 
 
 def test_each_module_imports_in_a_fresh_interpreter_bottom_up():
-    modules = LAYERS[: LAYERS.index("__init__")]
+    modules = LAYERS[: LAYERS.index("cli")]  # the subpackage's __init__ imports all of it
     run = subprocess.run(
         [sys.executable, "-c", IMPORT_BOTTOM_UP, *modules], capture_output=True, text=True, timeout=300
     )

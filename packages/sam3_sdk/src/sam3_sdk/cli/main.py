@@ -1,0 +1,107 @@
+"""`sam3`, the entry point: parse, find the inputs, run locally or on Ray, write the run's COCO file
+and summary, and exit with a code that says how it went (see `arguments`)."""
+
+from __future__ import annotations
+
+import sys
+
+from .arguments import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_NO_INPUTS,
+    EXIT_USAGE,
+    build_parser,
+)
+from .inputs import expand_images, expand_videos
+from .jobs import ImageJob, VideoJob, load_sam
+from .outputs import RunOutputs
+from .progress import RunStats
+from .runners import run_images, run_videos
+
+__all__ = ["main"]
+
+TEXT_VIDEO_NOT_YET = (
+    "sam3 track --text: tracking every instance of a phrase through a video is not available yet. "
+    "Prompt the objects instead: --point FRAME:x,y or --box FRAME:x1,y1,x2,y2, with --obj ID per object."
+)
+
+
+def _error(message: str) -> None:
+    print(f"sam3: error: {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the `sam3` command line with `argv` (default: sys.argv[1:]); returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help / --version (0) or a bad argument (2, already explained)
+        return int(e.code or 0)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    if args.command == "track" and args.text is not None:
+        _error(TEXT_VIDEO_NOT_YET)
+        return EXIT_USAGE
+    try:
+        job = VideoJob.from_args(args) if args.command == "track" else ImageJob.from_args(args)
+    except ValueError as e:
+        _error(str(e))
+        return EXIT_USAGE
+
+    items, problems = (expand_videos if args.command == "track" else expand_images)(args.inputs)
+    stats = RunStats(total=len(items))
+    for problem in problems:
+        stats.fail("input", problem)
+    if not items:
+        _error("nothing to do: no input matched " + " ".join(repr(p) for p in args.inputs))
+        return EXIT_NO_INPUTS
+
+    outputs = RunOutputs(args.out)
+    settings = {"model": args.model, "dtype": args.dtype, **job.settings()}
+    try:
+        outputs.prepare(settings, resume=args.resume)
+    except ValueError as e:
+        _error(str(e))
+        return EXIT_USAGE
+    except OSError as e:
+        _error(f"cannot write to the output folder {args.out!r}: {e}")
+        return EXIT_ERROR
+
+    unit = "videos" if args.command == "track" else "images"
+    try:
+        if args.ray is not None:
+            try:
+                from . import on_ray  # noqa: PLC0415 (Ray is an optional extra: imported only when asked for)
+            except ImportError as e:
+                _error(f'--ray needs Ray ({e}); install it with: pip install "sam3-sdk[ray]"')
+                return EXIT_ERROR
+            on_ray.run(args, job, items, outputs, stats)
+        else:
+            try:
+                sam = load_sam(args.model, args.device, args.dtype)
+            except Exception as e:  # no weights, no access, no network, bad folder: say why, stop
+                _error(
+                    f"the model {args.model!r} could not be loaded: {e}\n"
+                    "For an offline smoke run with random weights: --model tiny-random"
+                )
+                return EXIT_ERROR
+            if isinstance(job, VideoJob):
+                run_videos(sam, job, items, outputs, stats, quiet=args.quiet)
+            else:
+                run_images(sam, job, items, outputs, stats, args.batch_size, args.prefetch, args.quiet)
+    except KeyboardInterrupt:
+        stats.interrupted = True
+    except OSError as e:
+        _error(f"writing the outputs failed: {e}")
+        return EXIT_ERROR
+    finally:
+        if isinstance(job, ImageJob):
+            outputs.write_coco(items, job.categories)  # what is done so far, also after an interrupt
+        outputs.write_summary(stats, {"command": args.command, "model": args.model})
+    if not args.quiet:
+        print(stats.summary(unit), file=sys.stderr)
+    if stats.interrupted:
+        print("sam3: interrupted; run the same command with --resume to finish", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return stats.exit_code()

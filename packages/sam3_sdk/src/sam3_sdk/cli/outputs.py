@@ -1,0 +1,199 @@
+"""What a run writes, and how it knows what is done.
+
+    OUT/annotations.json        one COCO file for the run (images, annotations with RLE, categories)
+    OUT/masks/<name>.png        per image: index mask (0 background, i for annotation `mask_index` i)
+    OUT/overlays/<name>.jpg     per image, with --overlay
+    OUT/videos/<name>.json      per video: every frame's masks as COCO RLE, with object ids
+    OUT/videos/<name>.mp4       per video: the annotated video
+    OUT/summary.json            the run's counts and failures
+    OUT/.sam3/job.json          the job's settings (a resumed run must match them)
+    OUT/.sam3/done/<name>.json  one record per finished input, written last and atomically
+
+Every file is written atomically (`atomic`), and an input's record only after all its files, so a
+record means the input is complete: `--resume` skips exactly those, and the COCO file is assembled
+from the records in input order (never twice the same image, whatever ran it).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..atomic import write_atomically
+from ..results import Instances, overlay_masks
+from .inputs import InputFile
+from .progress import RunStats
+
+__all__ = ["ImageResult", "RunOutputs", "VideoResult", "image_result"]
+
+STATE_DIR = ".sam3"
+
+
+@dataclass
+class ImageResult:
+    """One image's outputs, ready to write. annotations: COCO records with the category's name."""
+
+    key: str
+    index: int
+    file_name: str
+    height: int
+    width: int
+    annotations: list[dict]
+    mask_png: bytes = b""
+    overlay_jpg: bytes | None = None
+
+    def record(self) -> dict:
+        """The JSON-able part (no image bytes)."""
+        fields = asdict(self)
+        fields.pop("mask_png")
+        fields.pop("overlay_jpg")
+        return fields
+
+
+@dataclass
+class VideoResult:
+    """One video's outputs: every frame's RLE masks (`VideoMasks.to_json`) and the annotated MP4."""
+
+    key: str
+    index: int
+    file_name: str
+    masks_json: str
+    objects: list[int] = field(default_factory=list)
+    frames: int = 0
+    mp4: bytes | None = None  # from a Ray worker; a local run writes the MP4 in place
+
+    def record(self) -> dict:
+        return {"key": self.key, "index": self.index, "file_name": self.file_name, "objects": self.objects,
+                "frames": self.frames}  # fmt: skip
+
+
+def _index_mask(masks: np.ndarray) -> np.ndarray:
+    """(N, H, W) bool → (H, W) uint8 / uint16 with value i+1 where mask i is (later masks on top)."""
+    out = np.zeros(masks.shape[1:], dtype=np.uint8 if len(masks) < 255 else np.uint16)
+    for i, mask in enumerate(masks):
+        out[mask] = i + 1
+    return out
+
+
+def image_result(
+    item: InputFile, image: np.ndarray, found: list[tuple[str, Instances]], overlay: bool
+) -> ImageResult:
+    """Encode one image's instances (per category name) as COCO records, an index-mask PNG and,
+    with `overlay`, a JPEG of the image with the masks drawn in. image: (H, W, 3) uint8."""
+    h, w = image.shape[:2]
+    annotations = []
+    for category, instances in found:
+        for record in instances.to_coco_rle():
+            record.pop("id")  # annotation ids are given when the run's COCO file is assembled
+            annotations.append({"category": category, **record})
+    stacked = [inst.masks for _, inst in found if len(inst)]
+    all_masks = np.concatenate(stacked) if stacked else np.zeros((0, h, w), bool)
+    for i, record in enumerate(annotations):
+        record["mask_index"] = i + 1
+    buf = io.BytesIO()
+    Image.fromarray(_index_mask(all_masks)).save(buf, format="PNG")
+    overlay_jpg = None
+    if overlay:
+        jpg = io.BytesIO()
+        overlay_masks(image, all_masks).save(jpg, format="JPEG", quality=90)
+        overlay_jpg = jpg.getvalue()
+    return ImageResult(
+        key=item.key, index=item.index, file_name=item.name, height=h, width=w, annotations=annotations,
+        mask_png=buf.getvalue(), overlay_jpg=overlay_jpg,
+    )  # fmt: skip
+
+
+class RunOutputs:
+    """The output folder of one run (layout in the module docstring)."""
+
+    def __init__(self, out_dir: str | Path) -> None:
+        self.root = Path(out_dir)
+        self.state = self.root / STATE_DIR
+        self.done_dir = self.state / "done"
+
+    def prepare(self, job: dict, resume: bool) -> None:
+        """Create the folder and record the job. With `resume`, the recorded job must be the same
+        (ValueError naming the difference); without, earlier records are forgotten (a fresh run)."""
+        job_path = self.state / "job.json"
+        job = json.loads(json.dumps(job))  # tuples become lists, as they are read back
+        if resume and job_path.is_file():
+            before = json.loads(job_path.read_text())
+            if before != job:
+                changed = sorted(k for k in set(before) | set(job) if before.get(k) != job.get(k))
+                raise ValueError(
+                    f"--resume: {self.root} holds a run with other settings ({', '.join(changed)}); "
+                    "use the same command, or another --out folder"
+                )
+        elif not resume and self.done_dir.exists():
+            shutil.rmtree(self.done_dir)
+        self.done_dir.mkdir(parents=True, exist_ok=True)
+        write_atomically(job_path, json.dumps(job, indent=1, sort_keys=True).encode())
+
+    def _record_path(self, key: str) -> Path:
+        return self.done_dir / f"{key}.json"
+
+    def is_done(self, key: str) -> bool:
+        return self._record_path(key).is_file()
+
+    def read_record(self, key: str) -> dict:
+        return json.loads(self._record_path(key).read_text())
+
+    def write_image(self, result: ImageResult) -> None:
+        """The image's mask (and overlay), then its record."""
+        write_atomically(self.root / "masks" / f"{result.key}.png", result.mask_png)
+        if result.overlay_jpg is not None:
+            write_atomically(self.root / "overlays" / f"{result.key}.jpg", result.overlay_jpg)
+        write_atomically(self._record_path(result.key), json.dumps(result.record()).encode())
+
+    def video_path(self, key: str, suffix: str) -> Path:
+        return self.root / "videos" / f"{key}{suffix}"
+
+    def write_video(self, result: VideoResult) -> None:
+        """The video's per-frame RLE JSON (and MP4 bytes from a worker), then its record."""
+        if result.mp4 is not None:
+            write_atomically(self.video_path(result.key, ".mp4"), result.mp4)
+        write_atomically(self.video_path(result.key, ".json"), result.masks_json.encode())
+        write_atomically(self._record_path(result.key), json.dumps(result.record()).encode())
+
+    def write_coco(self, items: list[InputFile], categories: list[str]) -> Path:
+        """annotations.json from the records of `items` that are done, in input order.
+
+        Image ids are input positions + 1 (stable across resumed runs); category ids follow
+        `categories`; annotation ids count from 1.
+        """
+        category_ids = {name: i + 1 for i, name in enumerate(categories)}
+        images, annotations = [], []
+        for item in items:
+            if not self.is_done(item.key):
+                continue
+            record = self.read_record(item.key)
+            image_id = item.index + 1
+            images.append(
+                {"id": image_id, "file_name": record["file_name"], "height": record["height"],
+                 "width": record["width"], "mask_file": f"masks/{item.key}.png"}
+            )  # fmt: skip
+            for ann in record["annotations"]:
+                ann = dict(ann)
+                category = ann.pop("category")
+                annotations.append(
+                    {"id": len(annotations) + 1, "image_id": image_id, "category_id": category_ids[category],
+                     "iscrowd": 0, **ann}
+                )  # fmt: skip
+        coco = {
+            "info": {"description": "SAM 3 predictions", "version": "1.0"},
+            "images": images,
+            "annotations": annotations,
+            "categories": [{"id": i, "name": name} for name, i in category_ids.items()],
+        }
+        return write_atomically(self.root / "annotations.json", json.dumps(coco).encode())
+
+    def write_summary(self, stats: RunStats, extra: dict) -> Path:
+        return write_atomically(
+            self.root / "summary.json", json.dumps({**extra, **stats.to_dict()}, indent=1).encode()
+        )
