@@ -21,7 +21,7 @@ from sam3_core import (
 from tiny_checkpoint import HERE, write_tiny_checkpoint
 
 TOL = 1e-4  # fp32 mask logits and object scores, on every frame
-BF16_TOL = 0.1  # our bf16 vs the reference's bf16 mask logits (|logits| up to ~2 here)
+BF16_TOL = 0.05  # ours vs the reference, both bf16: 0.031 measured (|logits| < 0.9; the reference's bf16 is 0.034 from its fp32)
 TINY_EDGETAM_DIR = HERE / "tiny_edgetam"
 
 
@@ -48,7 +48,12 @@ def _check(ours: dict, meta: dict, golden: dict, golden_meta: dict, tol: float) 
     assert set(ours) == set(golden)
     worst = 0.0
     for key in sorted(golden):
-        diff = max_abs_diff(ours[key], golden[key])
+        expected = golden[key]
+        if key.startswith("scores") and expected.ndim == 1:
+            # the reference returns a mask-prompted frame's scores as (objects,), other frames' as
+            # (objects, 1); ours are always (objects, 1)
+            expected = expected[:, None]
+        diff = max_abs_diff(ours[key], expected)
         assert diff <= tol, f"{key}: max abs diff {diff:.2e} > {tol}"
         worst = max(worst, diff)
     return worst

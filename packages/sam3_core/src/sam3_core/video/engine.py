@@ -331,7 +331,8 @@ class TrackingEngine:
         )  # (N, C_mem, h, w)
         if m.occlusion_spatial_embedding is not None:
             absent = 1 - (object_score_logits > 0).float()[..., None]  # (N, 1, 1, 1)
-            memory = memory + absent * m.occlusion_spatial_embedding[..., None, None]
+            # added in float32 and rounded back to the memory's dtype (the reference adds in place)
+            memory = (memory + absent * m.occlusion_spatial_embedding[..., None, None]).to(memory.dtype)
         if m.memory_compressor is not None:
             memory, memory_pos = m.memory_compressor(memory, memory_pos)  # (N, L, C_mem)
         else:
