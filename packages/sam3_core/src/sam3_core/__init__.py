@@ -24,10 +24,17 @@ from .config import (
     Sam3VisionConfig,
     Sam3ViTConfig,
 )
+from .config.edgetam import (
+    EdgeTamVideoConfig,
+    EdgeTamVideoMaskDecoderConfig,
+    EdgeTamVideoPromptEncoderConfig,
+    EdgeTamVisionConfig,
+)
 from .devices import infer_device
 from .mask_generation import Sam3TrackerMaskGenerator
 from .modeling.backbones.vit import Sam3ViTModel
 from .modeling.vision import Sam3VisionModel
+from .models.edgetam_video import EdgeTamVideoModel
 from .models.sam3 import Sam3Model
 from .models.sam3_tracker import Sam3TrackerImageSegmentationOutput, Sam3TrackerModel
 from .models.sam3_tracker_video import Sam3TrackerVideoModel
@@ -35,8 +42,10 @@ from .outputs import ModelOutput, Sam3TrackerVideoSegmentationOutput, Sam3Vision
 from .pipelines import MaskGenerationPipeline, pipeline
 from .processing.detector import Sam3Processor
 from .processing.image import post_process_masks, preprocess_images
+from .processing.sam2_video import Sam2VideoProcessor
 from .processing.tracker import Sam3TrackerProcessor
 from .processing.video import Sam3TrackerVideoProcessor
+from .video.edgetam_session import EdgeTamVideoInferenceSession
 from .video.session import Sam3TrackerVideoInferenceSession
 from .video_utils import VideoMetadata, load_video
 
@@ -56,8 +65,15 @@ __all__ = [
     "CLIPTextConfig",
     "CheckpointError",
     "ConfigError",
+    "EdgeTamVideoConfig",
+    "EdgeTamVideoInferenceSession",
+    "EdgeTamVideoMaskDecoderConfig",
+    "EdgeTamVideoModel",
+    "EdgeTamVideoPromptEncoderConfig",
+    "EdgeTamVisionConfig",
     "ModelOutput",
     "PreTrainedModel",
+    "Sam2VideoProcessor",
     "Sam3Config",
     "Sam3DETRDecoderConfig",
     "Sam3DETREncoderConfig",

@@ -13,7 +13,7 @@ The hub file is the `state_dict()` of the reference's combined video model:
 
     (*) the image tracker has no memory modules: their keys are ignored for it.
 
-Keys without a hub prefix are a single-model checkpoint (saved from one of our models) and keep
+EdgeTAM's checkpoint is its own (`EDGETAM_VIDEO` below). Keys without a hub prefix are a single-model checkpoint (saved from one of our models) and keep
 their names. Every other model's tensors are ignored on purpose, so loading stays strict: a key is
 either mapped onto the model or named here as not its own.
 """
@@ -32,6 +32,7 @@ __all__ = [
     "VISION_WITH_DETECTOR_NECK",
     "VISION_WITH_TRACKER_NECK",
     "VISION_LAYOUTS",
+    "EDGETAM_VIDEO",
 ]
 
 HUB_PREFIXES = ("detector_model.", "tracker_model.", "tracker_neck.")
@@ -121,3 +122,12 @@ VISION_WITH_TRACKER_NECK = KeyLayout(
 )
 
 VISION_LAYOUTS = {"detector": VISION_WITH_DETECTOR_NECK, "tracker": VISION_WITH_TRACKER_NECK}
+
+
+# EdgeTAM (`yonigozlan/edgetam-video-1`) is a single-model checkpoint: its keys are the model's,
+# except that the reference wraps the RepViT in timm (`vision_encoder.backbone.timm_model.X`);
+# our backbone is that module itself.
+EDGETAM_VIDEO = KeyLayout(
+    "EdgeTAM video tracker (EdgeTamVideoModel)",
+    rules=(("vision_encoder.backbone.timm_model.", "vision_encoder.backbone."), ("", "")),
+)

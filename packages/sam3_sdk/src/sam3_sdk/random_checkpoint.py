@@ -43,7 +43,8 @@ Manifest = Mapping[str, Sequence[int]]  # hub key → shape
 
 def tensor_values(key: str, shape: Sequence[int], seed: int = 0) -> np.ndarray:
     """Deterministic float32 values for checkpoint tensor `key`, scaled like a trained network:
-    weights ~ N(0, 1/fan_in), norm weights ~ 1 + N(0, 0.1²), other vectors ~ N(0, 0.1²)."""
+    weights ~ N(0, 1/fan_in), norm weights ~ 1 + N(0, 0.1²), BatchNorm variances 1 + |N(0, 0.1²)|,
+    other vectors ~ N(0, 0.1²)."""
     rng = np.random.RandomState((zlib.crc32(key.encode()) + 7919 * seed) % (2**32))
     values = rng.standard_normal(size=tuple(shape)).astype(np.float32)
     if len(shape) >= 2:
@@ -51,6 +52,8 @@ def tensor_values(key: str, shape: Sequence[int], seed: int = 0) -> np.ndarray:
         return values / np.float32(np.sqrt(fan_in))
     if "norm" in key and key.endswith("weight"):
         return 1.0 + 0.1 * values
+    if key.endswith("running_var"):  # BatchNorm variances (EdgeTAM's RepViT) must be positive
+        return 1.0 + 0.1 * np.abs(values)
     return 0.1 * values
 
 

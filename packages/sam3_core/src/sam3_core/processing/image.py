@@ -22,6 +22,10 @@ __all__ = [
     "to_rgb_tensor",
     "resize_images",
     "normalize_images",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "SAM_MEAN",
+    "SAM_STD",
     "preprocess_images",
     "post_process_masks",
     "apply_non_overlapping_constraints",
@@ -131,20 +135,40 @@ def resize_images(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=True)
 
 
-def normalize_images(images: torch.Tensor) -> torch.Tensor:
-    """[0, 255] → [-1, 1] in float32: rescale by 1/255 then normalise with mean = std = 0.5."""
-    return (images.to(torch.float32) - 127.5) / 127.5
+SAM_MEAN = SAM_STD = (0.5, 0.5, 0.5)  # SAM 3's normalisation: [0, 255] → [-1, 1]
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # EdgeTAM's (and SAM 2's)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def normalize_images(
+    images: torch.Tensor,
+    mean: Sequence[float] = SAM_MEAN,
+    std: Sequence[float] = SAM_STD,
+    rescale_factor: float = 1 / 255,
+) -> torch.Tensor:
+    """(..., 3, H, W) pixel values in [0, 255] → float32 `(x * rescale_factor - mean) / std`.
+
+    Computed as the reference does (one subtraction and one division, by `mean / rescale_factor`
+    and `std / rescale_factor` in float32), so the result matches it bit for bit.
+    """
+    shift = torch.tensor(list(mean), dtype=torch.float32, device=images.device) * (1.0 / rescale_factor)
+    scale = torch.tensor(list(std), dtype=torch.float32, device=images.device) * (1.0 / rescale_factor)
+    return (images.to(torch.float32) - shift[:, None, None]) / scale[:, None, None]
 
 
 def preprocess_images(
     images: ImageInput | Sequence[ImageInput],
     size: int | tuple[int, int] = 1008,
     device: str | torch.device | None = None,
+    mean: Sequence[float] = SAM_MEAN,
+    std: Sequence[float] = SAM_STD,
+    rescale_factor: float = 1 / 255,
 ) -> tuple[torch.Tensor, list[tuple[int, int]]]:
     """Images → (`pixel_values` (N, 3, H, W) float32, `original_sizes` [(h, w), ...]).
 
     `images` is one image or a list of them (PIL, numpy, torch or paths, of any sizes).
-    `device` is where the resize runs and the result lives.
+    `device` is where the resize runs and the result lives; `mean`, `std`, `rescale_factor` as in
+    `normalize_images`.
     """
     if isinstance(images, (list, tuple)):
         if len(images) == 0:
@@ -160,7 +184,7 @@ def preprocess_images(
         if device is not None:
             rgb = rgb.to(device)
         original_sizes.append((int(rgb.shape[-2]), int(rgb.shape[-1])))
-        out.append(normalize_images(resize_images(rgb.unsqueeze(0), size)))
+        out.append(normalize_images(resize_images(rgb.unsqueeze(0), size), mean, std, rescale_factor))
     return torch.cat(out), original_sizes
 
 

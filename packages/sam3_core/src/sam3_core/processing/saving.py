@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +17,25 @@ _RESCALE = 1 / 255
 _BILINEAR = 2  # PIL's code for bilinear resampling, as the reference stores it
 
 
-def image_processor_settings(size: int, mask_size: int | None, type_name: str) -> dict[str, Any]:
-    """The `image_processor` (or `video_processor`) section: square resize to `size`, rescale to
-    [0, 1], normalise with mean = std = 0.5 (SAM 3's preprocessing)."""
+def image_processor_settings(
+    size: int,
+    mask_size: int | None,
+    type_name: str,
+    mean: Sequence[float] = (0.5, 0.5, 0.5),
+    std: Sequence[float] = (0.5, 0.5, 0.5),
+    rescale_factor: float = _RESCALE,
+) -> dict[str, Any]:
+    """The `image_processor` (or `video_processor`) section: square resize to `size`, then
+    `(x * rescale_factor - mean) / std` (SAM 3's defaults map [0, 255] to [-1, 1])."""
     out: dict[str, Any] = {
         "do_convert_rgb": True,
         "do_normalize": True,
         "do_rescale": True,
         "do_resize": True,
-        "image_mean": [0.5, 0.5, 0.5],
-        "image_std": [0.5, 0.5, 0.5],
+        "image_mean": [float(v) for v in mean],
+        "image_std": [float(v) for v in std],
         "resample": _BILINEAR,
-        "rescale_factor": _RESCALE,
+        "rescale_factor": float(rescale_factor),
         "size": {"height": size, "width": size},
     }
     out["image_processor_type" if "Image" in type_name else "video_processor_type"] = type_name

@@ -28,8 +28,8 @@ from torch import Tensor
 
 from ..checkpoint import resolve_checkpoint_dir
 from .batch import BatchEncoding
+from .image import SAM_MEAN, SAM_STD, preprocess_images
 from .image import post_process_masks as _upsample_masks
-from .image import preprocess_images
 from .mask_cleanup import fill_holes_and_remove_sprinkles
 from .saving import image_processor_settings, write_processor_config
 
@@ -149,6 +149,8 @@ class Sam3TrackerProcessor:
         target_size: the size point / box coordinates are rescaled to; defaults to `size`.
         point_pad_value: the value that pads ragged points and labels (-10, ignored by the model).
         mask_size: side of the low-resolution masks (segmentation maps and mask inputs); 288.
+        image_mean, image_std, rescale_factor: image normalisation, `(x * rescale_factor - mean) / std`
+            per channel; SAM 3's maps [0, 255] to [-1, 1].
     """
 
     def __init__(
@@ -157,6 +159,9 @@ class Sam3TrackerProcessor:
         target_size: int | None = None,
         point_pad_value: int = -10,
         mask_size: int = 288,
+        image_mean: Sequence[float] = SAM_MEAN,
+        image_std: Sequence[float] = SAM_STD,
+        rescale_factor: float = 1 / 255,
     ) -> None:
         for name, value in (("size", size), ("mask_size", mask_size)):
             if not isinstance(value, int) or value <= 0:
@@ -165,6 +170,15 @@ class Sam3TrackerProcessor:
         self.target_size = target_size if target_size is not None else size
         self.point_pad_value = point_pad_value
         self.mask_size = mask_size
+        self.image_mean, self.image_std = (
+            _channels("image_mean", image_mean),
+            _channels("image_std", image_std),
+        )
+        if not rescale_factor > 0:
+            raise ValueError(f"rescale_factor must be positive, got {rescale_factor!r}")
+        self.rescale_factor = float(rescale_factor)
+
+    reads_video_settings = False  # a video processor also reads processor_config.json's video section
 
     def __repr__(self) -> str:
         return (
@@ -181,7 +195,9 @@ class Sam3TrackerProcessor:
         for name in ("processor_config.json", "preprocessor_config.json"):
             path = folder / name
             if path.is_file():
-                settings = _settings_from_processor_config(json.loads(path.read_text()), path)
+                settings = _settings_from_processor_config(
+                    json.loads(path.read_text()), path, video=cls.reads_video_settings
+                )
                 break
         else:
             config_path = folder / "config.json"
@@ -196,7 +212,14 @@ class Sam3TrackerProcessor:
 
     def _processor_config(self) -> dict[str, Any]:
         return {
-            "image_processor": image_processor_settings(self.size, self.mask_size, "Sam3ImageProcessor"),
+            "image_processor": image_processor_settings(
+                self.size,
+                self.mask_size,
+                "Sam3ImageProcessor",
+                mean=self.image_mean,
+                std=self.image_std,
+                rescale_factor=self.rescale_factor,
+            ),
             "point_pad_value": self.point_pad_value,
             "processor_class": type(self).__name__,
             "target_size": self.target_size,
@@ -240,7 +263,14 @@ class Sam3TrackerProcessor:
             raise ValueError(f"return_tensors={return_tensors!r} is not supported; use 'pt'")
         out = BatchEncoding()
         if images is not None:
-            pixel_values, sizes = preprocess_images(images, self.size, device=device)
+            pixel_values, sizes = preprocess_images(
+                images,
+                self.size,
+                device=device,
+                mean=self.image_mean,
+                std=self.image_std,
+                rescale_factor=self.rescale_factor,
+            )
             out["pixel_values"] = pixel_values
             if original_sizes is not None and len(_sizes_list(original_sizes)) not in (1, len(sizes)):
                 raise ValueError(
@@ -412,6 +442,18 @@ def _sizes_list(sizes: Sequence[Sequence[int]] | Tensor | np.ndarray) -> list[tu
     return out
 
 
+def _channels(name: str, values: Sequence[float]) -> tuple[float, float, float]:
+    """A per-channel (RGB) mean or std; one number means the same for every channel."""
+    if isinstance(values, (int, float)):
+        values = [values] * 3
+    values = tuple(float(v) for v in values)
+    if len(values) != 3 or (name.endswith("std") and min(values) <= 0):
+        raise ValueError(
+            f"{name} must be 3 numbers (RGB){', all positive' if name.endswith('std') else ''}, got {values}"
+        )
+    return values  # type: ignore[return-value]
+
+
 def _side(size: Any) -> int:
     if isinstance(size, dict):
         if "height" in size and "width" in size:
@@ -426,16 +468,56 @@ def _side(size: Any) -> int:
     return int(size)
 
 
-def _settings_from_processor_config(data: dict, path: Path) -> dict[str, Any]:
+# The reference's resample codes (PIL's): the processors resize with antialiased bilinear only.
+_BILINEAR = 2
+
+
+def _normalisation_settings(section: dict, path: Path, where: str, prefix: str) -> dict[str, Any]:
+    """mean / std / rescale factor of one section of a processor config, as processor arguments
+    named `{prefix}mean`, `{prefix}std`, `{prefix}rescale_factor`."""
+    settings: dict[str, Any] = {}
+    resample = section.get("resample", _BILINEAR)
+    if resample not in (_BILINEAR, "bilinear", None):
+        raise ValueError(
+            f"{path}: {where}.resample={resample!r} is not supported; the processors resize with "
+            f"antialiased bilinear interpolation (resample={_BILINEAR})"
+        )
+    for flag in ("do_resize", "do_convert_rgb"):
+        if section.get(flag) is False:
+            raise ValueError(f"{path}: {where}.{flag}=false is not supported; the model needs {flag} on")
+    rescale = float(section.get("rescale_factor", 1 / 255))
+    if section.get("do_rescale") is False:
+        rescale = 1.0
+    settings[f"{prefix}rescale_factor" if prefix else "rescale_factor"] = rescale
+    if section.get("do_normalize") is False:
+        settings[f"{prefix}mean"], settings[f"{prefix}std"] = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+    else:
+        for key in ("mean", "std"):
+            if f"image_{key}" in section:
+                settings[f"{prefix}{key}"] = section[f"image_{key}"]
+    return settings
+
+
+def _settings_from_processor_config(data: dict, path: Path, video: bool = False) -> dict[str, Any]:
+    """Processor arguments from a `processor_config.json` (its `image_processor` section, and with
+    `video` its `video_processor` section for the frames of a video)."""
     image = data.get("image_processor", data)
-    for key in ("image_mean", "image_std"):
-        if key in image and any(abs(float(v) - 0.5) > 1e-6 for v in image[key]):
-            raise ValueError(f"{path}: {key}={image[key]} is not supported; SAM 3 normalises with 0.5")
     settings: dict[str, Any] = {}
     if "size" in image:
         settings["size"] = _side(image["size"])
     if "mask_size" in image:
         settings["mask_size"] = _side(image["mask_size"])
+    image_norm = _normalisation_settings(image, path, "image_processor", "image_")
+    image_norm["rescale_factor"] = image_norm.pop("image_rescale_factor", image_norm.get("rescale_factor"))
+    settings.update({k: v for k, v in image_norm.items() if v is not None})
+    section = data.get("video_processor")
+    if video and isinstance(section, dict):
+        if "size" in section and _side(section["size"]) != settings.get("size", _side(section["size"])):
+            raise ValueError(
+                f"{path}: video_processor.size {section['size']} differs from image_processor.size "
+                f"{image.get('size')}; both must be the model's input size"
+            )
+        settings.update(_normalisation_settings(section, path, "video_processor", "video_"))
     if data.get("target_size") is not None:
         settings["target_size"] = int(data["target_size"])
     if data.get("point_pad_value") is not None:

@@ -19,7 +19,7 @@ from torch import Tensor
 from ..video.session import Sam3TrackerVideoInferenceSession
 from .image import resize_images, to_rgb_tensor
 from .saving import image_processor_settings
-from .tracker import Sam3TrackerProcessor
+from .tracker import Sam3TrackerProcessor, _channels
 
 __all__ = ["Sam3TrackerVideoProcessor"]
 
@@ -27,12 +27,42 @@ __all__ = ["Sam3TrackerVideoProcessor"]
 class Sam3TrackerVideoProcessor(Sam3TrackerProcessor):
     """Prepares videos and prompts for `Sam3TrackerVideoModel` and post-processes its masks.
 
-    Args: as `Sam3TrackerProcessor` (`size` 1008, `target_size`, `point_pad_value` -10, `mask_size`).
+    Args: as `Sam3TrackerProcessor` (`size` 1008, `target_size`, `point_pad_value` -10, `mask_size`,
+        the image normalisation), plus the video frames' own normalisation (`video_mean`,
+        `video_std`, `video_rescale_factor`; default: the images'), used when the model reads a frame.
     """
 
     def _processor_config(self) -> dict[str, Any]:
-        video = image_processor_settings(self.size, None, "Sam2VideoVideoProcessor")
+        video = image_processor_settings(
+            self.size,
+            None,
+            "Sam2VideoVideoProcessor",
+            mean=self.video_mean,
+            std=self.video_std,
+            rescale_factor=self.video_rescale_factor,
+        )
         return {**super()._processor_config(), "video_processor": video}
+
+    session_class: type[Sam3TrackerVideoInferenceSession] = Sam3TrackerVideoInferenceSession
+    reads_video_settings = True
+
+    def __init__(
+        self,
+        *args: Any,
+        video_mean: Sequence[float] | None = None,
+        video_std: Sequence[float] | None = None,
+        video_rescale_factor: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.video_mean = _channels("video_mean", video_mean) if video_mean is not None else self.image_mean
+        self.video_std = _channels("video_std", video_std) if video_std is not None else self.image_std
+        self.video_rescale_factor = float(video_rescale_factor or self.rescale_factor)
+
+    @property
+    def frame_normalization(self) -> tuple[tuple[float, ...], tuple[float, ...], float]:
+        """(mean, std, rescale_factor) the session normalises stored uint8 frames with."""
+        return self.video_mean, self.video_std, self.video_rescale_factor
 
     # -- videos -------------------------------------------------------------------------------
 
@@ -84,7 +114,7 @@ class Sam3TrackerVideoProcessor(Sam3TrackerProcessor):
         frames, size = (
             (None, (None, None)) if video is None else self.preprocess_video(video, processing_device)
         )
-        return Sam3TrackerVideoInferenceSession(
+        return self.session_class(
             video=frames,
             video_height=size[0],
             video_width=size[1],
@@ -93,6 +123,7 @@ class Sam3TrackerVideoProcessor(Sam3TrackerProcessor):
             video_storage_device=video_storage_device,
             dtype=dtype,
             max_vision_features_cache_size=max_vision_features_cache_size,
+            frame_normalization=self.frame_normalization,
         )
 
     # -- prompts ------------------------------------------------------------------------------

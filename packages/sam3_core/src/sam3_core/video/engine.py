@@ -114,11 +114,17 @@ class EngineSettings:
     multimask_max_pt_num: int
     sigmoid_scale_for_mem_enc: float  # mask probabilities -> memory-encoder input
     sigmoid_bias_for_mem_enc: float
+    # dtype memories are kept in; None: the masks' dtype (EdgeTAM keeps its few latents as computed)
+    memory_dtype: torch.dtype | None = torch.bfloat16
 
     @classmethod
-    def from_config(cls, config: Any) -> EngineSettings:
-        """The settings from a tracker config (any config with these field names, e.g. EdgeTAM's)."""
-        return cls(**{name: getattr(config, name) for name in cls.__dataclass_fields__})
+    def from_config(cls, config: Any, **overrides: Any) -> EngineSettings:
+        """The settings from a tracker config (any config with these field names, e.g. EdgeTAM's);
+        `overrides` set the engine-only fields (`memory_dtype`)."""
+        names = [
+            name for name in cls.__dataclass_fields__ if name not in overrides and name != "memory_dtype"
+        ]
+        return cls(**{name: getattr(config, name) for name in names}, **overrides)
 
 
 @dataclass
@@ -308,8 +314,8 @@ class TrackingEngine:
             from_prompts: the masks come from prompts (binarised) rather than tracking (soft).
 
         Returns:
-            memory (N, L, C_mem) in bf16 and its position encoding (N, L, C_mem), L = h*w (or the
-            compressor's latent count).
+            memory (N, L, C_mem) in `settings.memory_dtype` and its position encoding (N, L, C_mem),
+            L = h*w (or the compressor's latent count).
         """
         m, s = self.modules, self.settings
         masks = high_res_masks
@@ -325,10 +331,12 @@ class TrackingEngine:
         )  # (N, C_mem, h, w)
         if m.occlusion_spatial_embedding is not None:
             absent = 1 - (object_score_logits > 0).float()[..., None]  # (N, 1, 1, 1)
-            memory = memory + absent * m.occlusion_spatial_embedding[..., None, None]
+            # added in float32 and rounded back to the memory's dtype (the reference adds in place)
+            memory = (memory + absent * m.occlusion_spatial_embedding[..., None, None]).to(memory.dtype)
         if m.memory_compressor is not None:
             memory, memory_pos = m.memory_compressor(memory, memory_pos)  # (N, L, C_mem)
         else:
             memory, memory_pos = memory.flatten(2).transpose(1, 2), memory_pos.flatten(2).transpose(1, 2)
-        # Memories are kept in bf16, as the reference does (half the memory; same numbers).
-        return memory.to(torch.bfloat16), memory_pos.to(masks.dtype)
+        # SAM 3 keeps memories in bf16, as its reference does (half the memory; same numbers).
+        memory_dtype = s.memory_dtype if s.memory_dtype is not None else masks.dtype
+        return memory.to(memory_dtype), memory_pos.to(masks.dtype)

@@ -20,14 +20,14 @@ feature cache; `video_storage_device` holds the frames.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from ..dtypes import as_dtype
-from ..processing.image import normalize_images
+from ..processing.image import SAM_MEAN, SAM_STD, normalize_images
 from .accounting import storage_nbytes, tensors_in
 
 __all__ = ["Sam3TrackerVideoInferenceSession", "as_frame_storage"]
@@ -36,13 +36,24 @@ __all__ = ["Sam3TrackerVideoInferenceSession", "as_frame_storage"]
 _SMALL_OUTPUTS = ("object_pointer", "object_score_logits")
 
 
-def as_frame_storage(pixel_values: Tensor) -> Tensor:
-    """How a frame is stored: (3, S, S) uint8 when the pixel values are exactly a normalised uint8
-    image (what the processors produce), else the values themselves (float)."""
+# (mean, std, rescale_factor) of the frames' normalisation (the video processor's settings)
+FrameNormalization = tuple[Sequence[float], Sequence[float], float]
+SAM_FRAME_NORMALIZATION: FrameNormalization = (SAM_MEAN, SAM_STD, 1 / 255)
+
+
+def as_frame_storage(
+    pixel_values: Tensor, normalization: FrameNormalization = SAM_FRAME_NORMALIZATION
+) -> Tensor:
+    """How a frame is stored: (3, S, S) uint8 when the pixel values are exactly a uint8 image
+    normalised with `normalization` (what the processors produce), else the values themselves."""
     if pixel_values.dtype == torch.uint8:
         return pixel_values
-    u = (pixel_values.float() * 127.5 + 127.5).round().clamp(0, 255).to(torch.uint8)
-    if torch.equal(normalize_images(u), pixel_values.float()):
+    mean, std, rescale = normalization
+    device = pixel_values.device
+    shift = torch.tensor(list(mean), dtype=torch.float32, device=device)[:, None, None] / rescale
+    scale = torch.tensor(list(std), dtype=torch.float32, device=device)[:, None, None] / rescale
+    u = (pixel_values.float() * scale + shift).round().clamp(0, 255).to(torch.uint8)
+    if torch.equal(normalize_images(u, *normalization), pixel_values.float()):
         return u
     return pixel_values
 
@@ -78,6 +89,7 @@ class Sam3TrackerVideoInferenceSession:
         max_vision_features_cache_size: int = 1,
         memory_window: int | None = None,
         keep_all_outputs: bool = False,
+        frame_normalization: FrameNormalization = SAM_FRAME_NORMALIZATION,
     ) -> None:
         if max_vision_features_cache_size < 1:
             raise ValueError(
@@ -92,6 +104,8 @@ class Sam3TrackerVideoInferenceSession:
         self.video_width = video_width
         self.memory_window = memory_window  # None until a model sets it; then outputs are pruned
         self.keep_all_outputs = keep_all_outputs  # True: no pruning (unbounded, like the reference)
+        # how uint8 frames become pixel values: the video processor's (mean, std, rescale_factor)
+        self.frame_normalization = frame_normalization
 
         # frame index -> (3, S, S) uint8 (or float) frame on video_storage_device
         self.processed_frames: dict[int, Tensor] | None = None
@@ -101,7 +115,8 @@ class Sam3TrackerVideoInferenceSession:
             if video.ndim != 4 or video.shape[1] != 3:
                 raise ValueError(f"video must be (frames, 3, height, width), got shape {tuple(video.shape)}")
             self.processed_frames = {
-                i: as_frame_storage(frame).to(self.video_storage_device) for i, frame in enumerate(video)
+                i: as_frame_storage(frame, frame_normalization).to(self.video_storage_device)
+                for i, frame in enumerate(video)
             }
             self._num_frames = len(self.processed_frames)
 
@@ -174,7 +189,9 @@ class Sam3TrackerVideoInferenceSession:
             raise ValueError(f"frame_idx must be >= 0, got {frame_idx}")
         if self.processed_frames is None:
             self.processed_frames = {}
-        self.processed_frames[frame_idx] = as_frame_storage(pixel_values).to(self.video_storage_device)
+        self.processed_frames[frame_idx] = as_frame_storage(pixel_values, self.frame_normalization).to(
+            self.video_storage_device
+        )
         self._num_frames = max(self._num_frames, frame_idx + 1)
         if self.streaming and self.memory_window is not None and not self.keep_all_outputs:
             # a streamed frame is needed again only if it is re-tracked; keep the recent ones
@@ -191,7 +208,7 @@ class Sam3TrackerVideoInferenceSession:
                 f"{self.memory_window} streamed frames are kept); pass it again with model(frame=...)"
             )
         frame = self.processed_frames[frame_idx].to(self.inference_device)
-        pixels = normalize_images(frame) if frame.dtype == torch.uint8 else frame
+        pixels = normalize_images(frame, *self.frame_normalization) if frame.dtype == torch.uint8 else frame
         return pixels.to(self.dtype)
 
     def check_frame_idx(self, frame_idx: int) -> None:
