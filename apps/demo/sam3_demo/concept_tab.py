@@ -43,6 +43,17 @@ def _picture(st: dict):
     return canvas
 
 
+def found_message(n: int, phrase: str | None, threshold: float) -> str:
+    """The status line after a run; zero instances is an answer, not a failure."""
+    asked = f" for {phrase!r}" if phrase else ""
+    if n == 0:
+        return (
+            f"Nothing found{asked} scoring above {threshold:.2f}. "
+            "Lower the instance score threshold, or try another phrase or exemplar box."
+        )
+    return f"{n} instance{'s' if n != 1 else ''} found{asked}."
+
+
 def _table(result: Instances | None) -> list[list]:
     if result is None:
         return []
@@ -53,7 +64,8 @@ def _table(result: Instances | None) -> list[list]:
 
 
 def _downloads(result: Instances | None):
-    if result is None or len(result) == 0:
+    # An empty result still downloads: valid COCO JSON with no annotations and an all-zero index PNG.
+    if result is None:
         return gr.DownloadButton(value=None, interactive=False), gr.DownloadButton(
             value=None, interactive=False
         )
@@ -147,8 +159,7 @@ def build_concept_tab(slot: ModelSlot) -> None:
             log.exception("concept segmentation failed")
             raise gr.Error(f"Segmentation failed: {e}") from None
         st.update(result=result, selected=None)
-        found = f"{len(result)} instance{'s' if len(result) != 1 else ''} found"
-        return render(st, f"{found} for {phrase!r}." if phrase else f"{found}.")
+        return render(st, found_message(len(result), phrase, float(thr)))
 
     def on_select_row(st, evt: gr.SelectData):
         if st["result"] is None or not len(st["result"]):
@@ -164,7 +175,7 @@ def build_concept_tab(slot: ModelSlot) -> None:
     run.click(on_run, [state, text, threshold, mask_threshold], outputs)
     text.submit(on_run, [state, text, threshold, mask_threshold], outputs)
     table.select(on_select_row, [state], outputs)
-    example_gallery(image, outputs, lambda p: on_upload(p, None))
+    example_gallery(image, outputs, lambda p: on_upload(p, None), elem_id="concept-tab-examples")
 
 
 __all__ = ["build_concept_tab"]

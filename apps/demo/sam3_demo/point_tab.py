@@ -133,6 +133,11 @@ def build_point_tab(slot: ModelSlot) -> None:
             )
             area = int(result.masks[choice].sum())
             text = f"Mask {choice + 1} of {len(result)}: {area} pixels, predicted IoU {result.scores[choice]:.2f}."
+            if area == 0:
+                text = (
+                    f"Mask {choice + 1} of {len(result)} is empty: nothing was segmented there. "
+                    "Pick another candidate, or click inside the object."
+                )
         radio = gr.Radio(choices=labels, value=labels[choice] if labels else None)
         return st, picture, radio, text, *files
 

@@ -228,6 +228,8 @@ def build_video_tab(slot: ModelSlot) -> None:
             raise gr.Error(str(e)) from None
         area = int(result.mask(obj_id).sum())
         text = f"Object {obj_id} on frame {frame_idx}: {area} pixels. Click more, or Propagate."
+        if area == 0:
+            text = f"Nothing was segmented for object {obj_id} on frame {frame_idx}: click inside the object."
         return view(st, frame_idx, text)
 
     def on_choose(st, label, frame_idx):
@@ -266,6 +268,9 @@ def build_video_tab(slot: ModelSlot) -> None:
         tracked = len(session.results)
         st_, picture, radio, legend_html, _ = view(st, frame_idx, "")
         text = f"Tracked {len(session.object_ids)} object(s) over {tracked} frames."
+        unseen = sorted(set(session.object_ids) - set(session.results.visible_object_ids))
+        if unseen:
+            text += f" Not found on any frame: object(s) {', '.join(map(str, unseen))}."
         files = (
             gr.DownloadButton(value=str(mp4), interactive=True),
             gr.DownloadButton(value=str(zip_path), interactive=True),
