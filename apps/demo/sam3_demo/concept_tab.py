@@ -12,6 +12,7 @@ from sam3_sdk.images import as_rgb_array
 from sam3_sdk.results import Instances
 
 from .examples import example_gallery
+from .gpu import CONCEPT_S, on_gpu
 from .loading import ModelSlot, log
 
 MAX_PIXELS = 40_000_000
@@ -139,6 +140,7 @@ def build_concept_tab(slot: ModelSlot) -> None:
         st.update(boxes=[], labels=[], corner=None)
         return render(st, "Boxes cleared.")
 
+    @on_gpu(CONCEPT_S)
     def on_run(st, phrase, thr, mthr, progress=gr.Progress()):
         if slot.sam is None:
             raise gr.Error(f"No model is loaded: {slot.error}")

@@ -15,6 +15,7 @@ from sam3_sdk.images import as_rgb_array
 from sam3_sdk.results import ObjectMasks
 
 from .examples import example_gallery
+from .gpu import CLICK_S, FEATURES_S, on_gpu
 from .loading import ModelSlot, log
 
 POSITIVE, NEGATIVE, BOX = "Positive point", "Negative point", "Box (2 clicks)"
@@ -158,6 +159,7 @@ def build_point_tab(slot: ModelSlot) -> None:
             raise gr.Error(f"Segmentation failed: {e}") from None
         return st
 
+    @on_gpu(FEATURES_S)
     def on_upload(picture, st):
         st = empty_state()
         if picture is None:
@@ -170,6 +172,7 @@ def build_point_tab(slot: ModelSlot) -> None:
         require_model().features(st["image"])  # warm the cache: later clicks only decode
         return render(st)
 
+    @on_gpu(CLICK_S)
     def on_click(st, click_mode, evt: gr.SelectData):
         if st["image"] is None:
             raise gr.Error("Upload an image first.")
@@ -191,6 +194,7 @@ def build_point_tab(slot: ModelSlot) -> None:
             st["choice"] = labels.index(label)
         return render(st)
 
+    @on_gpu(CLICK_S)
     def on_undo(st):
         if st["image"] is None:
             return (
@@ -211,7 +215,7 @@ def build_point_tab(slot: ModelSlot) -> None:
     outputs = [state, image, candidates, status, png_file, rle_file]
     image.upload(on_upload, [image, state], outputs)
     with image.parent:  # examples below the image; a click on one loads it like an upload
-        example_gallery(image, outputs, lambda p: on_upload(p, None))
+        example_gallery(image, outputs, lambda p: on_upload(p, None), elem_id="point-tab-examples")
     image.select(on_click, [state, mode], outputs)
     candidates.input(on_choose, [state, candidates], outputs)
     undo.click(on_undo, [state], outputs)

@@ -15,6 +15,7 @@ from sam3_sdk.video import VideoSession, object_color
 from sam3_sdk.video_io import open_video
 
 from .examples import EXAMPLES_DIR
+from .gpu import CLICK_S, on_gpu, propagate_seconds
 from .loading import ModelSlot
 
 log = logging.getLogger("sam3_demo")
@@ -209,6 +210,7 @@ def build_video_tab(slot: ModelSlot) -> None:
         text = f"Frame {int(frame_idx)}" + ("" if result is not None else " (not tracked yet)")
         return view(st, frame_idx, text)
 
+    @on_gpu(CLICK_S)
     def on_click(st, frame_idx, click_mode, evt: gr.SelectData):
         session = require_session(st)
         frame_idx = int(frame_idx)
@@ -249,6 +251,7 @@ def build_video_tab(slot: ModelSlot) -> None:
             return st, None, gr.Radio(choices=_choices(st), value=f"Object {st['current']}"), _legend(st), ""
         return view(st, frame_idx, f"Clicks now go to object {st['current']}.")
 
+    @on_gpu(lambda st, *_, **__: propagate_seconds(st["session"].num_frames if st["session"] else 0))
     def on_propagate(st, frame_idx, direction_label, progress=gr.Progress()):  # noqa: B008 (gradio API)
         session = require_session(st)
         if not session.object_ids:
@@ -298,7 +301,7 @@ def build_video_tab(slot: ModelSlot) -> None:
         gr.Examples(
             [[e] for e in examples], inputs=[upload], outputs=[state, frame_view, frame_slider, objects, legend,
                                                               status, result_video, *files],
-            fn=lambda p: on_upload(p, None), run_on_click=True, cache_examples=False, label="Example videos",
+            fn=lambda p: on_upload(p, None), run_on_click=True, cache_examples=False, label="Example videos", elem_id="video-tab-examples",
         )  # fmt: skip
     frame_slider.release(on_scrub, [state, frame_slider], view_outputs)
     frame_slider.input(on_scrub, [state, frame_slider], view_outputs)
