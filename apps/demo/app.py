@@ -20,8 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sam3_demo.loading import load_model  # noqa: E402
 from sam3_demo.ui import build_app  # noqa: E402
-
-MAX_UPLOAD = "200mb"
+from sam3_demo.uploads import MAX_UPLOAD  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 from PIL import ImageDraw
-from sam3_sdk.images import as_rgb_array
 from sam3_sdk.results import Instances
 
 from .examples import example_gallery
 from .gpu import CONCEPT_S, on_gpu
 from .loading import ModelSlot, log
+from .uploads import IMAGE_LIMITS, export_dir, free_exports, read_image
 
-MAX_PIXELS = 40_000_000
 POSITIVE_BOX, NEGATIVE_BOX = "Positive example", "Negative example"
 COLUMNS = ["#", "score", "x1", "y1", "x2", "y2", "area (px)"]
 
 
 def empty_state() -> dict[str, Any]:
     """Per-browser-session state of the tab."""
-    return {"image": None, "boxes": [], "labels": [], "corner": None, "result": None, "selected": None}
+    return {"image": None, "boxes": [], "labels": [], "corner": None, "result": None, "selected": None,
+            "folder": None}  # fmt: skip
 
 
 def _picture(st: dict):
@@ -64,13 +62,14 @@ def _table(result: Instances | None) -> list[list]:
     ]
 
 
-def _downloads(result: Instances | None):
+def _downloads(st: dict):
+    result: Instances | None = st["result"]
     # An empty result still downloads: valid COCO JSON with no annotations and an all-zero index PNG.
     if result is None:
         return gr.DownloadButton(value=None, interactive=False), gr.DownloadButton(
             value=None, interactive=False
         )
-    folder = Path(tempfile.mkdtemp(prefix="sam3-concept-"))
+    folder = export_dir(st)
     rle = result.save_json(folder / "instances_coco_rle.json")
     png = result.save_png(folder / "instances_index.png")
     return gr.DownloadButton(value=str(rle), interactive=True), gr.DownloadButton(
@@ -79,11 +78,11 @@ def _downloads(result: Instances | None):
 
 
 def build_concept_tab(slot: ModelSlot) -> None:
-    state = gr.State(empty_state())
+    state = gr.State(empty_state(), delete_callback=free_exports)
     with gr.Row():
         with gr.Column(scale=3):
             image = gr.Image(
-                label="Image (click two corners to draw an exemplar box)", type="numpy",
+                label="Image (click two corners to draw an exemplar box)", type="filepath",
                 sources=["upload", "clipboard"], elem_id="concept-image",
             )  # fmt: skip
         with gr.Column(scale=2):
@@ -97,7 +96,8 @@ def build_concept_tab(slot: ModelSlot) -> None:
             mask_threshold = gr.Slider(0, 1, value=0.5, step=0.01, label="Mask threshold",
                                        elem_id="concept-mask-threshold")  # fmt: skip
             run = gr.Button("Segment", variant="primary", elem_id="concept-run")
-            status = gr.Markdown("Upload an image and describe what to find.", elem_id="concept-status")
+            status = gr.Markdown(f"Upload an image and describe what to find. {IMAGE_LIMITS}",
+                                 elem_id="concept-status")  # fmt: skip
     table = gr.Dataframe(headers=COLUMNS, value=[], interactive=False, label="Instances (click a row to highlight)",
                          elem_id="concept-table")  # fmt: skip
     with gr.Row():
@@ -111,17 +111,14 @@ def build_concept_tab(slot: ModelSlot) -> None:
     outputs = [state, image, table, status, rle_file, png_file]
 
     def render(st, message):
-        return (st, _picture(st), _table(st["result"]), message, *_downloads(st["result"]))
+        return (st, _picture(st), _table(st["result"]), message, *_downloads(st))
 
     def on_upload(picture, st):
+        free_exports(st)
         st = empty_state()
         if picture is None:
             return render(st, "Upload an image.")
-        if picture.shape[0] * picture.shape[1] > MAX_PIXELS:
-            raise gr.Error(
-                f"The image is {picture.shape[1]}x{picture.shape[0]}; up to 40 megapixels are accepted."
-            )
-        st["image"] = as_rgb_array(picture)
+        st["image"] = read_image(picture)
         return render(st, "Type a concept (and/or draw exemplar boxes), then press Segment.")
 
     def on_click(st, kind, evt: gr.SelectData):

@@ -4,27 +4,24 @@ see the mask after each click, pick among candidates, download the mask."""
 from __future__ import annotations
 
 import json
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import numpy as np
 from PIL import Image, ImageDraw
-from sam3_sdk.images import as_rgb_array
 from sam3_sdk.results import ObjectMasks
 
 from .examples import example_gallery
 from .gpu import CLICK_S, FEATURES_S, on_gpu
 from .loading import ModelSlot, log
+from .uploads import IMAGE_LIMITS, export_dir, free_exports, read_image
 
 POSITIVE, NEGATIVE, BOX = "Positive point", "Negative point", "Box (2 clicks)"
-MAX_PIXELS = 40_000_000  # larger uploads are refused with a message
 
 
 def empty_state() -> dict[str, Any]:
     """Per-browser-session state of the tab (plain data; the model lives in the shared slot)."""
-    return {"image": None, "history": [], "corner": None, "result": None, "choice": 0, "files": None}
+    return {"image": None, "history": [], "corner": None, "result": None, "choice": 0, "folder": None}
 
 
 def _prompts(history: list[dict]) -> tuple[list, list, tuple | None]:
@@ -61,8 +58,8 @@ def _draw(
     return canvas
 
 
-def _export(result: ObjectMasks, choice: int) -> tuple[str, str]:
-    folder = Path(tempfile.mkdtemp(prefix="sam3-point-"))
+def _export(st: dict, result: ObjectMasks, choice: int) -> tuple[str, str]:
+    folder = export_dir(st)
     png = result.save_png(folder / "mask.png", index=choice)
     chosen = ObjectMasks(
         masks=result.masks[choice : choice + 1], scores=result.scores[choice : choice + 1],
@@ -81,11 +78,11 @@ def _candidates(result: ObjectMasks | None) -> list[str]:
 
 def build_point_tab(slot: ModelSlot) -> None:
     """Add the tab's components and events to the enclosing `gr.Blocks`."""
-    state = gr.State(empty_state())
+    state = gr.State(empty_state(), delete_callback=free_exports)
     with gr.Row():
         with gr.Column(scale=3):
             image = gr.Image(
-                label="Image: upload, then click on it", type="numpy", sources=["upload", "clipboard"],
+                label="Image: upload, then click on it", type="filepath", sources=["upload", "clipboard"],
                 elem_id="point-image", interactive=True,
             )  # fmt: skip
         with gr.Column(scale=2):
@@ -127,7 +124,7 @@ def build_point_tab(slot: ModelSlot) -> None:
             if st["corner"] is None and n:
                 text = "Add a point or finish the box."
         else:
-            png, rle = _export(result, choice)
+            png, rle = _export(st, result, choice)
             files = (
                 gr.DownloadButton(value=png, interactive=True),
                 gr.DownloadButton(value=rle, interactive=True),
@@ -161,14 +158,17 @@ def build_point_tab(slot: ModelSlot) -> None:
 
     @on_gpu(FEATURES_S)
     def on_upload(picture, st):
+        free_exports(st)
         st = empty_state()
         if picture is None:
-            return st, None, gr.Radio(choices=[], value=None), "Upload an image.", *_no_files()
-        if picture.shape[0] * picture.shape[1] > MAX_PIXELS:
-            raise gr.Error(
-                f"The image is {picture.shape[1]}x{picture.shape[0]}; images up to 40 megapixels are accepted."
+            return (
+                st,
+                None,
+                gr.Radio(choices=[], value=None),
+                f"Upload an image. {IMAGE_LIMITS}",
+                *_no_files(),
             )
-        st["image"] = as_rgb_array(picture)
+        st["image"] = read_image(picture)
         require_model().features(st["image"])  # warm the cache: later clicks only decode
         return render(st)
 

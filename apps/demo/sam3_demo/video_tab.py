@@ -4,8 +4,6 @@ colour), see the frame's masks at once, propagate with a progress bar, watch and
 from __future__ import annotations
 
 import logging
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -17,6 +15,7 @@ from sam3_sdk.video_io import open_video
 from .examples import EXAMPLES_DIR
 from .gpu import CLICK_S, on_gpu, propagate_seconds
 from .loading import ModelSlot
+from .uploads import export_dir, free_exports
 
 log = logging.getLogger("sam3_demo")
 
@@ -30,11 +29,12 @@ SESSION_TTL_S = 3600  # a tab's tracking session is freed when the tab closes, o
 
 def empty_state() -> dict[str, Any]:
     """Per-browser-tab state: the SDK session and the clicks (obj_id -> frame -> [(x, y, label)])."""
-    return {"session": None, "clicks": {}, "current": 1}
+    return {"session": None, "clicks": {}, "current": 1, "folder": None}
 
 
 def free_state(st: dict | None) -> None:
-    """Close a tab's video session (frames, memories, decoder)."""
+    """Close a tab's video session (frames, memories, decoder) and delete its downloads."""
+    free_exports(st)
     session = (st or {}).get("session")
     if session is not None:
         session.close()
@@ -263,7 +263,7 @@ def build_video_tab(slot: ModelSlot) -> None:
 
         for _ in session.propagate(DIRECTION_LABELS.get(direction_label, "both"), progress=tick):
             pass
-        folder = Path(tempfile.mkdtemp(prefix="sam3-video-"))
+        folder = export_dir(st)
         progress(0, desc="Writing the annotated video")
         mp4 = session.results.save_mp4(folder / "tracked.mp4", session.reader)
         zip_path = session.results.save_png_zip(folder / "masks_png.zip")
