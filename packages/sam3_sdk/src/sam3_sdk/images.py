@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import warnings
 
 import numpy as np
@@ -37,9 +38,11 @@ def image_file_size(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS)
                 w, h = im.size
                 if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # rotated by 90 degrees
                     w, h = h, w
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        found = re.search(r"\((\d+) pixels\)", str(e))  # PIL names the size in its message
+        size = f"{int(found.group(1)):,} pixels" if found else "too many pixels to open safely"
         raise ValueError(
-            f"image {name!r} is too large to open safely; images up to {max_pixels:,} pixels are accepted"
+            f"image {name!r} has {size}; images up to {max_pixels:,} pixels are accepted"
         ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise ValueError(f"{name!r} is not a readable image (corrupt or unsupported format): {e}") from None
