@@ -18,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from PIL import Image  # noqa: E402
 from sam3_demo.loading import load_model  # noqa: E402
 from sam3_demo.ui import build_app  # noqa: E402
 from sam3_demo.uploads import MAX_UPLOAD  # noqa: E402
@@ -49,6 +50,9 @@ def main(argv: list[str] | None = None) -> None:
             file=sys.stderr,
             flush=True,
         )
+    # Gradio opens each uploaded image (its header) before our handler runs; PIL's own guard would
+    # fail that open with a bare error. read_image refuses large images from the header with a message.
+    Image.MAX_IMAGE_PIXELS = None
     app = build_app(slot)
     app.queue(default_concurrency_limit=args.max_concurrency).launch(
         server_name=args.host, server_port=args.port, max_file_size=MAX_UPLOAD, show_error=True

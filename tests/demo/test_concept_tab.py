@@ -85,3 +85,15 @@ def test_a_phrase_that_finds_nothing_says_so(page, demo_url):
     data = json.loads(Path(info.value.path()).read_text())
     assert data["annotations"] == [] and data["image_size"] == [360, 480]
     screenshot(page, "concept_tab_nothing_found")
+
+
+def test_a_huge_image_is_refused_with_the_limit(page, demo_url, tmp_path):
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (20000, 20000)).save(bomb)  # a few KB; 1.2 GB once decoded
+    page.goto(demo_url)
+    page.get_by_role("tab", name="Concept segmentation").click()
+    page.locator("#concept-image input[type=file]").set_input_files(str(bomb))
+    page.get_by_text(
+        "is 20000x20000 (400,000,000 pixels); images up to 40,000,000 pixels are accepted"
+    ).first.wait_for()
+    assert page.get_by_text("Traceback").count() == 0

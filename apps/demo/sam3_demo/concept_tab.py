@@ -82,7 +82,7 @@ def build_concept_tab(slot: ModelSlot) -> None:
     with gr.Row():
         with gr.Column(scale=3):
             image = gr.Image(
-                label="Image (click two corners to draw an exemplar box)", type="filepath",
+                label="Image (click two corners to draw an exemplar box)", type="filepath", image_mode=None,
                 sources=["upload", "clipboard"], elem_id="concept-image",
             )  # fmt: skip
         with gr.Column(scale=2):

@@ -82,7 +82,7 @@ def build_point_tab(slot: ModelSlot) -> None:
     with gr.Row():
         with gr.Column(scale=3):
             image = gr.Image(
-                label="Image: upload, then click on it", type="filepath", sources=["upload", "clipboard"],
+                label="Image: upload, then click on it", type="filepath", image_mode=None, sources=["upload", "clipboard"],
                 elem_id="point-image", interactive=True,
             )  # fmt: skip
         with gr.Column(scale=2):
