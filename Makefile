@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 DEMO_ARGS ?=
 
-.PHONY: install test lint demo fixtures clean browser
+.PHONY: install test lint demo space fixtures clean browser
 
 install: $(STAMP)
 
@@ -34,6 +34,12 @@ test: install browser
 # `make demo DEMO_ARGS="--model tiny-random"` runs offline with random weights).
 demo: install
 	$(BIN)/python apps/demo/app.py $(DEMO_ARGS)
+
+# The Hugging Face Space as one self-contained folder (app, our two packages, requirements.txt,
+# README front matter): push build/space to a Space repo. See README.md, "The Hugging Face Space".
+SPACE_DIR ?= build/space
+space: install
+	$(BIN)/python scripts/build_space.py $(SPACE_DIR)
 
 lint: install
 	$(BIN)/ruff check packages apps tests scripts

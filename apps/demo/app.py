@@ -2,7 +2,10 @@
 
     python apps/demo/app.py [--model facebook/sam3 | PATH | tiny-random] [--host 127.0.0.1] [--port 7860]
 
-The model also comes from the SAM3_MODEL environment variable (default facebook/sam3).
+The model also comes from the SAM3_MODEL environment variable (default facebook/sam3); on a Hugging
+Face Space set it as a variable, and HF_TOKEN as a secret. The model loads once per process.
+`--max-concurrency N` (or SAM3_MAX_CONCURRENCY) bounds the model calls that run at once; later
+requests wait in the queue and see their position.
 """
 
 from __future__ import annotations
@@ -15,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from PIL import Image  # noqa: E402
 from sam3_demo.loading import load_model  # noqa: E402
 from sam3_demo.ui import build_app  # noqa: E402
-
-MAX_UPLOAD = "200mb"
+from sam3_demo.uploads import MAX_UPLOAD  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -29,7 +32,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    parser.add_argument(
+        "--max-concurrency",
+        type=int,
+        default=int(os.environ.get("SAM3_MAX_CONCURRENCY", "1")),
+        help="model calls that run at once (default 1); the others wait in the queue",
+    )
     args = parser.parse_args(argv)
+    if args.max_concurrency < 1:
+        parser.error(f"--max-concurrency must be at least 1, got {args.max_concurrency}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     slot = load_model(args.model, device=args.device)
     if slot.error:
@@ -39,8 +50,11 @@ def main(argv: list[str] | None = None) -> None:
             file=sys.stderr,
             flush=True,
         )
+    # Gradio opens each uploaded image (its header) before our handler runs; PIL's own guard would
+    # fail that open with a bare error. read_image refuses large images from the header with a message.
+    Image.MAX_IMAGE_PIXELS = None
     app = build_app(slot)
-    app.queue(default_concurrency_limit=1).launch(
+    app.queue(default_concurrency_limit=args.max_concurrency).launch(
         server_name=args.host, server_port=args.port, max_file_size=MAX_UPLOAD, show_error=True
     )
 

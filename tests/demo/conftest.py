@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from demo_server import free_port, serve  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -21,15 +20,8 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def demo_url(tmp_path_factory):
-    port = _free_port()
     cache = tmp_path_factory.mktemp("sam3-cache")
     env = {
         **os.environ,
@@ -37,31 +29,17 @@ def demo_url(tmp_path_factory):
         "GRADIO_ANALYTICS_ENABLED": "False",
         "PYTHONUNBUFFERED": "1",
     }
-    log = open(cache / "server.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "apps" / "demo" / "app.py"), "--model", "tiny-random", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the demo server exited: {(cache / 'server.log').read_text()[-2000:]}")
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        raise RuntimeError("the demo server did not start in 120 s")
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    port = free_port()
+    command = [
+        sys.executable,
+        str(ROOT / "apps" / "demo" / "app.py"),
+        "--model",
+        "tiny-random",
+        "--port",
+        str(port),
+    ]
+    with serve(command, port, env, cache / "server.log") as (url, _):
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -67,3 +67,33 @@ def test_empty_prompt_is_explained(page, demo_url, tmp_path):
     page.locator("#concept-status").get_by_text("press Segment").wait_for()
     page.locator("#concept-run").click()
     page.get_by_text("Type a concept such as").first.wait_for()
+
+
+def test_a_phrase_that_finds_nothing_says_so(page, demo_url):
+    page.goto(demo_url)
+    page.get_by_role("tab", name="Concept segmentation").click()
+    page.locator("#concept-tab-examples img").first.click()  # the first example, as a new user would
+    page.locator("#concept-status").get_by_text("press Segment").wait_for()
+    page.locator("#concept-text textarea, #concept-text input").first.fill("yellow school bus")
+    set_slider(page, "concept-threshold", 1)  # no score reaches 1: nothing is found
+    page.locator("#concept-run").click()
+    page.locator("#concept-status").get_by_text("Nothing found for 'yellow school bus'").wait_for()
+    assert page.locator("#concept-table [role=row]").count() <= 2  # the header (and Gradio's empty row)
+    assert page.get_by_text("Error").count() == 0
+    with page.expect_download() as info:
+        page.locator("#concept-download-rle").click()
+    data = json.loads(Path(info.value.path()).read_text())
+    assert data["annotations"] == [] and data["image_size"] == [360, 480]
+    screenshot(page, "concept_tab_nothing_found")
+
+
+def test_a_huge_image_is_refused_with_the_limit(page, demo_url, tmp_path):
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (20000, 20000)).save(bomb)  # a few KB; 1.2 GB once decoded
+    page.goto(demo_url)
+    page.get_by_role("tab", name="Concept segmentation").click()
+    page.locator("#concept-image input[type=file]").set_input_files(str(bomb))
+    page.get_by_text(
+        "is 20000x20000 (400,000,000 pixels); images up to 40,000,000 pixels are accepted"
+    ).first.wait_for()
+    assert page.get_by_text("Traceback").count() == 0

@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 from PIL import ImageDraw
-from sam3_sdk.images import as_rgb_array
 from sam3_sdk.results import Instances
 
 from .examples import example_gallery
+from .gpu import CONCEPT_S, on_gpu
 from .loading import ModelSlot, log
+from .uploads import IMAGE_LIMITS, export_dir, free_exports, read_image
 
-MAX_PIXELS = 40_000_000
 POSITIVE_BOX, NEGATIVE_BOX = "Positive example", "Negative example"
 COLUMNS = ["#", "score", "x1", "y1", "x2", "y2", "area (px)"]
 
 
 def empty_state() -> dict[str, Any]:
     """Per-browser-session state of the tab."""
-    return {"image": None, "boxes": [], "labels": [], "corner": None, "result": None, "selected": None}
+    return {"image": None, "boxes": [], "labels": [], "corner": None, "result": None, "selected": None,
+            "folder": None}  # fmt: skip
 
 
 def _picture(st: dict):
@@ -43,6 +42,17 @@ def _picture(st: dict):
     return canvas
 
 
+def found_message(n: int, phrase: str | None, threshold: float) -> str:
+    """The status line after a run; zero instances is an answer, not a failure."""
+    asked = f" for {phrase!r}" if phrase else ""
+    if n == 0:
+        return (
+            f"Nothing found{asked} scoring above {threshold:.2f}. "
+            "Lower the instance score threshold, or try another phrase or exemplar box."
+        )
+    return f"{n} instance{'s' if n != 1 else ''} found{asked}."
+
+
 def _table(result: Instances | None) -> list[list]:
     if result is None:
         return []
@@ -52,12 +62,14 @@ def _table(result: Instances | None) -> list[list]:
     ]
 
 
-def _downloads(result: Instances | None):
-    if result is None or len(result) == 0:
+def _downloads(st: dict):
+    result: Instances | None = st["result"]
+    # An empty result still downloads: valid COCO JSON with no annotations and an all-zero index PNG.
+    if result is None:
         return gr.DownloadButton(value=None, interactive=False), gr.DownloadButton(
             value=None, interactive=False
         )
-    folder = Path(tempfile.mkdtemp(prefix="sam3-concept-"))
+    folder = export_dir(st)
     rle = result.save_json(folder / "instances_coco_rle.json")
     png = result.save_png(folder / "instances_index.png")
     return gr.DownloadButton(value=str(rle), interactive=True), gr.DownloadButton(
@@ -66,11 +78,11 @@ def _downloads(result: Instances | None):
 
 
 def build_concept_tab(slot: ModelSlot) -> None:
-    state = gr.State(empty_state())
+    state = gr.State(empty_state(), delete_callback=free_exports)
     with gr.Row():
         with gr.Column(scale=3):
             image = gr.Image(
-                label="Image (click two corners to draw an exemplar box)", type="numpy",
+                label="Image (click two corners to draw an exemplar box)", type="filepath", image_mode=None,
                 sources=["upload", "clipboard"], elem_id="concept-image",
             )  # fmt: skip
         with gr.Column(scale=2):
@@ -84,7 +96,8 @@ def build_concept_tab(slot: ModelSlot) -> None:
             mask_threshold = gr.Slider(0, 1, value=0.5, step=0.01, label="Mask threshold",
                                        elem_id="concept-mask-threshold")  # fmt: skip
             run = gr.Button("Segment", variant="primary", elem_id="concept-run")
-            status = gr.Markdown("Upload an image and describe what to find.", elem_id="concept-status")
+            status = gr.Markdown(f"Upload an image and describe what to find. {IMAGE_LIMITS}",
+                                 elem_id="concept-status")  # fmt: skip
     table = gr.Dataframe(headers=COLUMNS, value=[], interactive=False, label="Instances (click a row to highlight)",
                          elem_id="concept-table")  # fmt: skip
     with gr.Row():
@@ -98,17 +111,14 @@ def build_concept_tab(slot: ModelSlot) -> None:
     outputs = [state, image, table, status, rle_file, png_file]
 
     def render(st, message):
-        return (st, _picture(st), _table(st["result"]), message, *_downloads(st["result"]))
+        return (st, _picture(st), _table(st["result"]), message, *_downloads(st))
 
     def on_upload(picture, st):
+        free_exports(st)
         st = empty_state()
         if picture is None:
             return render(st, "Upload an image.")
-        if picture.shape[0] * picture.shape[1] > MAX_PIXELS:
-            raise gr.Error(
-                f"The image is {picture.shape[1]}x{picture.shape[0]}; up to 40 megapixels are accepted."
-            )
-        st["image"] = as_rgb_array(picture)
+        st["image"] = read_image(picture)
         return render(st, "Type a concept (and/or draw exemplar boxes), then press Segment.")
 
     def on_click(st, kind, evt: gr.SelectData):
@@ -127,6 +137,7 @@ def build_concept_tab(slot: ModelSlot) -> None:
         st.update(boxes=[], labels=[], corner=None)
         return render(st, "Boxes cleared.")
 
+    @on_gpu(CONCEPT_S)
     def on_run(st, phrase, thr, mthr, progress=gr.Progress()):
         if slot.sam is None:
             raise gr.Error(f"No model is loaded: {slot.error}")
@@ -147,8 +158,7 @@ def build_concept_tab(slot: ModelSlot) -> None:
             log.exception("concept segmentation failed")
             raise gr.Error(f"Segmentation failed: {e}") from None
         st.update(result=result, selected=None)
-        found = f"{len(result)} instance{'s' if len(result) != 1 else ''} found"
-        return render(st, f"{found} for {phrase!r}." if phrase else f"{found}.")
+        return render(st, found_message(len(result), phrase, float(thr)))
 
     def on_select_row(st, evt: gr.SelectData):
         if st["result"] is None or not len(st["result"]):
@@ -164,7 +174,7 @@ def build_concept_tab(slot: ModelSlot) -> None:
     run.click(on_run, [state, text, threshold, mask_threshold], outputs)
     text.submit(on_run, [state, text, threshold, mask_threshold], outputs)
     table.select(on_select_row, [state], outputs)
-    example_gallery(image, outputs, lambda p: on_upload(p, None))
+    example_gallery(image, outputs, lambda p: on_upload(p, None), elem_id="concept-tab-examples")
 
 
 __all__ = ["build_concept_tab"]

@@ -44,7 +44,7 @@ def example_images() -> list[str]:
     return paths
 
 
-def example_gallery(image, outputs, on_image) -> None:
+def example_gallery(image, outputs, on_image, elem_id: str | None = None) -> None:
     """Example images under an image input; a click loads one like an upload (`on_image(picture)`)."""
     import gradio as gr
 
@@ -56,4 +56,5 @@ def example_gallery(image, outputs, on_image) -> None:
         run_on_click=True,
         cache_examples=False,
         label="Examples",
+        elem_id=elem_id,
     )

@@ -28,6 +28,15 @@ class ModelSlot:
 
     def banner(self) -> str:
         if self.error:
+            if os.environ.get("SPACE_ID"):  # on a Hugging Face Space: the fix is in its settings
+                return (
+                    f"**The model `{self.name}` could not be loaded.** {self.error}\n\n"
+                    f"To fix this Space: accept the licence on https://huggingface.co/{self.name} with your "
+                    "account, create a read token (https://huggingface.co/settings/tokens), add it in the "
+                    "Space's *Settings → Variables and secrets* as the secret `HF_TOKEN`, and restart the "
+                    f"Space. The variable `SAM3_MODEL` chooses another model (`{TINY_RANDOM}` runs with "
+                    "random weights)."
+                )
             return (
                 f"**The model `{self.name}` could not be loaded.** {self.error}\n\n"
                 f"For an offline smoke run with meaningless masks, start the demo with `--model {TINY_RANDOM}`."
@@ -41,7 +50,10 @@ class ModelSlot:
 
 
 def load_model(name: str | None = None, device: str | None = None) -> ModelSlot:
-    """Load `name` (a hub id, a folder, or `tiny-random`); never raises: errors go into the slot."""
+    """Load `name` (a hub id, a folder, or `tiny-random`); never raises: errors go into the slot.
+
+    Called once per process, before the app is built. A gated hub model reads the token from
+    `HF_TOKEN` (a Space secret) through huggingface_hub."""
     name = name or os.environ.get("SAM3_MODEL") or DEFAULT_MODEL
     try:
         path = tiny_random_checkpoint() if name == TINY_RANDOM else name

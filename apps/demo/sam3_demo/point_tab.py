@@ -4,26 +4,24 @@ see the mask after each click, pick among candidates, download the mask."""
 from __future__ import annotations
 
 import json
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import numpy as np
 from PIL import Image, ImageDraw
-from sam3_sdk.images import as_rgb_array
 from sam3_sdk.results import ObjectMasks
 
 from .examples import example_gallery
+from .gpu import CLICK_S, FEATURES_S, on_gpu
 from .loading import ModelSlot, log
+from .uploads import IMAGE_LIMITS, export_dir, free_exports, read_image
 
 POSITIVE, NEGATIVE, BOX = "Positive point", "Negative point", "Box (2 clicks)"
-MAX_PIXELS = 40_000_000  # larger uploads are refused with a message
 
 
 def empty_state() -> dict[str, Any]:
     """Per-browser-session state of the tab (plain data; the model lives in the shared slot)."""
-    return {"image": None, "history": [], "corner": None, "result": None, "choice": 0, "files": None}
+    return {"image": None, "history": [], "corner": None, "result": None, "choice": 0, "folder": None}
 
 
 def _prompts(history: list[dict]) -> tuple[list, list, tuple | None]:
@@ -60,8 +58,8 @@ def _draw(
     return canvas
 
 
-def _export(result: ObjectMasks, choice: int) -> tuple[str, str]:
-    folder = Path(tempfile.mkdtemp(prefix="sam3-point-"))
+def _export(st: dict, result: ObjectMasks, choice: int) -> tuple[str, str]:
+    folder = export_dir(st)
     png = result.save_png(folder / "mask.png", index=choice)
     chosen = ObjectMasks(
         masks=result.masks[choice : choice + 1], scores=result.scores[choice : choice + 1],
@@ -80,11 +78,11 @@ def _candidates(result: ObjectMasks | None) -> list[str]:
 
 def build_point_tab(slot: ModelSlot) -> None:
     """Add the tab's components and events to the enclosing `gr.Blocks`."""
-    state = gr.State(empty_state())
+    state = gr.State(empty_state(), delete_callback=free_exports)
     with gr.Row():
         with gr.Column(scale=3):
             image = gr.Image(
-                label="Image: upload, then click on it", type="numpy", sources=["upload", "clipboard"],
+                label="Image: upload, then click on it", type="filepath", image_mode=None, sources=["upload", "clipboard"],
                 elem_id="point-image", interactive=True,
             )  # fmt: skip
         with gr.Column(scale=2):
@@ -126,13 +124,18 @@ def build_point_tab(slot: ModelSlot) -> None:
             if st["corner"] is None and n:
                 text = "Add a point or finish the box."
         else:
-            png, rle = _export(result, choice)
+            png, rle = _export(st, result, choice)
             files = (
                 gr.DownloadButton(value=png, interactive=True),
                 gr.DownloadButton(value=rle, interactive=True),
             )
             area = int(result.masks[choice].sum())
             text = f"Mask {choice + 1} of {len(result)}: {area} pixels, predicted IoU {result.scores[choice]:.2f}."
+            if area == 0:
+                text = (
+                    f"Mask {choice + 1} of {len(result)} is empty: nothing was segmented there. "
+                    "Pick another candidate, or click inside the object."
+                )
         radio = gr.Radio(choices=labels, value=labels[choice] if labels else None)
         return st, picture, radio, text, *files
 
@@ -153,18 +156,23 @@ def build_point_tab(slot: ModelSlot) -> None:
             raise gr.Error(f"Segmentation failed: {e}") from None
         return st
 
+    @on_gpu(FEATURES_S)
     def on_upload(picture, st):
+        free_exports(st)
         st = empty_state()
         if picture is None:
-            return st, None, gr.Radio(choices=[], value=None), "Upload an image.", *_no_files()
-        if picture.shape[0] * picture.shape[1] > MAX_PIXELS:
-            raise gr.Error(
-                f"The image is {picture.shape[1]}x{picture.shape[0]}; images up to 40 megapixels are accepted."
+            return (
+                st,
+                None,
+                gr.Radio(choices=[], value=None),
+                f"Upload an image. {IMAGE_LIMITS}",
+                *_no_files(),
             )
-        st["image"] = as_rgb_array(picture)
+        st["image"] = read_image(picture)
         require_model().features(st["image"])  # warm the cache: later clicks only decode
         return render(st)
 
+    @on_gpu(CLICK_S)
     def on_click(st, click_mode, evt: gr.SelectData):
         if st["image"] is None:
             raise gr.Error("Upload an image first.")
@@ -186,6 +194,7 @@ def build_point_tab(slot: ModelSlot) -> None:
             st["choice"] = labels.index(label)
         return render(st)
 
+    @on_gpu(CLICK_S)
     def on_undo(st):
         if st["image"] is None:
             return (
@@ -206,7 +215,7 @@ def build_point_tab(slot: ModelSlot) -> None:
     outputs = [state, image, candidates, status, png_file, rle_file]
     image.upload(on_upload, [image, state], outputs)
     with image.parent:  # examples below the image; a click on one loads it like an upload
-        example_gallery(image, outputs, lambda p: on_upload(p, None))
+        example_gallery(image, outputs, lambda p: on_upload(p, None), elem_id="point-tab-examples")
     image.select(on_click, [state, mode], outputs)
     candidates.input(on_choose, [state, candidates], outputs)
     undo.click(on_undo, [state], outputs)

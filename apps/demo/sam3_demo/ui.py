@@ -13,7 +13,8 @@ TITLE = "SAM 3 — segment and track anything"
 
 
 def build_app(slot: ModelSlot) -> gr.Blocks:
-    with gr.Blocks(title=TITLE) as app:
+    # Gradio's copies of uploads and downloads older than an hour go, checked every hour.
+    with gr.Blocks(title=TITLE, delete_cache=(3600, 3600)) as app:
         gr.Markdown(f"# {TITLE}")
         gr.Markdown(slot.banner(), elem_id="model-banner")
         with gr.Tabs():
@@ -23,4 +24,10 @@ def build_app(slot: ModelSlot) -> gr.Blocks:
                 build_point_tab(slot)
             with gr.Tab("Video tracking", id="video"):
                 build_video_tab(slot)
+
+        def on_tab_closed(request: gr.Request) -> None:
+            # Free the closed tab's state now (video session, images, downloads) rather than in an hour.
+            app.state_holder.delete_state(request.session_hash)
+
+        app.unload(on_tab_closed)
     return app

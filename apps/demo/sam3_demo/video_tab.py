@@ -4,8 +4,6 @@ colour), see the frame's masks at once, propagate with a progress bar, watch and
 from __future__ import annotations
 
 import logging
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -15,7 +13,9 @@ from sam3_sdk.video import VideoSession, object_color
 from sam3_sdk.video_io import open_video
 
 from .examples import EXAMPLES_DIR
+from .gpu import CLICK_S, on_gpu, propagate_seconds
 from .loading import ModelSlot
+from .uploads import export_dir, free_exports
 
 log = logging.getLogger("sam3_demo")
 
@@ -29,11 +29,12 @@ SESSION_TTL_S = 3600  # a tab's tracking session is freed when the tab closes, o
 
 def empty_state() -> dict[str, Any]:
     """Per-browser-tab state: the SDK session and the clicks (obj_id -> frame -> [(x, y, label)])."""
-    return {"session": None, "clicks": {}, "current": 1}
+    return {"session": None, "clicks": {}, "current": 1, "folder": None}
 
 
 def free_state(st: dict | None) -> None:
-    """Close a tab's video session (frames, memories, decoder)."""
+    """Close a tab's video session (frames, memories, decoder) and delete its downloads."""
+    free_exports(st)
     session = (st or {}).get("session")
     if session is not None:
         session.close()
@@ -209,6 +210,7 @@ def build_video_tab(slot: ModelSlot) -> None:
         text = f"Frame {int(frame_idx)}" + ("" if result is not None else " (not tracked yet)")
         return view(st, frame_idx, text)
 
+    @on_gpu(CLICK_S)
     def on_click(st, frame_idx, click_mode, evt: gr.SelectData):
         session = require_session(st)
         frame_idx = int(frame_idx)
@@ -228,6 +230,8 @@ def build_video_tab(slot: ModelSlot) -> None:
             raise gr.Error(str(e)) from None
         area = int(result.mask(obj_id).sum())
         text = f"Object {obj_id} on frame {frame_idx}: {area} pixels. Click more, or Propagate."
+        if area == 0:
+            text = f"Nothing was segmented for object {obj_id} on frame {frame_idx}: click inside the object."
         return view(st, frame_idx, text)
 
     def on_choose(st, label, frame_idx):
@@ -247,6 +251,7 @@ def build_video_tab(slot: ModelSlot) -> None:
             return st, None, gr.Radio(choices=_choices(st), value=f"Object {st['current']}"), _legend(st), ""
         return view(st, frame_idx, f"Clicks now go to object {st['current']}.")
 
+    @on_gpu(lambda st, *_, **__: propagate_seconds(st["session"].num_frames if st["session"] else 0))
     def on_propagate(st, frame_idx, direction_label, progress=gr.Progress()):  # noqa: B008 (gradio API)
         session = require_session(st)
         if not session.object_ids:
@@ -258,7 +263,7 @@ def build_video_tab(slot: ModelSlot) -> None:
 
         for _ in session.propagate(DIRECTION_LABELS.get(direction_label, "both"), progress=tick):
             pass
-        folder = Path(tempfile.mkdtemp(prefix="sam3-video-"))
+        folder = export_dir(st)
         progress(0, desc="Writing the annotated video")
         mp4 = session.results.save_mp4(folder / "tracked.mp4", session.reader)
         zip_path = session.results.save_png_zip(folder / "masks_png.zip")
@@ -266,6 +271,9 @@ def build_video_tab(slot: ModelSlot) -> None:
         tracked = len(session.results)
         st_, picture, radio, legend_html, _ = view(st, frame_idx, "")
         text = f"Tracked {len(session.object_ids)} object(s) over {tracked} frames."
+        unseen = sorted(set(session.object_ids) - set(session.results.visible_object_ids))
+        if unseen:
+            text += f" Not found on any frame: object(s) {', '.join(map(str, unseen))}."
         files = (
             gr.DownloadButton(value=str(mp4), interactive=True),
             gr.DownloadButton(value=str(zip_path), interactive=True),
@@ -293,7 +301,7 @@ def build_video_tab(slot: ModelSlot) -> None:
         gr.Examples(
             [[e] for e in examples], inputs=[upload], outputs=[state, frame_view, frame_slider, objects, legend,
                                                               status, result_video, *files],
-            fn=lambda p: on_upload(p, None), run_on_click=True, cache_examples=False, label="Example videos",
+            fn=lambda p: on_upload(p, None), run_on_click=True, cache_examples=False, label="Example videos", elem_id="video-tab-examples",
         )  # fmt: skip
     frame_slider.release(on_scrub, [state, frame_slider], view_outputs)
     frame_slider.input(on_scrub, [state, frame_slider], view_outputs)

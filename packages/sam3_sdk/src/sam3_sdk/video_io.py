@@ -21,7 +21,7 @@ import numpy as np
 from .cache import LRUCache
 from .images import as_rgb_array
 
-__all__ = ["VideoReader", "VideoLike", "open_video", "IMAGE_SUFFIXES"]
+__all__ = ["MAX_FRAME_PIXELS", "VideoReader", "VideoLike", "open_video", "IMAGE_SUFFIXES"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 DEFAULT_FPS = 30.0  # for sources without timing (folders, lists of images)
@@ -102,6 +102,10 @@ class VideoReader(Sequence[np.ndarray]):
     def __repr__(self) -> str:
         h, w = self.size
         return f"VideoReader({self.name!r}, frames={len(self)}, size={h}x{w}, fps={self.fps:.3g})"
+
+
+# A frame above this (e.g. 16384 x 16384) would need gigabytes once decoded: refused from the header.
+MAX_FRAME_PIXELS = 8192 * 8192
 
 
 def open_video(video: VideoLike | VideoReader, fps: float | None = None) -> VideoReader:
@@ -202,6 +206,11 @@ class _AvSource(_Source):
                     f"{path!r} has no video stream (it holds {', '.join(kinds)}); expected a video file"
                 )
             stream = container.streams.video[0]
+            w, h = stream.codec_context.width, stream.codec_context.height
+            if w * h > MAX_FRAME_PIXELS:  # refused from the header, before a frame is decoded
+                raise ValueError(
+                    f"{path!r} has {w}x{h} frames; frames up to {MAX_FRAME_PIXELS:,} pixels are accepted"
+                )
             pts = []
             try:
                 for packet in container.demux(stream):

@@ -135,6 +135,11 @@ class VideoMasks:
     def object_ids(self) -> list[int]:
         return sorted({r["object_id"] for records in self._frames.values() for r in records})
 
+    @property
+    def visible_object_ids(self) -> list[int]:
+        """Ids of the objects whose mask is non-empty on at least one frame."""
+        return sorted({r["object_id"] for records in self._frames.values() for r in records if r["area"] > 0})
+
     def __len__(self) -> int:
         return len(self._frames)
 

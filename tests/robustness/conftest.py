@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def sam(tiny_checkpoint_dir):
+    from sam3_sdk import Sam3
+
+    return Sam3.from_pretrained(tiny_checkpoint_dir, device="cpu")
