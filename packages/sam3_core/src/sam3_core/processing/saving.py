@@ -10,11 +10,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .processor_config import BILINEAR
+
 __all__ = ["PROCESSOR_CONFIG_NAME", "image_processor_settings", "write_processor_config"]
 
 PROCESSOR_CONFIG_NAME = "processor_config.json"
 _RESCALE = 1 / 255
-_BILINEAR = 2  # PIL's code for bilinear resampling, as the reference stores it
 
 
 def image_processor_settings(
@@ -34,7 +35,7 @@ def image_processor_settings(
         "do_resize": True,
         "image_mean": [float(v) for v in mean],
         "image_std": [float(v) for v in std],
-        "resample": _BILINEAR,
+        "resample": BILINEAR,
         "rescale_factor": float(rescale_factor),
         "size": {"height": size, "width": size},
     }

@@ -31,6 +31,7 @@ from .batch import BatchEncoding
 from .image import SAM_MEAN, SAM_STD, preprocess_images
 from .image import post_process_masks as _upsample_masks
 from .mask_cleanup import fill_holes_and_remove_sprinkles
+from .processor_config import channels, settings_from_model_config, settings_from_processor_config
 from .saving import image_processor_settings, write_processor_config
 
 _VALID_LABELS = {-10, -1, 0, 1, 2, 3}
@@ -171,8 +172,8 @@ class Sam3TrackerProcessor:
         self.point_pad_value = point_pad_value
         self.mask_size = mask_size
         self.image_mean, self.image_std = (
-            _channels("image_mean", image_mean),
-            _channels("image_std", image_std),
+            channels("image_mean", image_mean),
+            channels("image_std", image_std),
         )
         if not rescale_factor > 0:
             raise ValueError(f"rescale_factor must be positive, got {rescale_factor!r}")
@@ -195,14 +196,14 @@ class Sam3TrackerProcessor:
         for name in ("processor_config.json", "preprocessor_config.json"):
             path = folder / name
             if path.is_file():
-                settings = _settings_from_processor_config(
+                settings = settings_from_processor_config(
                     json.loads(path.read_text()), path, video=cls.reads_video_settings
                 )
                 break
         else:
             config_path = folder / "config.json"
             if config_path.is_file():
-                settings = _settings_from_model_config(json.loads(config_path.read_text()))
+                settings = settings_from_model_config(json.loads(config_path.read_text()))
         settings.update(kwargs)
         return cls(**settings)
 
@@ -440,100 +441,3 @@ def _sizes_list(sizes: Sequence[Sequence[int]] | Tensor | np.ndarray) -> list[tu
     if not out:
         raise ValueError("original_sizes is empty")
     return out
-
-
-def _channels(name: str, values: Sequence[float]) -> tuple[float, float, float]:
-    """A per-channel (RGB) mean or std; one number means the same for every channel."""
-    if isinstance(values, (int, float)):
-        values = [values] * 3
-    values = tuple(float(v) for v in values)
-    if len(values) != 3 or (name.endswith("std") and min(values) <= 0):
-        raise ValueError(
-            f"{name} must be 3 numbers (RGB){', all positive' if name.endswith('std') else ''}, got {values}"
-        )
-    return values  # type: ignore[return-value]
-
-
-def _side(size: Any) -> int:
-    if isinstance(size, dict):
-        if "height" in size and "width" in size:
-            if size["height"] != size["width"]:
-                raise ValueError(f"the tracker needs a square input size, got {size}")
-            return int(size["height"])
-        if "longest_edge" in size:
-            return int(size["longest_edge"])
-        raise ValueError(f"cannot read an input size from {size}")
-    if isinstance(size, (list, tuple)):
-        return _side({"height": size[0], "width": size[1]})
-    return int(size)
-
-
-# The reference's resample codes (PIL's): the processors resize with antialiased bilinear only.
-_BILINEAR = 2
-
-
-def _normalisation_settings(section: dict, path: Path, where: str, prefix: str) -> dict[str, Any]:
-    """mean / std / rescale factor of one section of a processor config, as processor arguments
-    named `{prefix}mean`, `{prefix}std`, `{prefix}rescale_factor`."""
-    settings: dict[str, Any] = {}
-    resample = section.get("resample", _BILINEAR)
-    if resample not in (_BILINEAR, "bilinear", None):
-        raise ValueError(
-            f"{path}: {where}.resample={resample!r} is not supported; the processors resize with "
-            f"antialiased bilinear interpolation (resample={_BILINEAR})"
-        )
-    for flag in ("do_resize", "do_convert_rgb"):
-        if section.get(flag) is False:
-            raise ValueError(f"{path}: {where}.{flag}=false is not supported; the model needs {flag} on")
-    rescale = float(section.get("rescale_factor", 1 / 255))
-    if section.get("do_rescale") is False:
-        rescale = 1.0
-    settings[f"{prefix}rescale_factor" if prefix else "rescale_factor"] = rescale
-    if section.get("do_normalize") is False:
-        settings[f"{prefix}mean"], settings[f"{prefix}std"] = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
-    else:
-        for key in ("mean", "std"):
-            if f"image_{key}" in section:
-                settings[f"{prefix}{key}"] = section[f"image_{key}"]
-    return settings
-
-
-def _settings_from_processor_config(data: dict, path: Path, video: bool = False) -> dict[str, Any]:
-    """Processor arguments from a `processor_config.json` (its `image_processor` section, and with
-    `video` its `video_processor` section for the frames of a video)."""
-    image = data.get("image_processor", data)
-    settings: dict[str, Any] = {}
-    if "size" in image:
-        settings["size"] = _side(image["size"])
-    if "mask_size" in image:
-        settings["mask_size"] = _side(image["mask_size"])
-    image_norm = _normalisation_settings(image, path, "image_processor", "image_")
-    image_norm["rescale_factor"] = image_norm.pop("image_rescale_factor", image_norm.get("rescale_factor"))
-    settings.update({k: v for k, v in image_norm.items() if v is not None})
-    section = data.get("video_processor")
-    if video and isinstance(section, dict):
-        if "size" in section and _side(section["size"]) != settings.get("size", _side(section["size"])):
-            raise ValueError(
-                f"{path}: video_processor.size {section['size']} differs from image_processor.size "
-                f"{image.get('size')}; both must be the model's input size"
-            )
-        settings.update(_normalisation_settings(section, path, "video_processor", "video_"))
-    if data.get("target_size") is not None:
-        settings["target_size"] = int(data["target_size"])
-    if data.get("point_pad_value") is not None:
-        settings["point_pad_value"] = int(data["point_pad_value"])
-    return settings
-
-
-def _settings_from_model_config(data: dict) -> dict[str, Any]:
-    tracker = data.get("tracker_config", data)
-    size = tracker.get("image_size")
-    if size is None:
-        size = tracker.get("prompt_encoder_config", {}).get("image_size")
-    if size is None:
-        size = tracker.get("vision_config", {}).get("backbone_config", {}).get("image_size")
-    if size is None:
-        return {}
-    side = _side(size)
-    patch = tracker.get("prompt_encoder_config", {}).get("patch_size", 14)
-    return {"size": side, "mask_size": 4 * (side // _side(patch))}

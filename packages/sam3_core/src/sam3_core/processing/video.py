@@ -18,8 +18,9 @@ from torch import Tensor
 
 from ..video.session import Sam3TrackerVideoInferenceSession
 from .image import resize_images, to_rgb_tensor
+from .processor_config import channels
 from .saving import image_processor_settings
-from .tracker import Sam3TrackerProcessor, _channels
+from .tracker import Sam3TrackerProcessor
 
 __all__ = ["Sam3TrackerVideoProcessor"]
 
@@ -55,8 +56,8 @@ class Sam3TrackerVideoProcessor(Sam3TrackerProcessor):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.video_mean = _channels("video_mean", video_mean) if video_mean is not None else self.image_mean
-        self.video_std = _channels("video_std", video_std) if video_std is not None else self.image_std
+        self.video_mean = channels("video_mean", video_mean) if video_mean is not None else self.image_mean
+        self.video_std = channels("video_std", video_std) if video_std is not None else self.image_std
         self.video_rescale_factor = float(video_rescale_factor or self.rescale_factor)
 
     @property
