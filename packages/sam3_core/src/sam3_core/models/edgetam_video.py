@@ -24,7 +24,7 @@ keys as the reference stores them (`checkpoint_keys.EDGETAM_VIDEO`).
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from ..checkpoint_keys import EDGETAM_VIDEO
 from ..config import BaseConfig
@@ -35,9 +35,7 @@ from ..modeling.memory.edgetam_attention import EdgeTamMemoryAttention
 from ..modeling.memory.encoder import MemoryEncoder
 from ..modeling.memory.perceiver import SpatialPerceiver
 from ..video.edgetam_session import EdgeTamVideoInferenceSession
-from ..video.engine import EngineSettings, TrackerModules, TrackingEngine, TrackStep
 from ..video.memory_policy import MemoryPolicy
-from ..video.session import Sam3TrackerVideoInferenceSession
 from .sam3_tracker_video import Sam3TrackerVideoModel
 from .tracker_base import TrackerBase
 
@@ -85,65 +83,15 @@ class EdgeTamVideoModel(Sam3TrackerVideoModel):
         self.memory_policy = MemoryPolicy(
             config.num_maskmem, config.max_cond_frame_num, config.max_object_pointers_in_encoder
         )
-        # objects of the frame being segmented whose masks come from prompts (see `_track_object`)
-        self._prompted_objects: set[int] = set()
 
     @classmethod
     def _accepts_model_type(cls, model_type: str) -> bool:
         return model_type == "edgetam_video"
 
-    def tracking_engine(self) -> TrackingEngine:
-        """The tracking step over this model's modules (built per call: current parameters)."""
-        modules = TrackerModules(
-            heads=self,
-            memory_attention=self.memory_attention,
-            memory_encoder=self.memory_encoder,
-            object_pointer_proj=self.object_pointer_proj,
-            mask_downsample=self.mask_downsample,
-            no_memory_embedding=self.no_memory_embedding,
-            no_object_pointer=self.no_object_pointer,
-            memory_temporal_positional_encoding=self.memory_temporal_positional_encoding,
-            pointer_temporal_projection=self.temporal_positional_encoding_projection_layer,
-            occlusion_spatial_embedding=self.occlusion_spatial_embedding_parameter,
-            memory_compressor=self.spatial_perceiver,
-        )
-        return TrackingEngine(modules, EngineSettings.from_config(self.config, memory_dtype=None))
+    # Memories stay in the model's dtype, and each object's mask is binarised on its own.
+    memory_dtype = None
+    binarise_per_object = True
 
-    def _track_object(
-        self,
-        engine: TrackingEngine,
-        session: Sam3TrackerVideoInferenceSession,
-        frame_idx: int,
-        obj_idx: int,
-        first_prompt: bool,
-        point_inputs: dict | None,
-        mask_inputs: Tensor | None,
-        reverse: bool,
-        streaming: bool,
-    ) -> TrackStep:
-        if point_inputs is not None or mask_inputs is not None:
-            self._prompted_objects.add(obj_idx)
-        else:
-            self._prompted_objects.discard(obj_idx)
-        return super()._track_object(
-            engine, session, frame_idx, obj_idx, first_prompt, point_inputs, mask_inputs, reverse, streaming
-        )
-
-    def encode_frame_memories(
-        self,
-        session: Sam3TrackerVideoInferenceSession,
-        frame_idx: int,
-        obj_indices: list[int],
-        steps: list[TrackStep],
-        from_prompts: bool,
-    ) -> None:
-        """Encode this frame's predictions into memories, binarising only the prompted objects'
-        masks (EdgeTAM encodes each object on its own)."""
-        prompted = [(i, s) for i, s in zip(obj_indices, steps) if i in self._prompted_objects]
-        tracked = [(i, s) for i, s in zip(obj_indices, steps) if i not in self._prompted_objects]
-        for group, binarise in ((prompted, True), (tracked, False)):
-            if group:
-                super().encode_frame_memories(
-                    session, frame_idx, [i for i, _ in group], [s for _, s in group], binarise
-                )
-        self._prompted_objects.clear()
+    def memory_compressor(self) -> nn.Module:
+        """The spatial perceiver: a frame's memory map -> a few latent tokens."""
+        return self.spatial_perceiver

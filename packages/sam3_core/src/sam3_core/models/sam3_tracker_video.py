@@ -93,6 +93,15 @@ class Sam3TrackerVideoModel(TrackerBase):
     # The engine and the features it runs on
     # ------------------------------------------------------------------------------------------
 
+    # What a subclass of the SAM 2 family changes about the step (EdgeTAM: a perceiver that
+    # compresses memories, memories kept in the model's dtype, each object's mask binarised alone).
+    memory_dtype: torch.dtype | None = torch.bfloat16  # None: memories keep the model's dtype
+    binarise_per_object = False  # False: prompts on any object binarise every mask of the frame
+
+    def memory_compressor(self) -> nn.Module | None:
+        """The module that compresses a frame's memory map into tokens (None: the map itself)."""
+        return None
+
     def tracking_engine(self) -> TrackingEngine:
         """The tracking step over this model's modules (cheap: built on each call, so it always
         holds the current parameters)."""
@@ -107,8 +116,11 @@ class Sam3TrackerVideoModel(TrackerBase):
             memory_temporal_positional_encoding=self.memory_temporal_positional_encoding,
             pointer_temporal_projection=self.temporal_positional_encoding_projection_layer,
             occlusion_spatial_embedding=self.occlusion_spatial_embedding_parameter,
+            memory_compressor=self.memory_compressor(),
         )
-        return TrackingEngine(modules, EngineSettings.from_config(self.config))
+        return TrackingEngine(
+            modules, EngineSettings.from_config(self.config, memory_dtype=self.memory_dtype)
+        )
 
     def get_image_features(self, pixel_values: Tensor) -> tuple[list[Tensor], Tensor]:
         """pixel_values (B, 3, S, S) -> ([(B, C/8, 4h, 4w), (B, C/4, 2h, 2w), (B, C, h, w)], pos (B, C, h, w)).
@@ -179,20 +191,32 @@ class Sam3TrackerVideoModel(TrackerBase):
         frame_idx: int,
         obj_indices: list[int],
         steps: list[TrackStep],
-        from_prompts: bool,
+        prompted: list[bool],
     ) -> None:
-        """Encode this frame's predictions of several objects into their memories (one batch)."""
+        """Encode this frame's predictions of several objects into their memories.
+
+        prompted: per object, whether its mask came from prompts on this frame. Prompted masks are
+        binarised, tracked ones kept soft: per object with `binarise_per_object`, else (SAM 3, as the
+        reference) all of the frame's masks are binarised when any object was prompted (one batch).
+        """
         if not obj_indices:
             return
+        if self.binarise_per_object:
+            groups = [[k for k, p in enumerate(prompted) if p == flag] for flag in (True, False)]
+            batches = [(group, flag) for group, flag in zip(groups, (True, False)) if group]
+        else:
+            batches = [(list(range(len(obj_indices))), any(prompted))]
         maps, _ = self.frame_features(session, frame_idx)
-        memory, memory_pos = self.tracking_engine().encode_memory(
-            maps[-1],
-            torch.cat([step.high_res_masks for step in steps], dim=0),  # (N, 1, S, S)
-            torch.cat([step.object_score_logits for step in steps], dim=0),  # (N, 1, 1)
-            from_prompts,
-        )
-        for i, obj_idx in enumerate(obj_indices):
-            session.store_memory(obj_idx, frame_idx, memory[i : i + 1], memory_pos[i : i + 1])
+        engine = self.tracking_engine()
+        for group, from_prompts in batches:
+            memory, memory_pos = engine.encode_memory(
+                maps[-1],
+                torch.cat([steps[k].high_res_masks for k in group], dim=0),  # (N, 1, S, S)
+                torch.cat([steps[k].object_score_logits for k in group], dim=0),  # (N, 1, 1)
+                from_prompts,
+            )
+            for i, k in enumerate(group):
+                session.store_memory(obj_indices[k], frame_idx, memory[i : i + 1], memory_pos[i : i + 1])
 
     # ------------------------------------------------------------------------------------------
     # Public API
@@ -246,7 +270,7 @@ class Sam3TrackerVideoModel(TrackerBase):
         scores_per_obj: list[Tensor] = []
         to_encode: list[int] = []
         new_steps: list[TrackStep] = []
-        from_prompts = False
+        prompted: list[bool] = []
         for obj_idx in range(num_objects):
             obj_id = session.obj_idx_to_id(obj_idx)
             has_new_inputs = session.has_new_inputs(obj_id)
@@ -284,14 +308,13 @@ class Sam3TrackerVideoModel(TrackerBase):
                 if run_mem_encoder and self.num_maskmem > 0:
                     to_encode.append(obj_idx)
                     new_steps.append(step)
-                    # One batch for the frame: prompts on any object binarise every object's mask.
-                    from_prompts |= point_inputs is not None or mask_inputs is not None
+                    prompted.append(point_inputs is not None or mask_inputs is not None)
             masks_per_obj.append(pred_masks)
             scores_per_obj.append(scores.squeeze(-1))
             if not first_prompt:
                 session.mark_tracked(obj_idx, frame_idx, reverse)
 
-        self.encode_frame_memories(session, frame_idx, to_encode, new_steps, from_prompts)
+        self.encode_frame_memories(session, frame_idx, to_encode, new_steps, prompted)
         session.prune_outputs(frame_idx)
         return Sam3TrackerVideoSegmentationOutput(
             object_ids=list(session.obj_ids),
