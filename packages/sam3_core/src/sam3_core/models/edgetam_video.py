@@ -23,21 +23,16 @@ keys as the reference stores them (`checkpoint_keys.EDGETAM_VIDEO`).
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from ..checkpoint_keys import EDGETAM_VIDEO
 from ..config import BaseConfig
 from ..config.edgetam import EdgeTamVideoConfig
 from ..modeling.edgetam_vision import EdgeTamVisionModel
-from ..modeling.layers import MLP
 from ..modeling.memory.edgetam_attention import EdgeTamMemoryAttention
-from ..modeling.memory.encoder import MemoryEncoder
 from ..modeling.memory.perceiver import SpatialPerceiver
 from ..video.edgetam_session import EdgeTamVideoInferenceSession
-from ..video.memory_policy import MemoryPolicy
 from .sam3_tracker_video import Sam3TrackerVideoModel
-from .tracker_base import TrackerBase
 
 __all__ = ["EdgeTamVideoModel", "EdgeTamVideoInferenceSession"]
 
@@ -56,33 +51,16 @@ class EdgeTamVideoModel(Sam3TrackerVideoModel):
     def __init__(self, config: EdgeTamVideoConfig | BaseConfig) -> None:
         if not isinstance(config, EdgeTamVideoConfig):
             raise TypeError(f"EdgeTamVideoModel needs an EdgeTamVideoConfig, got {type(config).__name__}")
-        # The shared heads only; the SAM 3 tracker's own memory modules are not built (EdgeTAM's
-        # replace them below under the checkpoint's names).
-        TrackerBase.__init__(self, config, build_vision_encoder=False)
+        # The SAM 3 video tracker's parts, without its ViT: EdgeTAM brings its own backbone and neck,
+        # memory attention (`build_memory_attention`) and the perceiver, under the checkpoint's names.
+        super().__init__(config, remove_vision_encoder=True)
         self.vision_encoder = EdgeTamVisionModel(config.vision_config)
-        hidden = config.vision_config.fpn_hidden_size
-        mem_dim = config.memory_encoder_output_channels
-        self.hidden_dim, self.mem_dim = hidden, mem_dim
-        self.num_maskmem = config.num_maskmem
-        self.image_size = config.image_size
-
-        self.memory_attention = EdgeTamMemoryAttention(config)
-        self.memory_encoder = MemoryEncoder(config)
         self.spatial_perceiver = SpatialPerceiver(config)
-        self.no_memory_positional_encoding = nn.Parameter(torch.zeros(1, 1, hidden))  # stored, never read
-        self.memory_temporal_positional_encoding = nn.Parameter(torch.zeros(self.num_maskmem, 1, 1, mem_dim))
-        self.no_object_pointer = nn.Parameter(torch.zeros(1, hidden))
-        self.mask_downsample = nn.Conv2d(1, 1, kernel_size=4, stride=4)
-        self.object_pointer_proj = MLP([hidden] * 4, names="sam")
-        self.temporal_positional_encoding_projection_layer = (
-            nn.Linear(hidden, mem_dim) if config.enable_temporal_pos_encoding_for_object_pointers else None
-        )
-        self.occlusion_spatial_embedding_parameter = (
-            nn.Parameter(torch.zeros(1, mem_dim)) if config.enable_occlusion_spatial_embedding else None
-        )
-        self.memory_policy = MemoryPolicy(
-            config.num_maskmem, config.max_cond_frame_num, config.max_object_pointers_in_encoder
-        )
+
+    @staticmethod
+    def build_memory_attention(config: BaseConfig) -> nn.Module:
+        """Attention over the perceiver's latents instead of whole memory maps."""
+        return EdgeTamMemoryAttention(config)
 
     @classmethod
     def _accepts_model_type(cls, model_type: str) -> bool:

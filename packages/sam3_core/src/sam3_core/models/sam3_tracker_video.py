@@ -65,7 +65,7 @@ class Sam3TrackerVideoModel(TrackerBase):
         self.num_maskmem = config.num_maskmem
         self.image_size = config.image_size
 
-        self.memory_attention = MemoryAttention(config)
+        self.memory_attention = self.build_memory_attention(config)
         self.memory_encoder = MemoryEncoder(config)
         # In the checkpoint but never read (as in the reference).
         self.no_memory_positional_encoding = nn.Parameter(torch.zeros(1, 1, hidden))
@@ -84,6 +84,11 @@ class Sam3TrackerVideoModel(TrackerBase):
         self.memory_policy = MemoryPolicy(
             config.num_maskmem, config.max_cond_frame_num, config.max_object_pointers_in_encoder
         )
+
+    @staticmethod
+    def build_memory_attention(config: BaseConfig) -> nn.Module:
+        """The memory attention this tracker conditions frames with (a subclass brings its own)."""
+        return MemoryAttention(config)
 
     @classmethod
     def _accepts_model_type(cls, model_type: str) -> bool:
