@@ -25,7 +25,8 @@ import torch.nn.functional as F
 
 from ..checkpoint import resolve_checkpoint_dir
 from .batch import BatchEncoding
-from .image import ImageInput, preprocess_images
+from .image import SAM_MEAN, SAM_STD, ImageInput, preprocess_images, resize_label_maps
+from .processor_config import channels, resample_name, settings_from_processor_config
 from .saving import image_processor_settings, write_processor_config
 from .tokenizer import CLIPTokenizer
 
@@ -52,6 +53,13 @@ class Sam3Processor:
         size: side of the square model input in pixels (1008 for SAM 3).
         point_pad_value: value of padded boxes and labels.
         text_max_length: tokens per phrase after padding/truncation (the reference uses 32).
+        image_mean, image_std, rescale_factor: image normalisation, `(x * rescale_factor - mean) / std`
+            per channel; SAM 3's maps [0, 255] to [-1, 1].
+        resample: how images are resized: "bilinear" (SAM 3's), "bicubic", "lanczos" or "nearest",
+            or the PIL code processor_config.json stores.
+        mask_size: side that segmentation maps are resized to (288).
+        target_size: kept for the processor file; boxes are normalised by the image size, so the
+            detector's inputs do not depend on it. Defaults to `size`.
     """
 
     def __init__(
@@ -60,15 +68,37 @@ class Sam3Processor:
         size: int = 1008,
         point_pad_value: int = -10,
         text_max_length: int = 32,
+        image_mean: Sequence[float] = SAM_MEAN,
+        image_std: Sequence[float] = SAM_STD,
+        rescale_factor: float = 1 / 255,
+        resample: str | int = "bilinear",
+        mask_size: int = 288,
+        target_size: int | None = None,
     ):
+        for name, value in (("size", size), ("mask_size", mask_size)):
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if not rescale_factor > 0:
+            raise ValueError(f"rescale_factor must be positive, got {rescale_factor!r}")
         self.tokenizer = tokenizer
         self.size = int(size)
         self.point_pad_value = point_pad_value
         self.text_max_length = text_max_length
+        self.image_mean = channels("image_mean", image_mean)
+        self.image_std = channels("image_std", image_std)
+        self.rescale_factor = float(rescale_factor)
+        self.resample = resample_name(resample)
+        self.mask_size = mask_size
+        self.target_size = int(target_size) if target_size is not None else self.size
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike, **kwargs: Any) -> Sam3Processor:
-        """Load from a checkpoint folder or hub id holding `processor_config.json` and `tokenizer.json`."""
+        """Load from a checkpoint folder or hub id holding `processor_config.json` and `tokenizer.json`.
+
+        Every field of the file's `image_processor` section that the reference acts on is read
+        (size, resample, rescale, mean, std, mask size), with `point_pad_value` and `target_size`;
+        keyword arguments override them.
+        """
         hub_kwargs = {
             k: kwargs.pop(k) for k in ("revision", "token", "cache_dir", "local_files_only") if k in kwargs
         }
@@ -77,12 +107,9 @@ class Sam3Processor:
         config_path = folder / "processor_config.json"
         if config_path.is_file():
             config = json.loads(config_path.read_text(encoding="utf-8"))
-            image_cfg = config.get("image_processor", {})
-            size = image_cfg.get("size", {}).get("height", config.get("target_size"))
-            if size is not None:
-                settings["size"] = int(size)
-            if "point_pad_value" in config:
-                settings["point_pad_value"] = config["point_pad_value"]
+            settings = settings_from_processor_config(config, config_path)
+            if "size" not in settings and "target_size" in settings:
+                settings["size"] = settings["target_size"]
         elif (folder / "config.json").is_file():  # no processor file: the model's own image size
             model_cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
             model_cfg = model_cfg.get("detector_config", model_cfg)
@@ -97,13 +124,22 @@ class Sam3Processor:
     def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
         """Write `processor_config.json` and the tokenizer files (`tokenizer.json`,
         `tokenizer_config.json`): the files `from_pretrained` and the reference's read back."""
+        image = image_processor_settings(
+            self.size,
+            self.mask_size,
+            "Sam3ImageProcessor",
+            mean=self.image_mean,
+            std=self.image_std,
+            rescale_factor=self.rescale_factor,
+            resample=self.resample,
+        )
         path = write_processor_config(
             save_directory,
             {
-                "image_processor": image_processor_settings(self.size, None, "Sam3ImageProcessor"),
+                "image_processor": image,
                 "point_pad_value": self.point_pad_value,
                 "processor_class": type(self).__name__,
-                "target_size": self.size,
+                "target_size": self.target_size,
             },
         )
         if self.tokenizer is not None:
@@ -116,6 +152,7 @@ class Sam3Processor:
         self,
         images: ImageInput | Sequence[ImageInput] | None = None,
         text: str | Sequence[str | None] | None = None,
+        segmentation_maps: Any = None,
         input_boxes: Sequence[Sequence[Sequence[float]] | None] | torch.Tensor | np.ndarray | None = None,
         input_boxes_labels: Sequence[Sequence[int] | None] | torch.Tensor | np.ndarray | None = None,
         original_sizes: Sequence[Sequence[int]] | torch.Tensor | None = None,
@@ -127,6 +164,8 @@ class Sam3Processor:
         Args:
             images: one image or a list (PIL, numpy, torch, or paths).
             text: one phrase, or one phrase (or None) per image.
+            segmentation_maps: optional label maps, one (H, W) per image, resized to `mask_size`
+                by the nearest pixel centre (returned as `labels`).
             input_boxes: per image a list of (x1, y1, x2, y2) boxes in pixels of the original image, or None.
             input_boxes_labels: per image a list of labels (1 positive, 0 negative), or None (all positive).
             original_sizes: (height, width) per image, when boxes are given without images.
@@ -144,13 +183,25 @@ class Sam3Processor:
         out = Sam3ProcessorOutput()
         sizes: list[tuple[int, int]] | None = None
         if images is not None:
-            pixel_values, sizes = preprocess_images(images, self.size, device=device)
+            pixel_values, sizes = preprocess_images(
+                images,
+                self.size,
+                device=device,
+                mean=self.image_mean,
+                std=self.image_std,
+                rescale_factor=self.rescale_factor,
+                resample=self.resample,
+            )
             out["pixel_values"] = pixel_values
             out["original_sizes"] = torch.tensor(sizes, dtype=torch.long)
         elif original_sizes is not None:
             sizes = [(int(h), int(w)) for h, w in _as_nested_list(original_sizes)]
             out["original_sizes"] = torch.tensor(sizes, dtype=torch.long)
         num_images = len(sizes) if sizes is not None else None
+        if segmentation_maps is not None:
+            if sizes is None:
+                raise ValueError("segmentation_maps need images (or original_sizes), one map per image")
+            out["labels"] = resize_label_maps(segmentation_maps, len(sizes), self.mask_size)
 
         boxes = self._check_boxes(input_boxes, num_images)
         labels = self._check_labels(input_boxes_labels, boxes)

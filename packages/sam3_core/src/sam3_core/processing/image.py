@@ -1,13 +1,15 @@
 """Image preprocessing shared by every SAM 3 processor, and mask upsampling.
 
 Preprocessing: convert to RGB uint8 (transparency composited on white, grayscale repeated), resize
-to the model's square size with antialiased bilinear interpolation, then map [0, 255] to [-1, 1]
-(rescale 1/255, normalise with mean = std = 0.5). This reproduces the reference's `pixel_values`.
+to the model's square size (antialiased bilinear by default; bicubic, lanczos or nearest as a
+processor config asks), then `(x * rescale_factor - mean) / std` (SAM 3's defaults map [0, 255] to
+[-1, 1]). This reproduces the reference's `pixel_values`.
 """
 
 from __future__ import annotations
 
 import os
+import platform
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,12 +23,14 @@ __all__ = [
     "load_image",
     "to_rgb_tensor",
     "resize_images",
+    "RESAMPLE_MODES",
     "normalize_images",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "SAM_MEAN",
     "SAM_STD",
     "preprocess_images",
+    "resize_label_maps",
     "post_process_masks",
     "apply_non_overlapping_constraints",
 ]
@@ -110,29 +114,51 @@ def to_rgb_tensor(image: ImageInput) -> torch.Tensor:
     return chw.contiguous()
 
 
-def _native_uint8_resize(device: torch.device) -> bool:
-    # torch resizes uint8 natively (rounding inside the kernel) on x86 CPUs with AVX2 and on ARM;
-    # elsewhere the resize runs in float32 and is rounded back, as the reference does.
+def _native_uint8_resize(device: torch.device, resample: str) -> bool:
+    # Where torch resizes uint8 natively (rounding inside the kernel), as the reference lets it:
+    # on the CPU, bicubic and lanczos always, bilinear on x86 with AVX2 and on ARM; nearest everywhere.
+    if resample == "nearest":
+        return True
     if device.type != "cpu":
         return False
-    import platform
-
+    if resample != "bilinear":
+        return True
     return torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512") or platform.machine() in (
         "aarch64",
         "arm64",
     )
 
 
-def resize_images(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Antialiased bilinear resize of (N, C, H, W) images to `size` (height, width), keeping the dtype."""
+RESAMPLE_MODES = ("nearest", "bilinear", "bicubic", "lanczos")
+
+
+def resize_images(images: torch.Tensor, size: tuple[int, int], resample: str = "bilinear") -> torch.Tensor:
+    """Resize (N, C, H, W) images to `size` (height, width), keeping the dtype.
+
+    `resample`: "bilinear", "bicubic" or "lanczos" (antialiased, as torchvision's tensor resize) or
+    "nearest" (the reference's nearest: pixel centres, `nearest-exact`). uint8 images are resized
+    in uint8 where torch can, else in float32 then clamped and rounded, as the reference does; so
+    the values equal the reference's on the same device.
+    """
+    if resample not in RESAMPLE_MODES:
+        raise ValueError(f"resample={resample!r} is not supported; expected one of {RESAMPLE_MODES}")
     if tuple(images.shape[-2:]) == tuple(size):
         return images
-    if images.dtype == torch.uint8 and not _native_uint8_resize(images.device):
-        out = F.interpolate(images.float(), size=size, mode="bilinear", align_corners=False, antialias=True)
+    if resample == "lanczos" and images.device.type != "cpu":
+        # torch has lanczos on the CPU only; the reference falls back to bicubic elsewhere, which
+        # is not the interpolation the config asks for, so the resize runs on the CPU instead.
+        return resize_images(images.cpu(), size, resample).to(images.device)
+    mode = "nearest-exact" if resample == "nearest" else resample
+    antialias = resample != "nearest"
+    align = None if resample == "nearest" else False
+    if images.dtype == torch.uint8 and not _native_uint8_resize(images.device, resample):
+        out = F.interpolate(images.float(), size=size, mode=mode, align_corners=align, antialias=antialias)
+        if resample in ("bicubic", "lanczos"):  # their kernels overshoot [0, 255]
+            out = out.clamp_(0, 255)
         return out.round_().to(torch.uint8)
     if images.dtype not in (torch.uint8, torch.float32, torch.float64):
         images = images.float()
-    return F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=True)
+    return F.interpolate(images, size=size, mode=mode, align_corners=align, antialias=antialias)
 
 
 SAM_MEAN = SAM_STD = (0.5, 0.5, 0.5)  # SAM 3's normalisation: [0, 255] → [-1, 1]
@@ -163,12 +189,13 @@ def preprocess_images(
     mean: Sequence[float] = SAM_MEAN,
     std: Sequence[float] = SAM_STD,
     rescale_factor: float = 1 / 255,
+    resample: str = "bilinear",
 ) -> tuple[torch.Tensor, list[tuple[int, int]]]:
     """Images → (`pixel_values` (N, 3, H, W) float32, `original_sizes` [(h, w), ...]).
 
     `images` is one image or a list of them (PIL, numpy, torch or paths, of any sizes).
     `device` is where the resize runs and the result lives; `mean`, `std`, `rescale_factor` as in
-    `normalize_images`.
+    `normalize_images`; `resample` as in `resize_images`.
     """
     if isinstance(images, (list, tuple)):
         if len(images) == 0:
@@ -184,8 +211,30 @@ def preprocess_images(
         if device is not None:
             rgb = rgb.to(device)
         original_sizes.append((int(rgb.shape[-2]), int(rgb.shape[-1])))
-        out.append(normalize_images(resize_images(rgb.unsqueeze(0), size), mean, std, rescale_factor))
+        out.append(
+            normalize_images(resize_images(rgb.unsqueeze(0), size, resample), mean, std, rescale_factor)
+        )
     return torch.cat(out), original_sizes
+
+
+def resize_label_maps(
+    maps: Any, num_images: int, mask_size: int, device: str | torch.device | None = None
+) -> torch.Tensor:
+    """Segmentation label maps, one (H, W) (or (1, H, W)) per image, -> (N, mask_size, mask_size)
+    int64, resized by the nearest pixel centre as the reference does."""
+    items = list(maps) if isinstance(maps, (list, tuple)) else [maps]
+    if len(items) != num_images:
+        raise ValueError(f"got {len(items)} segmentation maps for {num_images} images")
+    out = []
+    for i, item in enumerate(items):
+        m = item if isinstance(item, torch.Tensor) else torch.as_tensor(np.asarray(item))
+        if m.ndim == 3 and m.shape[0] == 1:
+            m = m[0]
+        if m.ndim != 2:
+            raise ValueError(f"segmentation map {i} must be (H, W), got shape {tuple(m.shape)}")
+        m = F.interpolate(m[None, None].float(), size=(mask_size, mask_size), mode="nearest-exact")
+        out.append(m[0, 0].round().to(torch.int64))
+    return torch.stack(out).to(device)
 
 
 def apply_non_overlapping_constraints(masks: torch.Tensor) -> torch.Tensor:

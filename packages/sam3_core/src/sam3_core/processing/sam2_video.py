@@ -35,6 +35,7 @@ class Sam2VideoProcessor(Sam3TrackerVideoProcessor):
         image_mean: Sequence[float] = IMAGENET_MEAN,
         image_std: Sequence[float] = IMAGENET_STD,
         rescale_factor: float = 1 / 255,
+        resample: str | int = "bilinear",
         **video_settings: Any,
     ) -> None:
         super().__init__(
@@ -45,5 +46,6 @@ class Sam2VideoProcessor(Sam3TrackerVideoProcessor):
             image_mean=image_mean,
             image_std=image_std,
             rescale_factor=rescale_factor,
+            resample=resample,
             **video_settings,
         )

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .processor_config import BILINEAR
+from .processor_config import RESAMPLE_CODES, resample_name
 
 __all__ = ["PROCESSOR_CONFIG_NAME", "image_processor_settings", "write_processor_config"]
 
@@ -25,9 +25,12 @@ def image_processor_settings(
     mean: Sequence[float] = (0.5, 0.5, 0.5),
     std: Sequence[float] = (0.5, 0.5, 0.5),
     rescale_factor: float = _RESCALE,
+    resample: str | int = "bilinear",
 ) -> dict[str, Any]:
-    """The `image_processor` (or `video_processor`) section: square resize to `size`, then
-    `(x * rescale_factor - mean) / std` (SAM 3's defaults map [0, 255] to [-1, 1])."""
+    """The `image_processor` (or `video_processor`) section: square resize to `size` with
+    `resample` (stored as its PIL code), then `(x * rescale_factor - mean) / std` (SAM 3's
+    defaults map [0, 255] to [-1, 1])."""
+    codes = {name: code for code, name in RESAMPLE_CODES.items()}
     out: dict[str, Any] = {
         "do_convert_rgb": True,
         "do_normalize": True,
@@ -35,7 +38,7 @@ def image_processor_settings(
         "do_resize": True,
         "image_mean": [float(v) for v in mean],
         "image_std": [float(v) for v in std],
-        "resample": BILINEAR,
+        "resample": codes[resample_name(resample)],
         "rescale_factor": float(rescale_factor),
         "size": {"height": size, "width": size},
     }

@@ -28,10 +28,15 @@ from torch import Tensor
 
 from ..checkpoint import resolve_checkpoint_dir
 from .batch import BatchEncoding
-from .image import SAM_MEAN, SAM_STD, preprocess_images
+from .image import SAM_MEAN, SAM_STD, preprocess_images, resize_label_maps
 from .image import post_process_masks as _upsample_masks
 from .mask_cleanup import fill_holes_and_remove_sprinkles
-from .processor_config import channels, settings_from_model_config, settings_from_processor_config
+from .processor_config import (
+    channels,
+    resample_name,
+    settings_from_model_config,
+    settings_from_processor_config,
+)
 from .saving import image_processor_settings, write_processor_config
 
 _VALID_LABELS = {-10, -1, 0, 1, 2, 3}
@@ -152,6 +157,8 @@ class Sam3TrackerProcessor:
         mask_size: side of the low-resolution masks (segmentation maps and mask inputs); 288.
         image_mean, image_std, rescale_factor: image normalisation, `(x * rescale_factor - mean) / std`
             per channel; SAM 3's maps [0, 255] to [-1, 1].
+        resample: how images are resized: "bilinear" (SAM 3's), "bicubic", "lanczos" or "nearest",
+            or the PIL code processor_config.json stores (2, 3, 1, 0).
     """
 
     def __init__(
@@ -163,6 +170,7 @@ class Sam3TrackerProcessor:
         image_mean: Sequence[float] = SAM_MEAN,
         image_std: Sequence[float] = SAM_STD,
         rescale_factor: float = 1 / 255,
+        resample: str | int = "bilinear",
     ) -> None:
         for name, value in (("size", size), ("mask_size", mask_size)):
             if not isinstance(value, int) or value <= 0:
@@ -178,13 +186,14 @@ class Sam3TrackerProcessor:
         if not rescale_factor > 0:
             raise ValueError(f"rescale_factor must be positive, got {rescale_factor!r}")
         self.rescale_factor = float(rescale_factor)
+        self.resample = resample_name(resample)
 
     reads_video_settings = False  # a video processor also reads processor_config.json's video section
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(size={self.size}, target_size={self.target_size}, "
-            f"point_pad_value={self.point_pad_value}, mask_size={self.mask_size})"
+            f"point_pad_value={self.point_pad_value}, mask_size={self.mask_size}, resample={self.resample!r})"
         )
 
     @classmethod
@@ -220,6 +229,7 @@ class Sam3TrackerProcessor:
                 mean=self.image_mean,
                 std=self.image_std,
                 rescale_factor=self.rescale_factor,
+                resample=self.resample,
             ),
             "point_pad_value": self.point_pad_value,
             "processor_class": type(self).__name__,
@@ -244,7 +254,8 @@ class Sam3TrackerProcessor:
 
         Args:
             images: one image or a list (PIL, numpy HWC, torch CHW/HWC, or file paths).
-            segmentation_maps: optional label maps, one per image, resized (nearest) to `mask_size`.
+            segmentation_maps: optional label maps, one per image, resized to `mask_size` by the
+                nearest pixel centre.
             input_points: [image][object][point][x, y] in original-image pixels.
             input_labels: [image][object][point] labels; 1 for every point when omitted.
             input_boxes: [image][box][x1, y1, x2, y2] in original-image pixels (same count per image).
@@ -271,6 +282,7 @@ class Sam3TrackerProcessor:
                 mean=self.image_mean,
                 std=self.image_std,
                 rescale_factor=self.rescale_factor,
+                resample=self.resample,
             )
             out["pixel_values"] = pixel_values
             if original_sizes is not None and len(_sizes_list(original_sizes)) not in (1, len(sizes)):
@@ -284,7 +296,7 @@ class Sam3TrackerProcessor:
         out["original_sizes"] = torch.tensor(sizes, dtype=torch.int64, device=device)
 
         if segmentation_maps is not None:
-            out["labels"] = self._segmentation_maps(segmentation_maps, len(sizes), device)
+            out["labels"] = resize_label_maps(segmentation_maps, len(sizes), self.mask_size, device)
         self._prompts(out, sizes, input_points, input_labels, input_boxes, device)
         if input_masks is not None:
             out["input_masks"] = self._mask_inputs(input_masks, len(sizes), device)
@@ -329,21 +341,6 @@ class Sam3TrackerProcessor:
                     "with both prompts give one box per object"
                 )
             out["input_boxes"] = _scale_coords(box_tensor, sizes, self.target_size).to(device)
-
-    def _segmentation_maps(self, maps: Any, num_images: int, device) -> Tensor:
-        items = list(maps) if isinstance(maps, (list, tuple)) else [maps]
-        if len(items) != num_images:
-            raise ValueError(f"got {len(items)} segmentation maps for {num_images} images")
-        out = []
-        for item in items:
-            m = torch.as_tensor(np.asarray(item)) if not isinstance(item, Tensor) else item
-            if m.ndim == 3 and m.shape[0] == 1:
-                m = m[0]
-            if m.ndim != 2:
-                raise ValueError(f"a segmentation map must be (H, W), got shape {tuple(m.shape)}")
-            m = F.interpolate(m[None, None].float(), size=(self.mask_size, self.mask_size), mode="nearest")
-            out.append(m[0, 0].to(torch.int64))
-        return torch.stack(out).to(device)
 
     def _mask_inputs(self, masks: Any, num_images: int, device) -> Tensor:
         items = list(masks) if isinstance(masks, (list, tuple)) else list(torch.as_tensor(masks))

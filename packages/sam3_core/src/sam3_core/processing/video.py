@@ -18,7 +18,7 @@ from torch import Tensor
 
 from ..video.session import Sam3TrackerVideoInferenceSession
 from .image import resize_images, to_rgb_tensor
-from .processor_config import channels
+from .processor_config import channels, resample_name
 from .saving import image_processor_settings
 from .tracker import Sam3TrackerProcessor
 
@@ -29,8 +29,10 @@ class Sam3TrackerVideoProcessor(Sam3TrackerProcessor):
     """Prepares videos and prompts for `Sam3TrackerVideoModel` and post-processes its masks.
 
     Args: as `Sam3TrackerProcessor` (`size` 1008, `target_size`, `point_pad_value` -10, `mask_size`,
-        the image normalisation), plus the video frames' own normalisation (`video_mean`,
-        `video_std`, `video_rescale_factor`; default: the images'), used when the model reads a frame.
+        the image resize and normalisation), plus the video frames' own settings (`video_resample`,
+        `video_mean`, `video_std`, `video_rescale_factor`; default: the images'): frames given to
+        `init_video_session` are resized with them and normalised with them when the model reads
+        a frame, as the `video_processor` section of processor_config.json asks.
     """
 
     def _processor_config(self) -> dict[str, Any]:
@@ -41,6 +43,7 @@ class Sam3TrackerVideoProcessor(Sam3TrackerProcessor):
             mean=self.video_mean,
             std=self.video_std,
             rescale_factor=self.video_rescale_factor,
+            resample=self.video_resample,
         )
         return {**super()._processor_config(), "video_processor": video}
 
@@ -53,12 +56,16 @@ class Sam3TrackerVideoProcessor(Sam3TrackerProcessor):
         video_mean: Sequence[float] | None = None,
         video_std: Sequence[float] | None = None,
         video_rescale_factor: float | None = None,
+        video_resample: str | int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.video_mean = channels("video_mean", video_mean) if video_mean is not None else self.image_mean
         self.video_std = channels("video_std", video_std) if video_std is not None else self.image_std
+        if video_rescale_factor is not None and not video_rescale_factor > 0:
+            raise ValueError(f"video_rescale_factor must be positive, got {video_rescale_factor!r}")
         self.video_rescale_factor = float(video_rescale_factor or self.rescale_factor)
+        self.video_resample = resample_name(video_resample) if video_resample is not None else self.resample
 
     @property
     def frame_normalization(self) -> tuple[tuple[float, ...], tuple[float, ...], float]:
@@ -86,7 +93,7 @@ class Sam3TrackerVideoProcessor(Sam3TrackerProcessor):
                 size = hw
             elif hw != size:
                 raise ValueError(f"video frame {i} is {hw[0]}x{hw[1]} but frame 0 is {size[0]}x{size[1]}")
-            out.append(resize_images(rgb.unsqueeze(0), (self.size, self.size)))
+            out.append(resize_images(rgb.unsqueeze(0), (self.size, self.size), self.video_resample))
         return torch.cat(out), size
 
     def init_video_session(
