@@ -17,6 +17,13 @@ from .detector import (
     Sam3GeometryEncoderConfig,
     Sam3MaskDecoderConfig,
 )
+from .edgetam import (
+    EdgeTamBackboneConfig,
+    EdgeTamVideoConfig,
+    EdgeTamVideoMaskDecoderConfig,
+    EdgeTamVideoPromptEncoderConfig,
+    EdgeTamVisionConfig,
+)
 from .tracker import (
     Sam3TrackerConfig,
     Sam3TrackerMaskDecoderConfig,
@@ -45,6 +52,11 @@ __all__ = [
     "Sam3TrackerVideoPromptEncoderConfig",
     "Sam3TrackerVideoMaskDecoderConfig",
     "Sam3VideoConfig",
+    "EdgeTamBackboneConfig",
+    "EdgeTamVisionConfig",
+    "EdgeTamVideoPromptEncoderConfig",
+    "EdgeTamVideoMaskDecoderConfig",
+    "EdgeTamVideoConfig",
     "CONFIG_CLASSES",
     "config_from_dict",
     "load_config_dict",
@@ -72,6 +84,11 @@ CONFIG_CLASSES: dict[str, type[BaseConfig]] = {
         Sam3TrackerMaskDecoderConfig,
         Sam3TrackerVideoPromptEncoderConfig,
         Sam3TrackerVideoMaskDecoderConfig,
+        EdgeTamVideoConfig,
+        EdgeTamVisionConfig,
+        EdgeTamBackboneConfig,
+        EdgeTamVideoPromptEncoderConfig,
+        EdgeTamVideoMaskDecoderConfig,
     )
 }
 _BY_MODEL_TYPE = CONFIG_CLASSES
