@@ -1,6 +1,6 @@
 """The Video tracking tab with EdgeTAM picked, in a real browser: a demo started with
 `--video-model tiny-random-edgetam`: the example opens with it; on an uploaded clip, click,
-propagate, the annotated video plays."""
+propagate, the annotated video plays; switching back to SAM 3 reopens the video."""
 
 from __future__ import annotations
 
@@ -80,6 +80,11 @@ def test_track_with_edgetam_click_propagate_play(browser, tmp_path):
             page.locator("#video-download-rle").click()
         data = json.loads(Path(info.value.path()).read_text())
         assert data["video"]["num_frames"] == N and data["object_ids"] == [1] and len(data["frames"]) == N
+
+        # Back to SAM 3: the same video, reopened with it, its objects and downloads cleared
+        page.locator("#video-tracker").get_by_text("SAM 3 (RANDOM weights)").click()
+        status.get_by_text("Now tracking with SAM 3; the objects were cleared.").wait_for()
+        assert page.locator("#video-download-mp4").is_disabled()
         context.close()
     server_log = log.read_text()
     assert "loaded EdgeTAM tracker tiny-random-edgetam" in server_log  # EdgeTAM did the tracking
