@@ -67,7 +67,7 @@ class VideoModels:
                 try:
                     self._edgetam = VideoTracker.from_pretrained(self.edgetam_name, device=device)
                 except Exception as e:  # any failure becomes a sentence on the page; a later pick retries
-                    message = str(e) or type(e).__name__
+                    message = (str(e) or type(e).__name__).rstrip(".") + "."
                     log.error("could not load the EdgeTAM tracker %s: %s", self.edgetam_name, message)
                     raise RuntimeError(
                         f"EdgeTAM (`{self.edgetam_name}`) could not be loaded: {message} "

@@ -31,8 +31,8 @@ SESSION_TTL_S = 3600  # a tab's tracking session is freed when the tab closes, o
 
 def empty_state() -> dict[str, Any]:
     """Per-browser-tab state: the SDK session, the clicks (obj_id -> frame -> [(x, y, label)]) and
-    the uploaded video's path (reopened when the tracker changes)."""
-    return {"session": None, "clicks": {}, "current": 1, "folder": None, "path": None}
+    the uploaded video's path and its tracker (the video is reopened when the tracker changes)."""
+    return {"session": None, "clicks": {}, "current": 1, "folder": None, "path": None, "tracker": SAM3}
 
 
 def free_state(st: dict | None) -> None:
@@ -207,7 +207,7 @@ def build_video_tab(slot: ModelSlot, models: VideoModels | None = None) -> None:
                 *no_files(),
             )
         session = open_session(path, choice)
-        st.update(session=session, path=path)
+        st.update(session=session, path=path, tracker=choice)
         n, (h, w) = session.num_frames, session.size
         text = (
             f"{n} frames, {w}x{h} px, {session.fps:.3g} fps, tracked with {choice}. "
@@ -296,24 +296,36 @@ def build_video_tab(slot: ModelSlot, models: VideoModels | None = None) -> None:
         return st_, picture, radio, legend_html, text, str(mp4), *files
 
     def on_tracker(st, choice, frame_idx):
-        """Another tracker: the video is reopened with it and its objects start again."""
-        note = models.describe(choice)
+        """Another tracker: the video is reopened with it and its objects start again. When it
+        cannot be loaded, the page says why and the choice goes back to the tracker in use."""
         if st["session"] is None:
+            st["tracker"] = choice
+            status_text = "Upload a video (or pick the example)."
             return (
                 st,
                 None,
                 gr.Radio(),
                 _legend(st),
-                "Upload a video (or pick the example).",
-                note,
+                status_text,
+                choice,
+                models.describe(choice),
                 None,
                 *no_files(),
             )
-        session = open_session(st["path"], choice)
+        try:
+            session = open_session(st["path"], choice)
+        except gr.Error as e:
+            kept = st["tracker"]
+            return (
+                *view(st, frame_idx, e.message),
+                kept,
+                models.describe(kept),
+                *(gr.skip() for _ in range(4)),  # the tracked video and the downloads stay
+            )
         free_state(st)
-        st.update(session=session, clicks={}, current=1)
+        st.update(session=session, clicks={}, current=1, tracker=choice)
         text = f"Now tracking with {choice}; the objects were cleared. Click on an object."
-        return *view(st, frame_idx, text), note, None, *no_files()
+        return *view(st, frame_idx, text), choice, models.describe(choice), None, *no_files()
 
     def on_reset(st, frame_idx):
         session = st["session"]
@@ -335,7 +347,9 @@ def build_video_tab(slot: ModelSlot, models: VideoModels | None = None) -> None:
     # An example fills the upload, then opens it with the tracker chosen.
     examples.load_input_event.then(on_upload, [upload, state, tracker], upload_outputs)
     tracker.input(
-        on_tracker, [state, tracker, frame_slider], [*view_outputs, tracker_note, result_video, *files]
+        on_tracker,
+        [state, tracker, frame_slider],
+        [*view_outputs, tracker, tracker_note, result_video, *files],
     )
     frame_slider.release(on_scrub, [state, frame_slider], view_outputs)
     frame_slider.input(on_scrub, [state, frame_slider], view_outputs)
