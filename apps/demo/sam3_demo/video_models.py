@@ -30,7 +30,7 @@ class VideoModels:
         self.edgetam_name = edgetam or os.environ.get("SAM3_VIDEO_MODEL") or DEFAULT_EDGETAM
         self.device = device
         self._edgetam: VideoTracker | None = None
-        self._lock = threading.Lock()  # two sessions picking EdgeTAM at once load it once
+        self._lock = threading.Lock()  # two sessions opening a video at once load a tracker once
 
     def is_random(self, choice: str) -> bool:
         return self.slot.is_random if choice == SAM3 else self.edgetam_name in RANDOM_CHECKPOINTS
@@ -55,13 +55,13 @@ class VideoModels:
     def tracker(self, choice: str) -> VideoTracker:
         """The `VideoTracker` of a choice, loaded on first use. Raises RuntimeError with a
         sentence a person understands when it cannot be loaded."""
-        if choice == SAM3:
-            if self.slot.sam is None:
-                raise RuntimeError(f"No model is loaded: {self.slot.error}")
-            return self.slot.sam.video_predictor
-        if choice != EDGETAM:
+        if choice not in (SAM3, EDGETAM):
             raise RuntimeError(f"Unknown tracker {choice!r}; expected {SAM3!r} or {EDGETAM!r}.")
         with self._lock:
+            if choice == SAM3:
+                if self.slot.sam is None:
+                    raise RuntimeError(f"No model is loaded: {self.slot.error}")
+                return self.slot.sam.video_predictor  # SAM 3's video tracker loads on first use
             if self._edgetam is None:
                 device = self.device or (self.slot.sam.device if self.slot.sam is not None else None)
                 try:
