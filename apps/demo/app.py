@@ -1,9 +1,12 @@
 """Entry point of the SAM 3 demo, locally (`make demo`) and as a Hugging Face Space.
 
     python apps/demo/app.py [--model facebook/sam3 | PATH | tiny-random] [--host 127.0.0.1] [--port 7860]
+                            [--video-model yonigozlan/edgetam-video-1 | PATH | tiny-random-edgetam]
 
 The model also comes from the SAM3_MODEL environment variable (default facebook/sam3); on a Hugging
 Face Space set it as a variable, and HF_TOKEN as a secret. The model loads once per process.
+The Video tracking tab tracks with SAM 3 or EdgeTAM; EdgeTAM's checkpoint is `--video-model` (or
+SAM3_VIDEO_MODEL, default yonigozlan/edgetam-video-1), loaded when a video is first tracked with it.
 `--max-concurrency N` (or SAM3_MAX_CONCURRENCY) bounds the model calls that run at once; later
 requests wait in the queue and see their position.
 """
@@ -22,12 +25,19 @@ from PIL import Image  # noqa: E402
 from sam3_demo.loading import load_model  # noqa: E402
 from sam3_demo.ui import build_app  # noqa: E402
 from sam3_demo.uploads import MAX_UPLOAD  # noqa: E402
+from sam3_demo.video_models import DEFAULT_EDGETAM, VideoModels  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="SAM 3 demo")
     parser.add_argument(
         "--model", default=os.environ.get("SAM3_MODEL"), help="hub id, folder, or tiny-random"
+    )
+    parser.add_argument(
+        "--video-model",
+        default=os.environ.get("SAM3_VIDEO_MODEL"),
+        help=f"EdgeTAM checkpoint of the Video tracking tab: hub id, folder, or tiny-random-edgetam "
+        f"(default $SAM3_VIDEO_MODEL, else {DEFAULT_EDGETAM})",
     )
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
@@ -53,7 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     # Gradio opens each uploaded image (its header) before our handler runs; PIL's own guard would
     # fail that open with a bare error. read_image refuses large images from the header with a message.
     Image.MAX_IMAGE_PIXELS = None
-    app = build_app(slot)
+    app = build_app(slot, VideoModels(slot, args.video_model, device=args.device))
     app.queue(default_concurrency_limit=args.max_concurrency).launch(
         server_name=args.host, server_port=args.port, max_file_size=MAX_UPLOAD, show_error=True
     )

@@ -1,5 +1,6 @@
-"""The Video tracking tab: upload a video, scrub to a frame, click objects (each with its own id and
-colour), see the frame's masks at once, propagate with a progress bar, watch and download the result."""
+"""The Video tracking tab: pick the tracker (SAM 3 or EdgeTAM), upload a video, scrub to a frame,
+click objects (each with its own id and colour), see the frame's masks at once, propagate with a
+progress bar, watch and download the result."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from .examples import EXAMPLES_DIR
 from .gpu import CLICK_S, on_gpu, propagate_seconds
 from .loading import ModelSlot
 from .uploads import export_dir, free_exports
+from .video_models import SAM3, VideoModels
 
 log = logging.getLogger("sam3_demo")
 
@@ -28,8 +30,9 @@ SESSION_TTL_S = 3600  # a tab's tracking session is freed when the tab closes, o
 
 
 def empty_state() -> dict[str, Any]:
-    """Per-browser-tab state: the SDK session and the clicks (obj_id -> frame -> [(x, y, label)])."""
-    return {"session": None, "clicks": {}, "current": 1, "folder": None}
+    """Per-browser-tab state: the SDK session, the clicks (obj_id -> frame -> [(x, y, label)]) and
+    the uploaded video's path and its tracker (the video is reopened when the tracker changes)."""
+    return {"session": None, "clicks": {}, "current": 1, "folder": None, "path": None, "tracker": SAM3}
 
 
 def free_state(st: dict | None) -> None:
@@ -110,11 +113,16 @@ def _choices(st: dict) -> list[str]:
     return [f"Object {i}" for i in ids]
 
 
-def build_video_tab(slot: ModelSlot) -> None:
-    """Add the tab's components and events to the enclosing `gr.Blocks`."""
+def build_video_tab(slot: ModelSlot, models: VideoModels | None = None) -> None:
+    """Add the tab's components and events to the enclosing `gr.Blocks`.
+
+    models: the trackers offered (default: SAM 3's, and EdgeTAM from $SAM3_VIDEO_MODEL)."""
+    models = models or VideoModels(slot)
     state = gr.State(empty_state(), time_to_live=SESSION_TTL_S, delete_callback=free_state)
     with gr.Row():
         with gr.Column(scale=3):
+            tracker = gr.Radio(models.choices(), value=SAM3, label="Tracker", elem_id="video-tracker")
+            tracker_note = gr.Markdown(models.describe(SAM3), elem_id="video-tracker-note")
             upload = gr.Video(label="Video", sources=["upload"], elem_id="video-upload")
             gr.Markdown(LIMITS, elem_id="video-limits")
             frame_view = gr.Image(
@@ -147,10 +155,23 @@ def build_video_tab(slot: ModelSlot) -> None:
                     "Masks (COCO RLE JSON)", interactive=False, elem_id="video-download-rle"
                 )
 
-    def require_model():
-        if slot.sam is None:
-            raise gr.Error(f"No model is loaded: {slot.error}")
-        return slot.sam
+    def open_session(path, choice):
+        """A `VideoSession` on the video at `path`, tracked by `choice` (SAM 3 or EdgeTAM)."""
+        try:
+            video_tracker = models.tracker(choice)
+        except RuntimeError as e:
+            raise gr.Error(str(e)) from None
+        try:
+            reader = open_video(path)
+        except ValueError as e:
+            raise gr.Error(f"This file cannot be read as a video: {e}") from None
+        h, w = reader.size
+        if len(reader) > MAX_FRAMES or max(h, w) > MAX_SIDE:
+            reader.close()
+            raise gr.Error(
+                f"The video has {len(reader)} frames of {w}x{h} px; too long or too large. {LIMITS}"
+            )
+        return VideoSession(video_tracker, reader)
 
     def require_session(st):
         if st["session"] is None:
@@ -171,7 +192,7 @@ def build_video_tab(slot: ModelSlot) -> None:
             text,
         )
 
-    def on_upload(path, st):
+    def on_upload(path, st, choice):
         free_state(st)
         st = empty_state()
         if not path:
@@ -185,20 +206,13 @@ def build_video_tab(slot: ModelSlot) -> None:
                 None,
                 *no_files(),
             )
-        sam = require_model()
-        try:
-            reader = open_video(path)
-        except ValueError as e:
-            raise gr.Error(f"This file cannot be read as a video: {e}") from None
-        h, w = reader.size
-        if len(reader) > MAX_FRAMES or max(h, w) > MAX_SIDE:
-            reader.close()
-            raise gr.Error(
-                f"The video has {len(reader)} frames of {w}x{h} px; too long or too large. {LIMITS}"
-            )
-        st["session"] = sam.video_session(reader)
-        n = len(reader)
-        text = f"{n} frames, {w}x{h} px, {reader.fps:.3g} fps. Scrub to a frame and click on an object."
+        session = open_session(path, choice)
+        st.update(session=session, path=path, tracker=choice)
+        n, (h, w) = session.num_frames, session.size
+        text = (
+            f"{n} frames, {w}x{h} px, {session.fps:.3g} fps, tracked with {choice}. "
+            "Scrub to a frame and click on an object."
+        )
         st_, picture, radio, legend_html, text = view(st, 0, text)
         slider = gr.Slider(0, n - 1, value=0, step=1)
         return st_, picture, slider, radio, legend_html, text, None, *no_files()
@@ -281,6 +295,38 @@ def build_video_tab(slot: ModelSlot) -> None:
         )
         return st_, picture, radio, legend_html, text, str(mp4), *files
 
+    def on_tracker(st, choice, frame_idx):
+        """Another tracker: the video is reopened with it and its objects start again. When it
+        cannot be loaded, the page says why and the choice goes back to the tracker in use."""
+        if st["session"] is None:
+            st["tracker"] = choice
+            status_text = "Upload a video (or pick the example)."
+            return (
+                st,
+                None,
+                gr.Radio(),
+                _legend(st),
+                status_text,
+                choice,
+                models.describe(choice),
+                None,
+                *no_files(),
+            )
+        try:
+            session = open_session(st["path"], choice)
+        except gr.Error as e:
+            kept = st["tracker"]
+            return (
+                *view(st, frame_idx, e.message),
+                kept,
+                models.describe(kept),
+                *(gr.skip() for _ in range(4)),  # the tracked video and the downloads stay
+            )
+        free_state(st)
+        st.update(session=session, clicks={}, current=1, tracker=choice)
+        text = f"Now tracking with {choice}; the objects were cleared. Click on an object."
+        return *view(st, frame_idx, text), choice, models.describe(choice), None, *no_files()
+
     def on_reset(st, frame_idx):
         session = st["session"]
         if session is None:
@@ -291,18 +337,20 @@ def build_video_tab(slot: ModelSlot) -> None:
 
     files = [mp4_file, zip_file, rle_file]
     view_outputs = [state, frame_view, objects, legend, status]
-    upload.upload(
-        on_upload,
-        [upload, state],
-        [state, frame_view, frame_slider, objects, legend, status, result_video, *files],
-    )
-    examples = example_videos()
+    upload_outputs = [state, frame_view, frame_slider, objects, legend, status, result_video, *files]
+    upload.upload(on_upload, [upload, state, tracker], upload_outputs)
     with upload.parent:
-        gr.Examples(
-            [[e] for e in examples], inputs=[upload], outputs=[state, frame_view, frame_slider, objects, legend,
-                                                              status, result_video, *files],
-            fn=lambda p: on_upload(p, None), run_on_click=True, cache_examples=False, label="Example videos", elem_id="video-tab-examples",
+        examples = gr.Examples(
+            [[e] for e in example_videos()], inputs=[upload], cache_examples=False, label="Example videos",
+            elem_id="video-tab-examples",
         )  # fmt: skip
+    # An example fills the upload, then opens it with the tracker chosen.
+    examples.load_input_event.then(on_upload, [upload, state, tracker], upload_outputs)
+    tracker.input(
+        on_tracker,
+        [state, tracker, frame_slider],
+        [*view_outputs, tracker, tracker_note, result_video, *files],
+    )
     frame_slider.release(on_scrub, [state, frame_slider], view_outputs)
     frame_slider.input(on_scrub, [state, frame_slider], view_outputs)
     frame_view.select(on_click, [state, frame_slider, mode], view_outputs)

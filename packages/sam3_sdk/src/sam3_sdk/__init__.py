@@ -4,6 +4,10 @@ from sam3_sdk import Sam3
 sam = Sam3.from_pretrained("facebook/sam3")
 obj = sam.segment_object("photo.jpg", points=[(210, 350)], labels=[1])
 
+from sam3_sdk import VideoTracker, track_object     # video with either tracker: SAM 3 or EdgeTAM
+tracker = VideoTracker.from_pretrained("yonigozlan/edgetam-video-1")
+for frame in track_object(tracker, "clip.mp4", {1: dict(frame=0, points=[(210, 350)])}): ...
+
 Layers, each importing only those below it: results, RLE, images, video I/O, exports and the
 `LRUCache` at the bottom; the shared `FeatureStore`; the predictors (`ImagePredictor`,
 `ConceptPredictor`, `MaskGenerator`, `VideoTracker`); the sessions (`ImageSession`,
@@ -18,7 +22,7 @@ from .mask_generator import MaskGenerator
 from .model import Sam3
 from .results import Instances, ObjectMasks
 from .sessions import ImageSession
-from .video import VideoSession
+from .video import VideoSession, track_object
 from .video_io import VideoReader, open_video
 from .video_results import VideoFrameMasks, VideoMasks
 from .video_tracker import VideoTracker
@@ -42,4 +46,5 @@ __all__ = [
     "VideoSession",
     "VideoTracker",
     "open_video",
+    "track_object",
 ]

@@ -3,8 +3,9 @@
 The facade owns the models and one `FeatureStore` (one backbone pass per image); each task is a
 small predictor over them: `ImagePredictor` (points, boxes, masks), `MaskGenerator` (everything),
 `ConceptPredictor` (text and exemplar boxes; the detector loads on first use) and `VideoTracker`
-(video; the video model loads on first use). The lazily loaded models are built in one place,
-`_load_detector` and `_load_video_tracker`.
+(video; the video model loads on first use: SAM 3's tracker, or another checkpoint's such as
+EdgeTAM's with `video_model=`). The lazily loaded models are built in one place, `_load_detector`
+and `_load_video_predictor`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .features import FeatureStore, ImageFeatures
 from .image_predictor import ImagePredictor
 from .images import ImageLike
 from .mask_generator import MaskGenerator
+from .random_checkpoint import checkpoint_path
 from .results import Instances, ObjectMasks
 from .sessions import ImageSession
 from .video import VideoSession, track_object
@@ -57,6 +59,7 @@ class Sam3:
         cache_size: int = 3,
         text_cache_size: int = 64,
         hub_kwargs: dict | None = None,
+        video_model: str | os.PathLike | VideoTracker | None = None,
     ) -> None:
         self.tracker = tracker
         self.tracker_processor = tracker_processor
@@ -68,9 +71,11 @@ class Sam3:
         self._detector: Sam3Model | None = None  # the lazily loaded models and their predictors
         self._detector_processor: Sam3Processor | None = None
         self._concept_predictor: ConceptPredictor | None = None
-        self._video_tracker: Sam3TrackerVideoModel | None = None
-        self._video_processor: Sam3TrackerVideoProcessor | None = None
-        self._video_predictor: VideoTracker | None = None
+        # video tracking: None → SAM 3's tracker around the trunk; else a checkpoint (e.g. EdgeTAM's)
+        self.video_model = None if isinstance(video_model, VideoTracker) else video_model
+        self._video_predictor: VideoTracker | None = (
+            video_model if isinstance(video_model, VideoTracker) else None
+        )
         self.cache_size = cache_size
         self.text_cache_size = text_cache_size
 
@@ -81,18 +86,26 @@ class Sam3:
         device: str | torch.device | None = None,
         dtype: torch.dtype | str | None = None,
         cache_size: int = 3,
+        video_model: str | os.PathLike | None = None,
         **hub_kwargs: Any,
     ) -> Sam3:
-        """Load a SAM 3 checkpoint (hub id or folder). `device` defaults to CUDA when available.
+        """Load a SAM 3 checkpoint (hub id, folder, or `tiny-random`: random weights, written on
+        first use). `device` defaults to CUDA when available.
 
         The point/box tracker loads now; the concept detector on the first `segment_concept`,
         sharing the tracker's image backbone (one copy in memory, one pass per image).
+        video_model: the checkpoint `video_session` / `track_object` track with (loaded on first
+        use), e.g. "yonigozlan/edgetam-video-1" for EdgeTAM; default: SAM 3's own video tracker.
         """
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        tracker = Sam3TrackerModel.from_pretrained(name_or_path, device=device, dtype=dtype, **hub_kwargs)
-        processor = Sam3TrackerProcessor.from_pretrained(name_or_path, **hub_kwargs)
-        return cls(tracker, processor, checkpoint=name_or_path, cache_size=cache_size, hub_kwargs=hub_kwargs)
+        path = checkpoint_path(name_or_path)
+        tracker = Sam3TrackerModel.from_pretrained(path, device=device, dtype=dtype, **hub_kwargs)
+        processor = Sam3TrackerProcessor.from_pretrained(path, **hub_kwargs)
+        return cls(
+            tracker, processor, checkpoint=path, cache_size=cache_size, hub_kwargs=hub_kwargs,
+            video_model=video_model,
+        )  # fmt: skip
 
     @property
     def device(self) -> torch.device:
@@ -132,7 +145,11 @@ class Sam3:
         processor = Sam3Processor.from_pretrained(self.checkpoint, **self._hub_kwargs)
         return detector, processor
 
-    def _load_video_tracker(self) -> tuple[Sam3TrackerVideoModel, Sam3TrackerVideoProcessor]:
+    def _load_video_predictor(self) -> VideoTracker:
+        if self.video_model is not None:
+            return VideoTracker.from_pretrained(
+                self.video_model, device=self.device, dtype=self.tracker.dtype, **self._hub_kwargs
+            )
         model = Sam3TrackerVideoModel.from_pretrained(
             self.checkpoint,
             device=self.device,
@@ -141,7 +158,7 @@ class Sam3:
             **self._hub_kwargs,
         )
         processor = Sam3TrackerVideoProcessor.from_pretrained(self.checkpoint, **self._hub_kwargs)
-        return model, processor
+        return VideoTracker(model, processor)
 
     # -- image features ---------------------------------------------------------------------
 
@@ -260,24 +277,22 @@ class Sam3:
     # -- video --------------------------------------------------------------------------------
 
     @property
+    def video_predictor(self) -> VideoTracker:
+        """The `VideoTracker` of `video_session` and `track_object`, loaded on first use: SAM 3's
+        video tracker built around the tracker's image backbone (one copy in memory), or the
+        `video_model` checkpoint's (e.g. EdgeTAM)."""
+        if self._video_predictor is None:
+            self._video_predictor = self._load_video_predictor()
+        return self._video_predictor
+
+    @property
     def video_tracker(self) -> Sam3TrackerVideoModel:
-        """The video tracker (`sam3_core.Sam3TrackerVideoModel`), loaded on first use with the tracker's
-        image backbone (one copy in memory)."""
-        if self._video_tracker is None:
-            self._video_tracker, self._video_processor = self._load_video_tracker()
-        return self._video_tracker
+        """The video model (`sam3_core.Sam3TrackerVideoModel`, or `EdgeTamVideoModel`)."""
+        return self.video_predictor.model
 
     @property
     def video_processor(self) -> Sam3TrackerVideoProcessor:
-        _ = self.video_tracker
-        return self._video_processor
-
-    @property
-    def video_predictor(self) -> VideoTracker:
-        """The `VideoTracker` over `video_tracker` (made on first use)."""
-        if self._video_predictor is None:
-            self._video_predictor = VideoTracker(self.video_tracker, self.video_processor)
-        return self._video_predictor
+        return self.video_predictor.processor
 
     def video_session(self, video: VideoLike | VideoReader, fps: float | None = None) -> VideoSession:
         """An interactive `VideoSession` on a video (file path, folder of frames, list of images or a

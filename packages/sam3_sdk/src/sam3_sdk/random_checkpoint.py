@@ -1,8 +1,8 @@
-"""SAM 3 checkpoints with RANDOM weights in the hub layout, loaded by the real loader.
+"""SAM 3 and EdgeTAM checkpoints with RANDOM weights in the hub layout, loaded by the real loader.
 
-The tiny one lets the demo and the CLI run offline (`--model tiny-random`); the tests build the same
-tiny checkpoint from their committed key manifest, and bigger configs serve to measure loading.
-Masks from random weights are meaningless.
+The tiny ones let the demo and the CLI run offline (`--model tiny-random`, `--video-model
+tiny-random-edgetam`); the tests build the same tiny checkpoints from their committed key manifests,
+and bigger configs serve to measure loading. Masks from random weights are meaningless.
 
 Values are deterministic: NumPy's legacy `RandomState`, whose streams NumPy keeps stable across
 versions, seeded by each tensor's own name, so adding or removing a key never changes the others.
@@ -21,22 +21,28 @@ from typing import Any
 
 import numpy as np
 import torch
-from sam3_core import Sam3Model, Sam3TrackerVideoModel
-from sam3_core.checkpoint_keys import DETECTOR, VIDEO_TRACKER
+from sam3_core import EdgeTamVideoModel, Sam3Model, Sam3TrackerVideoModel
+from sam3_core.checkpoint_keys import DETECTOR, EDGETAM_VIDEO, VIDEO_TRACKER
 
 from .tiny_tokenizer import write_tiny_tokenizer
 
 __all__ = [
+    "RANDOM_CHECKPOINTS",
     "TINY_RANDOM",
+    "TINY_RANDOM_EDGETAM",
+    "checkpoint_path",
     "hub_manifest",
     "make_state_dict",
     "tensor_values",
     "tiny_random_checkpoint",
+    "tiny_random_edgetam_checkpoint",
     "write_random_checkpoint",
     "write_random_weights",
 ]
 
 TINY_RANDOM = "tiny-random"  # the model name that selects it (`--model tiny-random`)
+TINY_RANDOM_EDGETAM = "tiny-random-edgetam"  # the tiny EdgeTAM video tracker (`--video-model ...`)
+EDGETAM_MODEL_TYPE = "edgetam_video"
 
 Manifest = Mapping[str, Sequence[int]]  # hub key → shape
 
@@ -63,15 +69,25 @@ def make_state_dict(manifest: Manifest, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def hub_manifest(config: dict[str, Any]) -> dict[str, list[int]]:
-    """key → shape of the combined checkpoint of a `sam3_video` config dict: the detector's and the
-    video tracker's tensors (built on the meta device, so any size is free) under their hub names.
-    The image tracker's tensors are a subset of the video tracker's."""
-    manifest: dict[str, list[int]] = {}
+    """key → shape of the checkpoint of a config dict, under its hub names (the models are built on
+    the meta device, so any size is free).
+
+    A combined `sam3_video` config gives the detector's and the video tracker's tensors (the image
+    tracker's are a subset of the video tracker's); an `edgetam_video` config, EdgeTAM's."""
     with torch.device("meta"):
-        models = [
-            (DETECTOR, Sam3Model(Sam3Model.config_from_checkpoint_dict(config))),
-            (VIDEO_TRACKER, Sam3TrackerVideoModel(Sam3TrackerVideoModel.config_from_checkpoint_dict(config))),
-        ]
+        if config.get("model_type") == EDGETAM_MODEL_TYPE:
+            models = [
+                (EDGETAM_VIDEO, EdgeTamVideoModel(EdgeTamVideoModel.config_from_checkpoint_dict(config)))
+            ]
+        else:
+            models = [
+                (DETECTOR, Sam3Model(Sam3Model.config_from_checkpoint_dict(config))),
+                (
+                    VIDEO_TRACKER,
+                    Sam3TrackerVideoModel(Sam3TrackerVideoModel.config_from_checkpoint_dict(config)),
+                ),
+            ]
+    manifest: dict[str, list[int]] = {}
     for layout, model in models:
         for key, tensor in model.state_dict().items():
             hub_key, shape = layout.to_hub(key), list(tensor.shape)
@@ -113,26 +129,60 @@ def write_random_checkpoint(
     config: dict[str, Any] | None = None,
     manifest: Manifest | None = None,
 ) -> Path:
-    """Write config.json + model.safetensors + the tiny tokenizer into `out_dir`.
+    """Write config.json + model.safetensors (+ the tiny tokenizer for SAM 3) into `out_dir`.
 
-    config: a combined `sam3_video` config dict; the tiny one when None.
+    config: a combined `sam3_video` or an `edgetam_video` config dict; the tiny SAM 3 one when None.
     manifest: hub key → shape; derived from our models for `config` when None.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if config is None:
-        config = json.loads(resources.files("sam3_sdk.data").joinpath("tiny_config.json").read_text())
+        config = _packaged_config("tiny_config.json")
     write_random_weights(out_dir / "model.safetensors", manifest or hub_manifest(config), seed)
     (out_dir / "config.json").write_text(json.dumps(config, indent=1))
-    write_tiny_tokenizer(out_dir)  # the concept detector reads tokenizer.json
-    (out_dir / "README.txt").write_text("SAM 3 checkpoint with RANDOM weights: for smoke tests only.\n")
+    if config.get("model_type") == EDGETAM_MODEL_TYPE:
+        what = "EdgeTAM video tracker"
+    else:
+        what = "SAM 3"
+        write_tiny_tokenizer(out_dir)  # the concept detector reads tokenizer.json
+    (out_dir / "README.txt").write_text(f"{what} checkpoint with RANDOM weights: for smoke tests only.\n")
     return out_dir
 
 
+def _packaged_config(name: str) -> dict[str, Any]:
+    return json.loads(resources.files("sam3_sdk.data").joinpath(name).read_text())
+
+
+def _cache_base(cache_dir: str | os.PathLike | None) -> Path:
+    return Path(cache_dir or os.environ.get("SAM3_CACHE", Path.home() / ".cache" / "sam3"))
+
+
 def tiny_random_checkpoint(cache_dir: str | os.PathLike | None = None) -> Path:
-    """The tiny random checkpoint in a cache folder (written on first use)."""
-    base = Path(cache_dir or os.environ.get("SAM3_CACHE", Path.home() / ".cache" / "sam3"))
-    folder = base / "tiny-random"
+    """The tiny random SAM 3 checkpoint in a cache folder (written on first use)."""
+    folder = _cache_base(cache_dir) / TINY_RANDOM
     if not (folder / "model.safetensors").is_file() or not (folder / "tokenizer.json").is_file():
         write_random_checkpoint(folder)
     return folder
+
+
+def tiny_random_edgetam_checkpoint(cache_dir: str | os.PathLike | None = None) -> Path:
+    """The tiny random EdgeTAM checkpoint (128 px input) in a cache folder (written on first use)."""
+    folder = _cache_base(cache_dir) / TINY_RANDOM_EDGETAM
+    if not (folder / "model.safetensors").is_file():
+        write_random_checkpoint(folder, config=_packaged_config("tiny_edgetam_config.json"))
+    return folder
+
+
+# The model names that select a random checkpoint → the function that writes (once) and finds it.
+RANDOM_CHECKPOINTS = {
+    TINY_RANDOM: tiny_random_checkpoint,
+    TINY_RANDOM_EDGETAM: tiny_random_edgetam_checkpoint,
+}
+
+
+def checkpoint_path(name: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> str | os.PathLike:
+    """The folder of a random checkpoint's name (`tiny-random`, `tiny-random-edgetam`; written on
+    first use), else `name` unchanged (a hub id or a folder)."""
+    if isinstance(name, str) and name in RANDOM_CHECKPOINTS:
+        return RANDOM_CHECKPOINTS[name](cache_dir)
+    return name

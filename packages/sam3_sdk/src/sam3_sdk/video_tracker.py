@@ -1,43 +1,65 @@
-"""`VideoTracker`: prompted tracking with the shared video model, numpy prompts in and
-`VideoFrameMasks` out.
+"""`VideoTracker`: prompted tracking with a video model, numpy prompts in and `VideoFrameMasks` out.
+
+Either tracker of the family runs behind the same calls: the SAM 3 tracker
+(`Sam3TrackerVideoModel`, from the combined `facebook/sam3` checkpoint) or EdgeTAM
+(`EdgeTamVideoModel`, e.g. `yonigozlan/edgetam-video-1`), the light one. EdgeTAM runs on the SAM 3
+tracker's engine and session, so everything below holds for both; `from_pretrained` picks the
+model and processor classes from the checkpoint's `model_type`.
 
 The tracking state of one video (frames, prompts, memories) is a core
-`Sam3TrackerVideoInferenceSession`, made by `init_state` and passed to every call, as sam2's video
-predictor takes its `inference_state`; `VideoSession` holds one for interactive use.
+`Sam3TrackerVideoInferenceSession` (for EdgeTAM its subclass), made by `init_state` and passed to
+every call, as sam2's video predictor takes its `inference_state`; `VideoSession` holds one for
+interactive use.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import torch
 from sam3_core import (
+    EdgeTamVideoModel,
+    Sam2VideoProcessor,
     Sam3TrackerVideoInferenceSession,
     Sam3TrackerVideoModel,
     Sam3TrackerVideoProcessor,
     Sam3TrackerVideoSegmentationOutput,
 )
-from sam3_core.processing.image import resize_images, to_rgb_tensor
+from sam3_core.checkpoint_files import read_config, resolve_checkpoint_dir
 
 from .prompts import check_box, check_mask, check_points
+from .random_checkpoint import checkpoint_path
 from .video_io import VideoReader
 from .video_results import VideoFrameMasks
 
-__all__ = ["ModelFrames", "VideoTracker"]
+__all__ = ["VIDEO_MODELS", "ModelFrames", "VideoTracker"]
+
+# A checkpoint's `model_type` (config.json) → the video model and processor that track with it.
+VIDEO_MODELS: dict[str, tuple[type[Sam3TrackerVideoModel], type[Sam3TrackerVideoProcessor]]] = {
+    "sam3_video": (Sam3TrackerVideoModel, Sam3TrackerVideoProcessor),  # the combined facebook/sam3
+    "sam3_tracker_video": (Sam3TrackerVideoModel, Sam3TrackerVideoProcessor),
+    "edgetam_video": (EdgeTamVideoModel, Sam2VideoProcessor),
+}
+_HUB_KWARGS = ("revision", "token", "cache_dir", "local_files_only")
 
 
 class ModelFrames(Mapping):
-    """The frames as the tracker reads them, decoded and resized on demand: index → (3, S, S) uint8."""
+    """The frames as the tracker reads them, decoded and resized by the processor on demand:
+    index → (3, S, S) uint8."""
 
-    def __init__(self, reader: VideoReader, size: int, device: torch.device | str = "cpu") -> None:
-        self.reader, self.size, self.device = reader, int(size), device
+    def __init__(
+        self, reader: VideoReader, processor: Sam3TrackerVideoProcessor, device: torch.device | str = "cpu"
+    ) -> None:
+        self.reader, self.processor, self.device = reader, processor, device
 
     def __getitem__(self, frame_idx: int) -> torch.Tensor:
         if frame_idx not in self:
             raise KeyError(frame_idx)
-        rgb = to_rgb_tensor(self.reader[frame_idx]).to(self.device)
-        return resize_images(rgb.unsqueeze(0), (self.size, self.size))[0]
+        frames, _ = self.processor.preprocess_video([self.reader[frame_idx]], device=self.device)
+        return frames[0]
 
     def __contains__(self, frame_idx: object) -> bool:
         return isinstance(frame_idx, (int, np.integer)) and 0 <= frame_idx < len(self.reader)
@@ -52,7 +74,7 @@ class ModelFrames(Mapping):
 class VideoTracker:
     """Points, boxes and masks on any frame → every tracked object's masks, frame by frame.
 
-    >>> tracker = VideoTracker(video_model, video_processor)
+    >>> tracker = VideoTracker.from_pretrained("yonigozlan/edgetam-video-1")  # or "facebook/sam3"
     >>> state = tracker.init_state(open_video("clip.mp4"))
     >>> first = tracker.add_prompts(state, frame=0, obj_id=1, points=[(210, 350)])
     >>> for frame_masks in tracker.propagate(state, start_frame=0): ...
@@ -62,13 +84,50 @@ class VideoTracker:
         self.model = model
         self.processor = processor
 
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | str | None = None,
+        **kwargs: Any,
+    ) -> VideoTracker:
+        """Load the video tracker of a checkpoint: SAM 3's (`facebook/sam3`, model_type
+        "sam3_video" or "sam3_tracker_video") or EdgeTAM's (`yonigozlan/edgetam-video-1`,
+        "edgetam_video"), from a hub id, a folder, or a random checkpoint's name (`tiny-random`,
+        `tiny-random-edgetam`: written on first use, masks meaningless).
+
+        device: defaults to CUDA when available. dtype: torch.float32 (default) or torch.bfloat16.
+        kwargs: hub options (`revision`, `token`, `cache_dir`, `local_files_only`) and processor
+        settings (e.g. `size`), which override the checkpoint's processor config.
+        """
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        hub = {k: kwargs.pop(k) for k in _HUB_KWARGS if k in kwargs}
+        folder = resolve_checkpoint_dir(checkpoint_path(name_or_path), **hub)
+        model_type = read_config(folder).get("model_type")
+        if model_type not in VIDEO_MODELS:
+            raise ValueError(
+                f"{name_or_path}: config.json has model_type {model_type!r}, which has no video tracker; "
+                f"expected one of {sorted(VIDEO_MODELS)}"
+            )
+        model_class, processor_class = VIDEO_MODELS[model_type]
+        model = model_class.from_pretrained(folder, device=device, dtype=dtype)
+        model.name_or_path = str(name_or_path)
+        return cls(model, processor_class.from_pretrained(folder, **kwargs))
+
+    @property
+    def name(self) -> str:
+        """ "SAM 3" or "EdgeTAM": which tracker this is."""
+        return "EdgeTAM" if isinstance(self.model, EdgeTamVideoModel) else "SAM 3"
+
     def init_state(self, reader: VideoReader) -> Sam3TrackerVideoInferenceSession:
         """A fresh tracking state over `reader`'s frames (decoded when the tracker reads them)."""
         state = self.processor.init_video_session(
             inference_device=self.model.device, video_storage_device="cpu", dtype=self.model.dtype
         )
         state.video_height, state.video_width = reader.size
-        state.use_frame_source(ModelFrames(reader, self.processor.size), len(reader))
+        state.use_frame_source(ModelFrames(reader, self.processor), len(reader))
         return state
 
     def add_prompts(
