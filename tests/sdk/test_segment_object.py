@@ -95,3 +95,32 @@ def test_bad_images(sam, tmp_path):
         sam.segment_object(str(tmp_path / "missing.jpg"), points=[(1, 1)])
     with pytest.raises(TypeError, match="expected a PIL image"):
         sam.segment_object(42, points=[(1, 1)])
+
+
+def test_processor_config_of_the_checkpoint_is_applied(tiny_checkpoint_dir, tmp_path):
+    """A checkpoint whose processor_config.json normalises with ImageNet statistics and resamples
+    bicubic: the SDK's cached embedding uses those settings, as the core processor does."""
+    import json
+    import shutil
+
+    from sam3_sdk import Sam3
+
+    folder = tmp_path / "imagenet"
+    shutil.copytree(tiny_checkpoint_dir, folder)
+    config_path = folder / "processor_config.json"
+    config = json.loads(config_path.read_text()) if config_path.exists() else {}
+    section = config.setdefault("image_processor", {})
+    section.update(image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225], resample=3)
+    default = Sam3.from_pretrained(tiny_checkpoint_dir, device="cpu")
+    section["size"] = {"height": default.tracker_processor.size, "width": default.tracker_processor.size}
+    config_path.write_text(json.dumps(config))
+    sam = Sam3.from_pretrained(folder, device="cpu")
+    assert sam.tracker_processor.resample == "bicubic"
+    obj = sam.segment_object(IMAGE, points=[(60, 40)], labels=[1], multimask=False)
+    logits, scores, sizes = core_logits(sam, IMAGE, [[60, 40]], [1], multimask=False)
+    assert np.allclose(obj.scores, scores.clamp(0, 1).numpy(), atol=1e-6)
+    expected = sam.tracker_processor.post_process_masks(logits[None, None], sizes)[0][0].numpy()
+    assert np.array_equal(obj.masks, expected)
+    # The default statistics give other scores: the check above can tell the configs apart.
+    other = default.segment_object(IMAGE, points=[(60, 40)], labels=[1], multimask=False)
+    assert not np.allclose(other.scores, obj.scores, atol=1e-6)

@@ -18,7 +18,6 @@ from sam3_core import (
     Sam3TrackerProcessor,
     Sam3VisionModel,
     Sam3VisionOutput,
-    preprocess_images,
 )
 
 from .cache import LRUCache
@@ -85,7 +84,8 @@ class FeatureStore:
     def backbone_map(self, entry: ImageFeatures) -> torch.Tensor:
         """(1, C, h, w) output of the shared backbone for `entry` (computed once)."""
         if entry.backbone_map is None:
-            pixels, _ = preprocess_images(entry.image, self.processor.size, device=self.tracker.device)
+            # The processor applies its config's size, resample, rescale and normalisation.
+            pixels = self.processor(images=entry.image, device=self.tracker.device)["pixel_values"]
             vision = self.tracker.vision_encoder
             entry.backbone_map = vision.backbone_map(pixels.to(self.tracker.dtype))
         return entry.backbone_map
