@@ -15,7 +15,7 @@ from sam3_sdk.video_io import open_video
 from .examples import EXAMPLES_DIR
 from .gpu import CLICK_S, on_gpu, propagate_seconds
 from .loading import ModelSlot
-from .uploads import export_dir, free_exports
+from .uploads import check_video, export_dir, free_exports
 
 log = logging.getLogger("sam3_demo")
 
@@ -186,6 +186,7 @@ def build_video_tab(slot: ModelSlot) -> None:
                 *no_files(),
             )
         sam = require_model()
+        check_video(path, MAX_FRAMES, MAX_SIDE, LIMITS)  # from the header, before decoding
         try:
             reader = open_video(path)
         except ValueError as e:
