@@ -211,3 +211,28 @@ def test_eight_users_at_once_see_only_their_own_work(browser, server, tmp_path):
     assert _export_folders(tmp) == []
     assert open_mb > 1.1 * start_mb  # the sessions did hold memory: its return is worth checking
     assert end_mb <= 1.1 * start_mb, (start_mb, open_mb, end_mb)
+
+
+def test_every_model_call_shares_one_queue_group(monkeypatch, tmp_path):
+    """Gradio bounds each event listener on its own unless told otherwise: the app puts every handler
+    that calls the model (the example gallery's too) in one group of --max-concurrency slots."""
+    monkeypatch.setenv("SAM3_CACHE", str(tmp_path))
+    sys.path.insert(0, str(ROOT / "apps" / "demo"))
+    from sam3_demo.loading import ModelSlot
+    from sam3_demo.ui import MODEL_QUEUE, build_app
+
+    app = build_app(ModelSlot(name="none", error="not loaded"), max_concurrency=3)
+    grouped = sorted(f.fn.__name__ for f in app.fns.values() if f.concurrency_id == MODEL_QUEUE)
+    assert grouped == [
+        "<lambda>",
+        "on_click",
+        "on_click",
+        "on_propagate",
+        "on_run",
+        "on_run",
+        "on_undo",
+        "on_upload",
+    ]
+    assert all(f.concurrency_limit == 3 for f in app.fns.values() if f.concurrency_id == MODEL_QUEUE)
+    others = {f.fn.__name__ for f in app.fns.values() if f.fn is not None and f.concurrency_id != MODEL_QUEUE}
+    assert {"on_scrub", "on_choose", "on_new"} <= others  # cheap UI events do not wait for the model

@@ -72,13 +72,30 @@ def release_memory() -> None:
         _GLIBC.malloc_trim(0)
 
 
+def _calls_model(fn) -> bool:
+    """Marked by `on_gpu`, or a closure over such a handler (the example galleries' lambdas)."""
+    if fn is None:
+        return False
+    if getattr(fn, MODEL_CALL, False):
+        return True
+    cells = getattr(fn, "__closure__", None) or ()
+    return any(getattr(_cell_value(cell), MODEL_CALL, False) for cell in cells)
+
+
+def _cell_value(cell):
+    try:
+        return cell.cell_contents
+    except ValueError:  # an empty cell
+        return None
+
+
 def bound_model_calls(app: gr.Blocks, limit: int) -> int:
     """Put every model-calling handler (marked by `on_gpu`) in one queue group of `limit` slots;
     returns how many there are. Gradio bounds each event listener on its own by default, which
     would let a propagation, a concept search and clicks all use the model at once."""
     count = 0
     for block_fn in app.fns.values():
-        if getattr(block_fn.fn, MODEL_CALL, False):
+        if _calls_model(block_fn.fn):
             block_fn.concurrency_id, block_fn.concurrency_limit = MODEL_QUEUE, limit
             count += 1
     return count
