@@ -37,11 +37,11 @@ def on_gpu(duration: float | Callable[..., float]) -> Callable[[F], F]:
     """Decorator: `spaces.GPU(duration=duration)` when `spaces` is importable, else the identity.
 
     `duration` is seconds, or a function of the wrapped function's arguments returning seconds.
-    The returned handler is marked as a model call (MODEL_CALL).
+    The returned handler is marked as a model call (MODEL_CALL) for the app's queue group.
     """
 
     def wrap(fn: F) -> F:
-        wrapped = logged(fn if spaces is None else spaces.GPU(duration=duration)(fn))
+        wrapped = fn if spaces is None else spaces.GPU(duration=duration)(fn)
         setattr(wrapped, MODEL_CALL, True)
         return wrapped
 

@@ -9,7 +9,7 @@ import gc
 import gradio as gr
 
 from .concept_tab import build_concept_tab
-from .gpu import MODEL_CALL
+from .gpu import MODEL_CALL, logged
 from .loading import ModelSlot
 from .point_tab import build_point_tab
 from .video_tab import build_video_tab
@@ -90,12 +90,14 @@ def _cell_value(cell):
 
 
 def bound_model_calls(app: gr.Blocks, limit: int) -> int:
-    """Put every model-calling handler (marked by `on_gpu`) in one queue group of `limit` slots;
-    returns how many there are. Gradio bounds each event listener on its own by default, which
-    would let a propagation, a concept search and clicks all use the model at once."""
+    """Put every model-calling handler (marked by `on_gpu`) in one queue group of `limit` slots, each
+    call logged with how many run; returns how many handlers there are. Gradio bounds each event
+    listener on its own by default, which would let a propagation, a concept search and clicks all
+    use the model at once."""
     count = 0
     for block_fn in app.fns.values():
         if _calls_model(block_fn.fn):
             block_fn.concurrency_id, block_fn.concurrency_limit = MODEL_QUEUE, limit
+            block_fn.fn = logged(block_fn.fn)
             count += 1
     return count
