@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from PIL import Image  # noqa: E402
 from sam3_demo.loading import load_model  # noqa: E402
-from sam3_demo.ui import build_app  # noqa: E402
+from sam3_demo.ui import build_app, limit_malloc_arenas  # noqa: E402
 from sam3_demo.uploads import MAX_UPLOAD  # noqa: E402
 from sam3_demo.video_models import DEFAULT_EDGETAM, VideoModels  # noqa: E402
 
@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.max_concurrency < 1:
         parser.error(f"--max-concurrency must be at least 1, got {args.max_concurrency}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    limit_malloc_arenas()
     slot = load_model(args.model, device=args.device)
     if slot.error:
         print(
@@ -63,7 +64,9 @@ def main(argv: list[str] | None = None) -> None:
     # Gradio opens each uploaded image (its header) before our handler runs; PIL's own guard would
     # fail that open with a bare error. read_image refuses large images from the header with a message.
     Image.MAX_IMAGE_PIXELS = None
-    app = build_app(slot, VideoModels(slot, args.video_model, device=args.device))
+    app = build_app(
+        slot, VideoModels(slot, args.video_model, device=args.device), max_concurrency=args.max_concurrency
+    )
     app.queue(default_concurrency_limit=args.max_concurrency).launch(
         server_name=args.host, server_port=args.port, max_file_size=MAX_UPLOAD, show_error=True
     )

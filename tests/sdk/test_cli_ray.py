@@ -1,12 +1,14 @@
 """`sam3 ... --ray` on a local Ray instance (2 CPUs) with the tiny random checkpoint: a replica dies
 mid-run, Ray restarts it and retries its batch, and the run still writes exactly the annotations
-and masks of a local run (nothing lost, nothing twice). One Ray run, to keep the suite lean."""
+and masks of a local run (nothing lost, nothing twice); videos go one per task and give the same
+per-video outputs as a local run. One Ray instance for both, to keep the suite lean."""
 
 from __future__ import annotations
 
 import json
 import os
 
+import av
 import numpy as np
 import pytest
 from PIL import Image
@@ -15,13 +17,13 @@ ray = pytest.importorskip(
     "ray", reason='Ray is not installed: pip install "sam3-sdk[ray]" (make install does)'
 )
 
-from cli_inputs import write_corrupt, write_images  # noqa: E402
+from cli_inputs import write_corrupt, write_images, write_video  # noqa: E402
 from sam3_sdk.cli import main, on_ray  # noqa: E402
 from sam3_sdk.cli.arguments import EXIT_INPUT_FAILED  # noqa: E402
 from sam3_sdk.cli.outputs import RunOutputs  # noqa: E402
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def local_ray():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield
@@ -73,3 +75,32 @@ def test_ray_run_matches_the_local_run_when_a_replica_dies(
     summary = json.loads((tmp_path / "ray" / "summary.json").read_text())
     assert (summary["done"], summary["failed"]) == (5, 1)
     assert summary["failures"][0]["input"].endswith("broken.jpg")
+
+
+def test_ray_tracks_one_video_per_task_like_the_local_run(local_ray, tiny_checkpoint_dir, tmp_path):
+    write_video(tmp_path / "in" / "left.mp4", frames=4)
+    write_video(tmp_path / "in" / "right.mp4", frames=3, size=(40, 56))
+    write_corrupt(tmp_path / "in" / "broken.mp4")
+    argv = ["track", str(tmp_path / "in"), "--obj", "1", "--point", "1:20,20", "--obj", "2",
+            "--box", "1:5,5,30,25", "--direction", "both", "--model", str(tiny_checkpoint_dir), "-q"]  # fmt: skip
+    assert main([*argv, "--out", str(tmp_path / "local")]) == EXIT_INPUT_FAILED
+    assert main([*argv, "--out", str(tmp_path / "ray"), "--ray"]) == EXIT_INPUT_FAILED
+
+    for name, frames in (("left", 4), ("right", 3)):
+        local = json.loads((tmp_path / "local" / "videos" / f"{name}.json").read_text())
+        on_ray_run = json.loads((tmp_path / "ray" / "videos" / f"{name}.json").read_text())
+        assert on_ray_run["video"] == local["video"] and local["video"]["num_frames"] == frames
+        assert on_ray_run["object_ids"] == local["object_ids"] == [1, 2]
+        assert len(on_ray_run["frames"]) == len(local["frames"]) == frames
+        for got_frame, want_frame in zip(on_ray_run["frames"], local["frames"]):
+            assert got_frame["frame_idx"] == want_frame["frame_idx"]
+            for got, want in zip(got_frame["annotations"], want_frame["annotations"], strict=True):
+                if "score" in want:
+                    assert got.pop("score") == pytest.approx(want.pop("score"), abs=1e-5)
+                assert got == want  # masks (RLE), areas, boxes and ids exactly
+        with av.open(str(tmp_path / "ray" / "videos" / f"{name}.mp4")) as container:
+            assert sum(1 for _ in container.decode(video=0)) == frames
+    assert not (tmp_path / "ray" / "videos" / "broken.json").exists()
+    summary = json.loads((tmp_path / "ray" / "summary.json").read_text())
+    assert (summary["done"], summary["failed"], summary["instances"]) == (2, 1, 4)
+    assert summary["failures"][0]["input"].endswith("broken.mp4")

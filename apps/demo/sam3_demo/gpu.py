@@ -7,6 +7,10 @@ functions are the event handlers, whose outputs (the tab state included) Gradio 
 
 from __future__ import annotations
 
+import functools
+import logging
+import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -16,6 +20,10 @@ except ImportError:  # not on a Space: nothing to wrap
     spaces = None
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("sam3_demo.calls")
+
+# Set on every handler `on_gpu` wraps: the app puts them in one queue group (see ui.bound_model_calls).
+MODEL_CALL = "_sam3_model_call"
 
 # Seconds of GPU time asked for per call: a click decodes one prompt; a concept search runs the
 # detector once; an upload computes one image's features.
@@ -29,14 +37,41 @@ def on_gpu(duration: float | Callable[..., float]) -> Callable[[F], F]:
     """Decorator: `spaces.GPU(duration=duration)` when `spaces` is importable, else the identity.
 
     `duration` is seconds, or a function of the wrapped function's arguments returning seconds.
+    The returned handler is marked as a model call (MODEL_CALL) for the app's queue group.
     """
 
     def wrap(fn: F) -> F:
-        if spaces is None:
-            return fn
-        return spaces.GPU(duration=duration)(fn)
+        wrapped = fn if spaces is None else spaces.GPU(duration=duration)(fn)
+        setattr(wrapped, MODEL_CALL, True)
+        return wrapped
 
     return wrap
+
+
+_running = 0
+_running_lock = threading.Lock()
+
+
+def logged(fn: F) -> F:
+    """`fn`, logging when each call starts (with how many model calls then run) and how long it took:
+    what an operator needs to see the queue at work. Gradio reads the handler's signature through
+    `functools.wraps`."""
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        global _running
+        with _running_lock:
+            _running += 1
+            log.info("model call %s started (%d running)", fn.__name__, _running)
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            with _running_lock:
+                _running -= 1
+            log.info("model call %s ended after %.2f s", fn.__name__, time.perf_counter() - start)
+
+    return call  # type: ignore[return-value]
 
 
 def propagate_seconds(num_frames: int) -> float:

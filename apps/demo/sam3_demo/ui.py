@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
+
 import gradio as gr
 
 from .concept_tab import build_concept_tab
+from .gpu import MODEL_CALL, logged
 from .loading import ModelSlot
 from .point_tab import build_point_tab
 from .video_models import VideoModels
 from .video_tab import build_video_tab
 
 TITLE = "SAM 3 — segment and track anything"
+MODEL_QUEUE = "model"
 
 
-def build_app(slot: ModelSlot, video_models: VideoModels | None = None) -> gr.Blocks:
+def build_app(
+    slot: ModelSlot, video_models: VideoModels | None = None, max_concurrency: int = 1
+) -> gr.Blocks:
     """The page for the loaded `slot`; `video_models`: the trackers the Video tracking tab offers
-    (default: SAM 3's, and EdgeTAM from $SAM3_VIDEO_MODEL)."""
+    (default: SAM 3's, and EdgeTAM from $SAM3_VIDEO_MODEL); at most `max_concurrency` model calls
+    (of any tab) run at once."""
     # Gradio's copies of uploads and downloads older than an hour go, checked every hour.
     with gr.Blocks(title=TITLE, delete_cache=(3600, 3600)) as app:
         gr.Markdown(f"# {TITLE}")
@@ -31,6 +40,69 @@ def build_app(slot: ModelSlot, video_models: VideoModels | None = None) -> gr.Bl
         def on_tab_closed(request: gr.Request) -> None:
             # Free the closed tab's state now (video session, images, downloads) rather than in an hour.
             app.state_holder.delete_state(request.session_hash)
+            release_memory()
 
         app.unload(on_tab_closed)
+    bound_model_calls(app, max_concurrency)
     return app
+
+
+def _glibc():
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+_GLIBC = _glibc()  # None elsewhere (musl, macOS): nothing to tune
+M_ARENA_MAX = -8
+
+
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Let glibc keep at most `arenas` heaps. Gradio runs handlers on a pool of threads and glibc
+    gives each thread its own heap, whose freed pages mostly stay with the process; a few shared
+    heaps give them back when the tabs close (with `release_memory`)."""
+    if _GLIBC is not None:
+        _GLIBC.mallopt(M_ARENA_MAX, arenas)
+
+
+def release_memory() -> None:
+    """Collect the freed state's cycles and hand the freed heap back to the system. Handlers run on
+    many threads, each with its own glibc arena; without a trim the pages a closed tab used stay
+    with the process."""
+    gc.collect()
+    if _GLIBC is not None:
+        _GLIBC.malloc_trim(0)
+
+
+def _calls_model(fn) -> bool:
+    """Marked by `on_gpu`, or a closure over such a handler (the example galleries' lambdas)."""
+    if fn is None:
+        return False
+    if getattr(fn, MODEL_CALL, False):
+        return True
+    cells = getattr(fn, "__closure__", None) or ()
+    return any(getattr(_cell_value(cell), MODEL_CALL, False) for cell in cells)
+
+
+def _cell_value(cell):
+    try:
+        return cell.cell_contents
+    except ValueError:  # an empty cell
+        return None
+
+
+def bound_model_calls(app: gr.Blocks, limit: int) -> int:
+    """Put every model-calling handler (marked by `on_gpu`) in one queue group of `limit` slots, each
+    call logged with how many run; returns how many handlers there are. Gradio bounds each event
+    listener on its own by default, which would let a propagation, a concept search and clicks all
+    use the model at once."""
+    count = 0
+    for block_fn in app.fns.values():
+        if _calls_model(block_fn.fn):
+            block_fn.concurrency_id, block_fn.concurrency_limit = MODEL_QUEUE, limit
+            block_fn.fn = logged(block_fn.fn)
+            count += 1
+    return count

@@ -10,9 +10,13 @@ from pathlib import Path
 
 import gradio as gr
 import numpy as np
+from gradio.utils import get_upload_folder
 from sam3_sdk.images import as_rgb_array, image_file_size
+from sam3_sdk.video_io import check_video_limits, probe_video
 
 MAX_UPLOAD = "200mb"  # Gradio refuses larger files before they are stored
+MAX_VIDEO_BYTES = 200 * 2**20
+MAX_VIDEO_SECONDS = 60
 MAX_IMAGE_PIXELS = 40_000_000
 IMAGE_LIMITS = f"Images up to {MAX_IMAGE_PIXELS // 1_000_000} megapixels and 200 MB."
 
@@ -28,8 +32,42 @@ def read_image(path: str | os.PathLike | np.ndarray) -> np.ndarray:
         image_file_size(path, max_pixels=MAX_IMAGE_PIXELS)  # the header only: nothing decoded yet
         return as_rgb_array(path)
     except ValueError as e:
+        discard_upload(path)
         message = str(e).replace(str(path), Path(path).name)  # the server's temp path means nothing
         raise gr.Error(message if "are accepted" in message else f"{message}. {IMAGE_LIMITS}") from None
+
+
+def check_video(path: str | os.PathLike, max_frames: int, max_side: int, limits: str) -> None:
+    """Refuse an uploaded video from its container header, before a frame is decoded: unreadable
+    files, and files above MAX_VIDEO_BYTES, MAX_VIDEO_SECONDS, `max_frames` frames or `max_side` px.
+
+    Raises gr.Error whose message states the value found and the limits (`limits`, the tab's
+    sentence); the refused upload is deleted at once.
+    """
+    try:
+        info = probe_video(path)
+        check_video_limits(
+            info, max_bytes=MAX_VIDEO_BYTES, max_seconds=MAX_VIDEO_SECONDS, max_frames=max_frames, max_side=max_side
+        )  # fmt: skip
+    except ValueError as e:
+        discard_upload(path)
+        message = str(e).replace(str(path), Path(path).name)
+        if "are accepted" not in message:
+            message = f"This file cannot be read as a video: {message}"
+        raise gr.Error(f"{message}. {limits}") from None
+
+
+def discard_upload(path: str | os.PathLike) -> None:
+    """Delete a refused upload from Gradio's upload folder (with its folder, when that is empty);
+    files elsewhere (examples, the caller's own) are left alone."""
+    try:
+        path = Path(path).resolve()
+        if not path.is_relative_to(Path(get_upload_folder()).resolve()):
+            return
+        path.unlink(missing_ok=True)
+        path.parent.rmdir()  # Gradio keeps each upload in a folder of its own
+    except (OSError, TypeError):
+        pass
 
 
 def export_dir(st: dict) -> Path:

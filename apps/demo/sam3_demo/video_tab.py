@@ -16,7 +16,7 @@ from sam3_sdk.video_io import open_video
 from .examples import EXAMPLES_DIR
 from .gpu import CLICK_S, on_gpu, propagate_seconds
 from .loading import ModelSlot
-from .uploads import export_dir, free_exports
+from .uploads import check_video, export_dir, free_exports
 from .video_models import SAM3, VideoModels
 
 log = logging.getLogger("sam3_demo")
@@ -161,6 +161,7 @@ def build_video_tab(slot: ModelSlot, models: VideoModels | None = None) -> None:
             video_tracker = models.tracker(choice)
         except RuntimeError as e:
             raise gr.Error(str(e)) from None
+        check_video(path, MAX_FRAMES, MAX_SIDE, LIMITS)  # from the header, before decoding
         try:
             reader = open_video(path)
         except ValueError as e:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,16 @@ import numpy as np
 from .cache import LRUCache
 from .images import as_rgb_array
 
-__all__ = ["MAX_FRAME_PIXELS", "VideoReader", "VideoLike", "open_video", "IMAGE_SUFFIXES"]
+__all__ = [
+    "MAX_FRAME_PIXELS",
+    "VideoReader",
+    "VideoLike",
+    "VideoInfo",
+    "open_video",
+    "probe_video",
+    "check_video_limits",
+    "IMAGE_SUFFIXES",
+]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 DEFAULT_FPS = 30.0  # for sources without timing (folders, lists of images)
@@ -142,6 +152,85 @@ def open_video(video: VideoLike | VideoReader, fps: float | None = None) -> Vide
         f"video must be a file path, a folder of frames, a list of images or a (T, H, W, 3) array, "
         f"got {type(video).__name__}"
     )
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video file's container header says, read without decoding a frame.
+
+    num_frames is the header's count, or duration x fps where the container has none (0 when
+    neither is known); duration_s is 0.0 when unknown.
+    """
+
+    path: str
+    file_bytes: int
+    width: int
+    height: int
+    fps: float
+    duration_s: float
+    num_frames: int
+    codec: str
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+    """The size, length and frame rate of a video file, from its container header only.
+
+    Raises ValueError (naming the file) for missing, unreadable and audio-only files.
+    """
+    path = str(path)
+    if not Path(path).is_file():
+        raise ValueError(f"video file {path!r} does not exist")
+    try:
+        container = av.open(path)
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"cannot read {path!r} as a video: {e}") from None
+    with container:
+        if not container.streams.video:
+            kinds = sorted({s.type for s in container.streams}) or ["nothing"]
+            raise ValueError(
+                f"{path!r} has no video stream (it holds {', '.join(kinds)}); expected a video file"
+            )
+        stream = container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate
+        fps = float(rate) if rate else 0.0
+        if stream.duration is not None and stream.time_base:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / av.time_base
+        else:
+            duration = 0.0
+        frames = int(stream.frames or round(duration * fps))
+        return VideoInfo(
+            path=path, file_bytes=Path(path).stat().st_size, width=int(stream.codec_context.width),
+            height=int(stream.codec_context.height), fps=fps, duration_s=max(duration, 0.0),
+            num_frames=frames, codec=stream.codec_context.name,
+        )  # fmt: skip
+
+
+def check_video_limits(
+    info: VideoInfo,
+    *,
+    max_bytes: int | None = None,
+    max_seconds: float | None = None,
+    max_frames: int | None = None,
+    max_side: int | None = None,
+) -> None:
+    """Raise ValueError, stating the value found and the limit, if `info` exceeds any limit given."""
+    name = Path(info.path).name
+    if max_bytes is not None and info.file_bytes > max_bytes:
+        raise ValueError(
+            f"{name} is {info.file_bytes / 2**20:.1f} MB; videos up to {max_bytes / 2**20:.0f} MB are accepted"
+        )
+    if max_side is not None and max(info.width, info.height) > max_side:
+        raise ValueError(
+            f"{name} has {info.width}x{info.height} frames; videos up to {max_side} px on the long side are accepted"
+        )
+    if max_seconds is not None and info.duration_s > max_seconds:
+        raise ValueError(f"{name} lasts {info.duration_s:.1f} s; videos up to {max_seconds:g} s are accepted")
+    if max_frames is not None and info.num_frames > max_frames:
+        raise ValueError(
+            f"{name} has {info.num_frames} frames; videos up to {max_frames} frames are accepted"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,6 +366,12 @@ class _AvSource(_Source):
                 if idx <= i - self._cache_frames:
                     continue  # too far before frame i to be kept
                 rgb = self._to_rgb(frame)
+                size = getattr(self, "size", None)  # unset while frame 0 is read
+                if size is not None and rgb.shape[:2] != size:
+                    raise ValueError(
+                        f"frame {idx} of {self.path!r} is {rgb.shape[0]}x{rgb.shape[1]} but frame 0 is "
+                        f"{size[0]}x{size[1]}; expected frames of one size (re-encode the video at one size)"
+                    )
                 self._cache.put(idx, rgb)
                 if idx >= i:
                     return rgb if idx == i else self._cache.peek(i, rgb)
