@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sam3_core import preprocess_images
+from sam3_core import Sam3TrackerProcessor
 from sam3_core.processing.image import load_image
 
 from ..images import as_rgb_array
@@ -116,13 +116,14 @@ class Decoded:
     error: str | None = None
 
 
-def decode_image(item: InputFile, size: int | tuple[int, int], data: bytes | None = None) -> Decoded:
-    """Read and preprocess one image (from `data`, its file's bytes, when given; else from disk);
-    any failure becomes `Decoded.error`: a bad file never raises."""
+def decode_image(item: InputFile, processor: Sam3TrackerProcessor, data: bytes | None = None) -> Decoded:
+    """Read one image (from `data`, its file's bytes, when given; else from disk) and preprocess it
+    with `processor` (its config's size, resample and normalisation); any failure becomes
+    `Decoded.error`: a bad file never raises."""
     source = io.BytesIO(data) if data is not None else item.path
     try:
         rgb = as_rgb_array(load_image(source) if data is not None else source)
-        pixels, _ = preprocess_images(rgb, size)
+        pixels = processor(images=rgb)["pixel_values"]
     except Exception as e:  # corrupt, truncated, not an image, unreadable: reported, then skipped
         message = str(e).replace(str(source), str(item.path))
         return Decoded(item, error=f"{type(e).__name__}: {message}")
@@ -132,13 +133,13 @@ def decode_image(item: InputFile, size: int | tuple[int, int], data: bytes | Non
 _DONE = object()
 
 
-def prefetch(items: list[InputFile], size: int | tuple[int, int], depth: int) -> Iterator[Decoded]:
+def prefetch(items: list[InputFile], processor: Sam3TrackerProcessor, depth: int) -> Iterator[Decoded]:
     """`decode_image` of each item, in order. With depth > 0 a worker thread decodes up to `depth`
     images ahead (PIL and torch release the GIL while they decode and resize), so the model does not
     wait on the disk; depth 0 decodes on the caller's thread."""
     if depth <= 0:
         for item in items:
-            yield decode_image(item, size)
+            yield decode_image(item, processor)
         return
     ready: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -147,7 +148,7 @@ def prefetch(items: list[InputFile], size: int | tuple[int, int], depth: int) ->
         for item in items:
             if stop.is_set():
                 return
-            decoded = decode_image(item, size)
+            decoded = decode_image(item, processor)
             while not stop.is_set():
                 try:
                     ready.put(decoded, timeout=0.1)

@@ -72,17 +72,19 @@ def _placeholder(path: str) -> InputFile:
     return InputFile(path=Path(path), name=path, key=path, index=-1)
 
 
-def decode_batch(batch: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
+def decode_batch(batch: dict[str, np.ndarray], processor: Sam3TrackerProcessor) -> dict[str, np.ndarray]:
     """Ray Data stage: file bytes → (H, W, 3) uint8 images and (3, S, S) backbone inputs; a file that
     does not decode keeps its row, with the reason in `error`."""
     paths, images, pixels, errors = [], [], [], []
     for data, path in zip(batch["bytes"], batch["path"]):
-        decoded = decode_image(_placeholder(str(path)), size, data=bytes(data))
+        decoded = decode_image(_placeholder(str(path)), processor, data=bytes(data))
         paths.append(str(path))
         errors.append(decoded.error or "")
         images.append(decoded.image if decoded.image is not None else np.zeros((1, 1, 3), np.uint8))
         pixels.append(
-            decoded.pixels.numpy() if decoded.pixels is not None else np.zeros((3, size, size), np.float32)
+            decoded.pixels.numpy()
+            if decoded.pixels is not None
+            else np.zeros((3, processor.size, processor.size), np.float32)
         )
     column = np.empty(len(images), dtype=object)  # images of different sizes
     column[:] = images
@@ -158,11 +160,11 @@ def run_images(
     """Run `job` on `todo` through Ray Data; each result is written as it arrives."""
     by_path = {str(item.path.resolve()): item for item in todo}
     count, resources = replica_resources(args.device, args.replicas)
-    size = _processor_size(args.model)
+    processor = _processor(args.model)
     ds = ray.data.read_binary_files(list(by_path), include_paths=True)
     ds = ds.map_batches(
         decode_batch,
-        fn_kwargs={"size": size},
+        fn_kwargs={"processor": processor},
         batch_size=args.batch_size,
         batch_format="numpy",
         num_cpus=DECODE_CPUS,
@@ -194,10 +196,10 @@ def _resolved(path: str) -> str:
     return str(Path(path if path.startswith("/") else "/" + path).resolve())
 
 
-def _processor_size(model: str) -> int:
-    """The backbone's input size (pixels), from the checkpoint's processor config."""
+def _processor(model: str) -> Sam3TrackerProcessor:
+    """The checkpoint's image processor (its config's size, resample and normalisation)."""
     path = tiny_random_checkpoint() if model == TINY_RANDOM else model
-    return Sam3TrackerProcessor.from_pretrained(path).size
+    return Sam3TrackerProcessor.from_pretrained(path)
 
 
 def run_videos(

@@ -36,7 +36,6 @@ def run_images(
     """Run `job` on every pending image: `batch_size` images per backbone pass; up to
     `prefetch_depth` images decoded ahead of the model (0: decoded on this thread)."""
     todo = pending(items, outputs, stats)
-    size = sam.tracker_processor.size
     writes: list[Future] = []
     with progress_bar(len(todo), "img", quiet, desc=job.command) as bar, ThreadPoolExecutor(1) as writer:
 
@@ -55,7 +54,7 @@ def run_images(
             bar.set_postfix(instances=stats.instances, failed=stats.failed, refresh=False)
 
         batch: list[Decoded] = []
-        for decoded in prefetch(todo, size, prefetch_depth):
+        for decoded in prefetch(todo, sam.tracker_processor, prefetch_depth):
             batch.append(decoded)
             if len(batch) == batch_size:
                 finish(batch)
