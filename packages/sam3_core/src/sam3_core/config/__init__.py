@@ -24,6 +24,8 @@ from .tracker import (
     Sam3TrackerVideoConfig,
     Sam3TrackerVideoMaskDecoderConfig,
     Sam3TrackerVideoPromptEncoderConfig,
+    Sam3TrackerVideoVisionConfig,
+    Sam3TrackerVisionConfig,
     Sam3VideoConfig,
 )
 from .vision import Sam3VisionConfig, Sam3ViTConfig
@@ -44,6 +46,8 @@ __all__ = [
     "Sam3TrackerVideoConfig",
     "Sam3TrackerVideoPromptEncoderConfig",
     "Sam3TrackerVideoMaskDecoderConfig",
+    "Sam3TrackerVisionConfig",
+    "Sam3TrackerVideoVisionConfig",
     "Sam3VideoConfig",
     "CONFIG_CLASSES",
     "config_from_dict",
