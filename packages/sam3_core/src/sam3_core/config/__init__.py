@@ -31,6 +31,8 @@ from .tracker import (
     Sam3TrackerVideoConfig,
     Sam3TrackerVideoMaskDecoderConfig,
     Sam3TrackerVideoPromptEncoderConfig,
+    Sam3TrackerVideoVisionConfig,
+    Sam3TrackerVisionConfig,
     Sam3VideoConfig,
 )
 from .vision import Sam3VisionConfig, Sam3ViTConfig
@@ -51,6 +53,8 @@ __all__ = [
     "Sam3TrackerVideoConfig",
     "Sam3TrackerVideoPromptEncoderConfig",
     "Sam3TrackerVideoMaskDecoderConfig",
+    "Sam3TrackerVisionConfig",
+    "Sam3TrackerVideoVisionConfig",
     "Sam3VideoConfig",
     "EdgeTamBackboneConfig",
     "EdgeTamVisionConfig",

@@ -74,6 +74,12 @@ class Sam3TrackerVideoMaskDecoderConfig(Sam3TrackerMaskDecoderConfig):
     model_type: ClassVar[str] = "sam3_tracker_video_mask_decoder"
 
 
+# The tracker documents' config examples call the tracker's vision config by these names (the
+# reference has no such classes): it is SAM 3's vision config, whose defaults are the tracker's.
+Sam3TrackerVisionConfig = Sam3VisionConfig
+Sam3TrackerVideoVisionConfig = Sam3VisionConfig
+
+
 def _tracker_vision_default() -> Sam3VisionConfig:
     return Sam3VisionConfig(backbone_feature_sizes=[[288, 288], [144, 144], [72, 72]])
 
