@@ -27,6 +27,9 @@ TORCH = "torch==2.13.0"  # the version `make install` pins and the tests run
 PYTHON_VERSION = "3.11"
 HARDWARE = "a10g-small"  # or ZeroGPU (chosen in the Space settings); CPU runs, slowly
 MODEL = "facebook/sam3"
+VIDEO_MODEL = (
+    "yonigozlan/edgetam-video-1"  # the Video tracking tab's EdgeTAM (apps/demo/sam3_demo/video_models.py)
+)
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
 
 
@@ -66,6 +69,7 @@ def _front_matter(gradio: str) -> str:
         f"suggested_hardware: {HARDWARE}",
         "models:",
         f"  - {MODEL}",
+        f"  - {VIDEO_MODEL}",
     ]
     return "---\n" + "\n".join(fields) + "\n---\n" + body[match.end() :]
 
