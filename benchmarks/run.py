@@ -20,6 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import sam3_core
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,6 +118,8 @@ def main() -> None:
     env = environment()
     common = ["--sam3", str(sam3), "--edgetam", str(edgetam), "--threads", str(args.threads),
               "--video-frames", str(args.video_frames), "--auto-points", str(args.auto_points)]  # fmt: skip
+    if hasattr(sam3_core, "Sam3VideoModel"):  # the text-prompted video row, once ours exists
+        common.append("--text-video")
 
     meta = report.machine(args, list(pythons))
     extra: dict = {}

@@ -120,6 +120,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--video-frames", type=int, default=8)
     parser.add_argument("--auto-points", type=int, default=32)
+    parser.add_argument("--text-video", action="store_true", help="time the text-prompted video row")
     parser.add_argument("--load", action="store_true")
     parser.add_argument("--video-rss", type=int, default=0)
     args = parser.parse_args()

@@ -311,15 +311,17 @@ class RoPEAttention(Attention):
                     f"{num_rope} rotated keys are not a whole number of {cos.shape[0]}-token grids"
                 )
             repeats = num_rope // cos.shape[0]
-            if repeats > 1:
-                # Tables tiled per memory frame: one rotation call for all frames, no per-frame loop.
-                cos, sin = cos.repeat(repeats, 1), sin.repeat(repeats, 1)
+
+            def rotate(keys: Tensor) -> Tensor:
+                # One grid per memory frame: the keys are viewed as (..., frames, grid, hd) so the
+                # tables broadcast over the frames (no tiled copies of the tables).
+                grids = keys.unflatten(-2, (repeats, cos.shape[0]))
+                return apply_pairwise_rope(grids, cos, sin).flatten(-3, -2)
+
             if num_k_exclude_rope:
-                k = torch.cat(
-                    [apply_pairwise_rope(k[..., :num_rope, :], cos, sin), k[..., num_rope:, :]], dim=-2
-                )
+                k = torch.cat([rotate(k[..., :num_rope, :]), k[..., num_rope:, :]], dim=-2)
             else:  # every key rotates: no slice-and-concat copy
-                k = apply_pairwise_rope(k, cos, sin)
+                k = rotate(k)
         return self._attend(q, k, v, mask, query.shape[:-1])
 
 
