@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 DEMO_ARGS ?=
 
-.PHONY: install test lint demo space fixtures clean browser
+.PHONY: install test lint demo space fixtures clean browser bench
 
 install: $(STAMP)
 
@@ -50,6 +50,13 @@ fixtures:
 	test -x .ref/bin/python || ($(PYTHON) -m venv .ref && .ref/bin/pip install -q transformers==5.23.0 timm)
 	.ref/bin/pip install -q -e packages/sam3_core -e packages/sam3_sdk --no-deps
 	.ref/bin/python scripts/make_golden.py
+
+# Speed next to the reference at the real widths (a benchmark, not a test): random-weight checkpoints
+# cached in benchmarks/cache, results in benchmarks/results/<machine>.{json,md}. The reference runs
+# when .ref exists (`make fixtures`). Quick run: `make bench BENCH_ARGS="--layers 4 --video-rss-frames 30"`.
+BENCH_ARGS ?=
+bench: install
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

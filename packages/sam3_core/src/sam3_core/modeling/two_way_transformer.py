@@ -70,7 +70,7 @@ class TwoWayTransformer(nn.Module):
         attn_bias: Tensor | None = None,
         target_embedding: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
-        """tokens (B, P, T, C); image_embeddings, image_pe (B*P, C, h, w).
+        """tokens (B, P, T, C); image_embeddings (B*P, C, h, w), image_pe (B*P or 1, C, h, w).
 
         Returns tokens (B, P, T, C) and image keys (B*P, 1, h*w, C).
         """

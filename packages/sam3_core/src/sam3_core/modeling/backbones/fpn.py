@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ...config import Sam3VisionConfig
-from ..layers import sine_position_encoding_2d
+from ..layers import ConvTranspose2x2, sine_position_encoding_2d
 
 
 class FPNLevel(nn.Module):
@@ -18,13 +18,13 @@ class FPNLevel(nn.Module):
         channels = in_channels
         if scale == 4.0:
             layers = [
-                nn.ConvTranspose2d(channels, channels // 2, kernel_size=2, stride=2),
+                ConvTranspose2x2(channels, channels // 2),
                 nn.GELU(),
-                nn.ConvTranspose2d(channels // 2, channels // 4, kernel_size=2, stride=2),
+                ConvTranspose2x2(channels // 2, channels // 4),
             ]
             channels //= 4
         elif scale == 2.0:
-            layers = [nn.ConvTranspose2d(channels, channels // 2, kernel_size=2, stride=2)]
+            layers = [ConvTranspose2x2(channels, channels // 2)]
             channels //= 2
         elif scale == 0.5:
             layers = [nn.MaxPool2d(kernel_size=2, stride=2)]

@@ -39,8 +39,17 @@ class PatchEmbeddings(nn.Module):
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         proj = self.patch_embeddings.projection
-        x = proj(pixel_values.to(proj.weight.dtype)).permute(0, 2, 3, 1)  # (B, H, W, C)
-        return x + self.tiled_position_embeddings(x.shape[1], x.shape[2])
+        pixel_values = pixel_values.to(proj.weight.dtype)
+        b, c, height, width = pixel_values.shape
+        (ph, pw), (h, w) = self.patch_size, (height // self.patch_size[0], width // self.patch_size[1])
+        if height % ph or width % pw:  # the convolution drops the remainder
+            x = proj(pixel_values).permute(0, 2, 3, 1)  # (B, h, w, C)
+        else:
+            # Non-overlapping patches: the convolution is one matmul over flattened patches, which
+            # is ~3x faster than the CPU's bf16 convolution and lands in (B, h, w, C) directly.
+            patches = pixel_values.view(b, c, h, ph, w, pw).permute(0, 2, 4, 1, 3, 5).reshape(b, h, w, -1)
+            x = F.linear(patches, proj.weight.reshape(proj.out_channels, -1))  # (B, h, w, C)
+        return x + self.tiled_position_embeddings(h, w)
 
 
 def _to_windows(x: torch.Tensor, size: int) -> tuple[torch.Tensor, tuple[int, int]]:

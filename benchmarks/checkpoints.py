@@ -1,0 +1,75 @@
+"""Random-weight checkpoints at the real widths, written once into `benchmarks/cache/`.
+
+SAM 3: the full `facebook/sam3` config (the defaults of `Sam3VideoConfig`), optionally with the
+ViT cut to fewer blocks for quick runs. EdgeTAM: the hub config's widths (RepViT-M1, 1024 px).
+The weights are those of the SDK's random writer (deterministic per tensor name).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+CACHE = Path(__file__).resolve().parent / "cache"
+FULL_LAYERS = 32
+
+# EdgeTAM's hub config, reduced to what differs from the config classes' defaults.
+EDGETAM_CONFIG = {
+    "model_type": "edgetam_video",
+    "vision_config": {
+        "model_type": "edgetam_vision_model",
+        "backbone_config": {
+            "model_type": "timm_wrapper",
+            "architecture": "repvit_m1",
+            "num_classes": 0,
+            "model_args": {"in_chans": 3, "features_only": True, "out_indices": [0, 1, 2, 3]},
+        },
+    },
+}
+
+
+def global_layers(layers: int) -> list[int]:
+    """Global-attention blocks of a ViT cut to `layers`: every 8th as in the full model (7, 15, 23,
+    31), and at least the last one."""
+    picked = [i for i in range(layers) if (i + 1) % 8 == 0]
+    return picked or [layers - 1]
+
+
+def sam3_config(layers: int = FULL_LAYERS) -> dict:
+    """The full SAM 3 combined config with `layers` ViT blocks."""
+    from sam3_core import Sam3VideoConfig
+
+    config = Sam3VideoConfig().to_dict()
+    for part in ("detector_config", "tracker_config"):
+        vit = config[part]["vision_config"]["backbone_config"]
+        vit.update(num_hidden_layers=layers, global_attn_indexes=global_layers(layers))
+    return config
+
+
+def _complete(folder: Path) -> bool:
+    return (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file()
+
+
+def sam3_checkpoint(layers: int = FULL_LAYERS) -> Path:
+    """The cached SAM 3 checkpoint folder with `layers` ViT blocks (written on first use)."""
+    from sam3_sdk.random_checkpoint import write_random_checkpoint
+
+    folder = CACHE / f"sam3-{layers}L"
+    if not _complete(folder):
+        write_random_checkpoint(folder, config=sam3_config(layers))
+    return folder
+
+
+def edgetam_checkpoint() -> Path:
+    """The cached EdgeTAM checkpoint at its hub widths (key manifest from our model)."""
+    import torch
+    from sam3_core import EdgeTamVideoConfig, EdgeTamVideoModel
+    from sam3_sdk.random_checkpoint import write_random_checkpoint
+
+    folder = CACHE / "edgetam"
+    if not _complete(folder):
+        with torch.device("meta"):
+            model = EdgeTamVideoModel(EdgeTamVideoConfig.from_dict(json.loads(json.dumps(EDGETAM_CONFIG))))
+        manifest = {k: list(v.shape) for k, v in model.state_dict().items()}
+        write_random_checkpoint(folder, config=EDGETAM_CONFIG, manifest=manifest)
+    return folder

@@ -1,0 +1,166 @@
+"""`make bench`: sam3_core next to the reference at the real widths, same weights, same inputs.
+
+    python benchmarks/run.py [--layers 32] [--rows backbone,click] [--dtypes float32,bfloat16]
+                             [--repeats 3] [--reference .ref/bin/python] [--video-rss-frames 300]
+
+Each implementation runs in its own worker process (the reference in its own venv); the driver
+asks them for the same row in turn, A B A B, so both see the same machine load, compares their
+outputs (max abs diff per row: a fast wrong answer shows) and writes
+`benchmarks/results/<machine>.json` and `.md`. Without a reference interpreter only ours runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import sam3_core
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks import checkpoints, report  # noqa: E402
+from benchmarks.rows import ROWS  # noqa: E402
+
+IMPLS = ("ours", "reference")
+
+
+class Worker:
+    """A worker process speaking the JSON-lines protocol of `worker.py`."""
+
+    def __init__(self, python: str, impl: str, args: list[str], env: dict):
+        self.impl = impl
+        self.proc = subprocess.Popen(
+            [python, str(ROOT / "benchmarks" / "worker.py"), "--impl", impl, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+
+    def ask(self, **request) -> dict:
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the {self.impl} worker died (exit {self.proc.wait()})")
+        return json.loads(line)
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def environment() -> dict:
+    """The workers' environment: our packages importable, the thread count pinned."""
+    paths = [str(ROOT / "packages" / p / "src") for p in ("sam3_core", "sam3_sdk")]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([*paths, os.environ.get("PYTHONPATH", "")])}
+
+
+def max_diff(a: Path, b: Path) -> float | None:
+    x, y = torch.load(a), torch.load(b)
+    diffs = []
+    for k in x.keys() & y.keys():
+        if x[k].shape != y[k].shape:
+            return float("inf")
+        diffs.append((x[k].float() - y[k].float()).abs().max().item() if x[k].numel() else 0.0)
+    return max(diffs) if diffs else None
+
+
+def one_shot(python: str, impl: str, args: list[str], env: dict) -> dict:
+    """A fresh worker for one measurement (--load, --video-rss): its own peak RSS."""
+    cmd = [python, str(ROOT / "benchmarks" / "worker.py"), "--impl", impl, *args]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if out.returncode:
+        return {"error": out.stderr.strip().splitlines()[-1][:300] if out.stderr.strip() else "failed"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--layers", type=int, default=checkpoints.FULL_LAYERS, help="ViT blocks (32 = full)")
+    parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated, of: {','.join(ROWS)}")
+    parser.add_argument("--dtypes", default="float32,bfloat16")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's)")
+    parser.add_argument("--reference", default=str(ROOT / ".ref" / "bin" / "python"),
+                        help="the reference venv's python (skipped when absent)")  # fmt: skip
+    parser.add_argument("--video-frames", type=int, default=8, help="frames per tracking row")
+    parser.add_argument("--auto-points", type=int, default=32, help="points per side of the automatic grid")
+    parser.add_argument("--video-rss-frames", type=int, default=300, help="0 skips the RSS-over-video row")
+    parser.add_argument("--no-load", action="store_true", help="skip the load time / RSS row")
+    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results")
+    args = parser.parse_args()
+
+    rows = [r.strip() for r in args.rows.split(",") if r.strip()]
+    unknown = [r for r in rows if r not in ROWS]
+    if unknown:
+        parser.error(f"unknown rows {unknown}; expected some of {list(ROWS)}")
+    dtypes = args.dtypes.split(",")
+    pythons = {"ours": sys.executable}
+    if Path(args.reference).is_file():
+        pythons["reference"] = args.reference
+    else:
+        print(f"no reference interpreter at {args.reference}: timing ours only", file=sys.stderr)
+    print(
+        f"checkpoints: SAM 3 with {args.layers} ViT blocks, EdgeTAM (cache: {checkpoints.CACHE})",
+        file=sys.stderr,
+    )
+    sam3, edgetam = checkpoints.sam3_checkpoint(args.layers), checkpoints.edgetam_checkpoint()
+    env = environment()
+    common = ["--sam3", str(sam3), "--edgetam", str(edgetam), "--threads", str(args.threads),
+              "--video-frames", str(args.video_frames), "--auto-points", str(args.auto_points)]  # fmt: skip
+    if hasattr(sam3_core, "Sam3VideoModel"):  # the text-prompted video row, once ours exists
+        common.append("--text-video")
+
+    meta = report.machine(args, list(pythons))
+    extra: dict = {}
+    if not args.no_load:
+        extra["load"] = {impl: one_shot(py, impl, [*common, "--load"], env) for impl, py in pythons.items()}
+    if args.video_rss_frames:
+        flag = ["--video-rss", str(args.video_rss_frames)]
+        extra["video_rss"] = {impl: one_shot(py, impl, [*common, *flag], env) for impl, py in pythons.items()}
+    results: list[dict] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        workers = {impl: Worker(py, impl, [*common, "--out", tmp], env) for impl, py in pythons.items()}
+        try:
+            for dtype in dtypes:  # dtype-major: a worker holds one dtype's models at a time
+                for row in rows:
+                    entry = {"row": row, "label": ROWS[row][0], "dtype": dtype, "times": {}, "errors": {}}
+                    prepared = {
+                        impl: w.ask(op="prepare", row=row, dtype=dtype) for impl, w in workers.items()
+                    }
+                    live = [i for i, p in prepared.items() if "outputs" in p]
+                    entry["errors"] = {i: p["error"] for i, p in prepared.items() if "error" in p}
+                    entry["skipped"] = all(p.get("skipped") for p in prepared.values())
+                    for _ in range(args.repeats):  # interleaved: A B A B ...
+                        for impl in live:
+                            answer = workers[impl].ask(op="time", row=row, dtype=dtype)
+                            entry["times"].setdefault(impl, []).append(answer.get("seconds"))
+                    entry["seconds"] = {
+                        i: statistics.median(t) for i, t in entry["times"].items() if None not in t
+                    }
+                    if len(live) == 2:
+                        entry["max_abs_diff"] = max_diff(*(Path(prepared[i]["outputs"]) for i in IMPLS))
+                    results.append(entry)
+                    print(report.line(entry), file=sys.stderr, flush=True)
+                    report.write(
+                        args.output, meta, results, extra, quiet=True
+                    )  # partial results survive a stop
+        finally:
+            for w in workers.values():
+                w.close()
+
+    report.write(args.output, meta, results, extra)
+
+
+if __name__ == "__main__":
+    main()

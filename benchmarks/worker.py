@@ -1,0 +1,141 @@
+"""One implementation's side of the benchmark, in its own interpreter (ours in the project venv,
+the reference in its venv): loads the models, runs the rows the driver asks for, one JSON line
+per request on stdin, one JSON line per answer on stdout; outputs go to .pt files to compare.
+
+    python benchmarks/worker.py --impl ours|reference --sam3 DIR --edgetam DIR --out DIR
+    python benchmarks/worker.py --impl ... --load         # load time and peak RSS, then exit
+    python benchmarks/worker.py --impl ... --video-rss N  # peak RSS over an N-frame 720p video
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks import rows  # noqa: E402
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def status(field: str) -> int:
+    """A /proc/self/status memory field in bytes (VmRSS, VmHWM)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(field)
+
+
+def reset_peak() -> None:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def library(impl: str):
+    if impl == "ours":
+        import sam3_core
+
+        return sam3_core
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    return transformers
+
+
+def load(env: rows.Env) -> dict:
+    """Seconds and peak-RSS increase of loading the video tracker (fp32)."""
+    reset_peak()
+    before = status("VmRSS")
+    t = time.perf_counter()
+    env.model("Sam3TrackerVideoModel", torch.float32)
+    return {"seconds": time.perf_counter() - t, "peak_bytes": status("VmHWM") - before}
+
+
+def video_rss(env: rows.Env, frames: int) -> dict:
+    """Peak RSS (bytes, after loading) while tracking one object over `frames` 720p frames, sampled
+    at each quarter of the video so the growth with length shows."""
+    model = env.model("Sam3TrackerVideoModel", torch.float32)
+    processor = rows._video_processor(env)
+    reset_peak()
+    base = status("VmRSS")
+    video = [rows.image(i % 8) for i in range(frames)]
+    session = processor.init_video_session(video=video, inference_device="cpu", dtype=torch.float32)
+    processor.add_inputs_to_inference_session(
+        session, 0, 1, input_points=[[[[400, 300]]]], input_labels=[[[1]]]
+    )
+    with torch.inference_mode():
+        model(inference_session=session, frame_idx=0)
+        samples = {}
+        for i, _ in enumerate(model.propagate_in_video_iterator(session, start_frame_idx=1), start=2):
+            if i % max(1, frames // 4) == 0 or i == frames:
+                samples[i] = status("VmHWM") - base
+    return {"frames": frames, "peak_bytes": status("VmHWM") - base, "by_frame": samples}
+
+
+def serve(env: rows.Env, out: Path) -> None:
+    answer = os.fdopen(os.dup(1), "w", buffering=1)
+    sys.stdout = sys.stderr  # libraries' prints must not corrupt the protocol
+    steps = {}
+    for line in sys.stdin:
+        req = json.loads(line)
+        key = (req["row"], req["dtype"])
+        try:
+            with torch.inference_mode():
+                if req["op"] == "prepare":
+                    step = rows.ROWS[req["row"]][1](env, DTYPES[req["dtype"]])
+                    if step is None:
+                        answer.write(json.dumps({"skipped": True}) + "\n")
+                        continue
+                    outputs, _ = step()  # warm-up; its outputs are the ones compared
+                    path = out / f"{env.impl}-{req['row']}-{req['dtype']}.pt"
+                    torch.save({k: v.detach().cpu() for k, v in outputs.items()}, path)
+                    steps[key] = step
+                    answer.write(json.dumps({"outputs": str(path)}) + "\n")
+                elif req["op"] == "time":
+                    t = time.perf_counter()
+                    _, seconds = steps[key]()
+                    wall = time.perf_counter() - t
+                    answer.write(json.dumps({"seconds": wall if seconds is None else seconds}) + "\n")
+        except Exception as e:  # reported in the table; the other rows go on
+            answer.write(json.dumps({"error": f"{type(e).__name__}: {e}"[:300]}) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--impl", choices=("ours", "reference"), required=True)
+    parser.add_argument("--sam3", type=Path, required=True)
+    parser.add_argument("--edgetam", type=Path, required=True)
+    parser.add_argument("--out", type=Path, default=Path("."))
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--video-frames", type=int, default=8)
+    parser.add_argument("--auto-points", type=int, default=32)
+    parser.add_argument("--text-video", action="store_true", help="time the text-prompted video row")
+    parser.add_argument("--load", action="store_true")
+    parser.add_argument("--video-rss", type=int, default=0)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    env = rows.Env(
+        library(args.impl), args.impl, args.sam3, args.edgetam, args.video_frames, args.auto_points
+    )
+    if args.load:
+        print(json.dumps(load(env)))
+    elif args.video_rss:
+        print(json.dumps(video_rss(env, args.video_rss)))
+    else:
+        serve(env, args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+"""The speed tricks of modeling/layers.py give the numbers of the plain PyTorch modules they replace."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from sam3_core.modeling.layers import ConvTranspose2x2
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-5), (torch.bfloat16, 3e-2)])
+@pytest.mark.parametrize("shape", [(1, 16, 5, 7), (3, 8, 4, 4)])
+def test_conv_transpose_2x2_equals_transposed_convolution(dtype, tol, shape):
+    torch.manual_seed(0)
+    layer = ConvTranspose2x2(shape[1], 6).to(dtype)
+    x = torch.randn(shape).to(dtype)
+    expected = F.conv_transpose2d(x.float(), layer.weight.float(), layer.bias.float(), stride=2)
+    out = layer(x)
+    assert out.shape == (shape[0], 6, 2 * shape[2], 2 * shape[3]) and out.dtype == dtype
+    torch.testing.assert_close(out.float(), expected, atol=tol, rtol=tol)
+    assert torch.equal(out.contiguous(), out)  # values, whatever the memory layout
+
+
+def test_conv_transpose_2x2_keeps_checkpoint_names():
+    assert set(ConvTranspose2x2(4, 2).state_dict()) == {"weight", "bias"}
