@@ -70,6 +70,14 @@ def box_nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
     return order[torch.tensor(keep, dtype=torch.int64, device=order.device)]
 
 
+def _passes(values: Tensor, threshold: float) -> Tensor:
+    """(N,) bool: values above a quality threshold; a threshold of 0 or less filters nothing (as in
+    SAM's generator and the reference's pipeline), so a score of exactly 0 is kept too."""
+    if threshold <= 0:
+        return torch.ones_like(values, dtype=torch.bool)
+    return values > threshold
+
+
 def remove_small_regions(masks: Tensor, min_area: int) -> Tensor:
     """Fill holes and drop islands of fewer than `min_area` pixels in (N, H, W) bool masks."""
     _, hole_areas = connected_components(~masks)
@@ -86,13 +94,16 @@ class Sam3TrackerMaskGenerator:
         processor: its processor (defaults to one for the model's input size).
         points_per_side: the click grid is points_per_side^2 points.
         points_per_batch: clicks decoded together (memory vs speed).
-        pred_iou_thresh: keep masks whose predicted IoU is above this.
-        stability_score_thresh: keep masks whose stability score is above this.
+        pred_iou_thresh: keep masks whose predicted IoU is above this (0 or less: keep all, as
+            SAM's generator does).
+        stability_score_thresh: keep masks whose stability score is above this (0 or less: keep all).
         stability_score_offset: logit offset of the stability score.
         mask_threshold: logit threshold of the binary masks.
         box_nms_thresh: box IoU above which the lower-scored of two masks is dropped.
         min_mask_region_area: when > 0, fill holes and remove islands smaller than this many
             pixels (of the original image), then run NMS again.
+        point_grid: (P, 2) click positions (x, y) as fractions of the image's width and height, in
+            [0, 1]; replaces the points_per_side grid.
     """
 
     def __init__(
@@ -107,6 +118,7 @@ class Sam3TrackerMaskGenerator:
         mask_threshold: float = 0.0,
         box_nms_thresh: float = 0.7,
         min_mask_region_area: int = 0,
+        point_grid: Tensor | None = None,
     ) -> None:
         if points_per_batch <= 0:
             raise ValueError(f"points_per_batch must be positive, got {points_per_batch}")
@@ -118,7 +130,17 @@ class Sam3TrackerMaskGenerator:
         self.processor = processor or Sam3TrackerProcessor(
             size=size, mask_size=model.prompt_encoder.mask_input_size[0]
         )
-        self.point_grid = build_point_grid(points_per_side)
+        if point_grid is None:
+            self.point_grid = build_point_grid(points_per_side)
+        else:
+            point_grid = torch.as_tensor(point_grid, dtype=torch.float32).cpu()
+            if point_grid.ndim != 2 or point_grid.shape[-1] != 2 or len(point_grid) == 0:
+                raise ValueError(
+                    f"point_grid must be (P, 2) (x, y) fractions, got shape {tuple(point_grid.shape)}"
+                )
+            if not bool(((point_grid >= 0) & (point_grid <= 1)).all()):
+                raise ValueError("point_grid must lie in [0, 1] (fractions of the image's width and height)")
+            self.point_grid = point_grid
         self.points_per_batch = points_per_batch
         self.pred_iou_thresh = pred_iou_thresh
         self.stability_score_thresh = stability_score_thresh
@@ -213,7 +235,7 @@ class Sam3TrackerMaskGenerator:
             logits = out.pred_masks[0].float().flatten(0, 1)  # (n*3, h, w)
             iou = out.iou_scores[0].float().flatten()
             point_idx = torch.arange(len(pts)).repeat_interleave(out.pred_masks.shape[2])
-            keep = iou > self.pred_iou_thresh
+            keep = _passes(iou, self.pred_iou_thresh)
             if not keep.any():
                 continue
             logits, iou, point_idx = logits[keep], iou[keep], point_idx[keep.cpu()]
@@ -221,7 +243,7 @@ class Sam3TrackerMaskGenerator:
                 :, 0
             ]
             stab = stability_scores(up, self.mask_threshold, self.stability_score_offset)
-            keep = stab > self.stability_score_thresh
+            keep = _passes(stab, self.stability_score_thresh)
             all_masks.append((up[keep] > self.mask_threshold).cpu())
             all_scores.append(iou[keep].cpu())
             all_stability.append(stab[keep].cpu())
