@@ -14,6 +14,7 @@ import pytest
 import sam3_core
 import sam3_core.video_utils  # noqa: F401 (the examples call lib.video_utils.load_video)
 import seed_examples
+import seed_examples_tracker
 import torch
 import torch.nn.functional as F
 from golden_io import load_golden, max_abs_diff
@@ -144,8 +145,9 @@ def test_pipeline_with_the_reference_clicks(env):
     our logit is within MASK_LOGIT_TOL of the threshold."""
     expected, meta = load_golden("seeds", seed_examples.golden_name(PIPELINE))
     image = env.images["truck_small"]
-    model = sam3_core.Sam3TrackerModel.from_pretrained(env.sam3)
-    processor = sam3_core.Sam3TrackerProcessor.from_pretrained(env.sam3)
+    model, processor = seed_examples_tracker.model_and_processor(sam3_core, env)  # the examples' own
+    with torch.no_grad():
+        embeddings = model.get_image_embeddings(processor(images=image)["pixel_values"])
     clicks = reference_pipeline_clicks(
         PIPELINE_POINTS_PER_CROP, image.height, image.width, processor.target_size
     )
@@ -158,7 +160,7 @@ def test_pipeline_with_the_reference_clicks(env):
         stability_score_thresh=0.0,
         point_grid=clicks,
     )
-    records = generator.generate(image)
+    records = generator.generate(image, image_embeddings=embeddings)
     assert [str(len(records))] == meta["printed"]
     scores = torch.tensor([r["predicted_iou"] for r in records])
     assert max_abs_diff(scores, expected["scores"]) <= FP32_TOL
@@ -168,7 +170,11 @@ def test_pipeline_with_the_reference_clicks(env):
     for rec in records:
         inputs = processor(images=image, input_points=[[rec["point_coords"]]])
         with torch.no_grad():
-            out = model(**inputs)
+            out = model(
+                input_points=inputs["input_points"],
+                input_labels=inputs["input_labels"],
+                image_embeddings=embeddings,
+            )
         k = int(torch.argmin((out.iou_scores[0, 0] - rec["predicted_iou"]).abs()))
         full = F.interpolate(
             out.pred_masks[0, :, k : k + 1], size=(image.height, image.width), mode="bilinear"

@@ -145,3 +145,19 @@ def test_explicit_point_grid(tracker_model):
     ):
         with pytest.raises(ValueError, match="point_grid"):
             Sam3TrackerMaskGenerator(tracker_model, point_grid=bad)
+
+
+def test_stability_scores_without_the_filter(tracker_model, everything):
+    """With the stability filter off, the scores are computed after NMS only: the same values."""
+    filtered = Sam3TrackerMaskGenerator(
+        tracker_model,
+        points_per_side=4,
+        points_per_batch=5,
+        pred_iou_thresh=0.0,
+        stability_score_thresh=1e-9,
+        box_nms_thresh=1.0,
+    ).generate(IMAGE)
+    lazy = {(tuple(r["point_coords"][0]), r["predicted_iou"]): r["stability_score"] for r in everything}
+    assert filtered and len(filtered) == sum(v > 1e-9 for v in lazy.values())
+    for r in filtered:
+        assert lazy[(tuple(r["point_coords"][0]), r["predicted_iou"])] == r["stability_score"]
