@@ -14,8 +14,11 @@ import pytest
 import sam3_core
 import sam3_core.video_utils  # noqa: F401 (the examples call lib.video_utils.load_video)
 import seed_examples
+import seed_examples_tracker
 import torch
+import torch.nn.functional as F
 from golden_io import load_golden, max_abs_diff
+from sam3_core.mask_generation import Sam3TrackerMaskGenerator, build_point_grid
 from seed_env import MASK_STRIDE, SeedEnv
 
 FP32_TOL = 1e-4  # logits, scores, boxes and resized float masks
@@ -43,7 +46,14 @@ KNOWN_DIFFERENCES = {
         # ours to EdgeTAM's RepViT m1 (4.9 M), as its checkpoints have it; every other part is equal
         "model.num_parameters",
     },
+    # our pipeline clicks all over the image, the reference's only on its top 149 of 375 rows
+    # (README); test_pipeline_with_the_reference_clicks compares these with the reference's clicks
+    "sam3_tracker/automatic_mask_generation_with_pipeline": {"scores", "masks.sampled", "masks.area"},
 }
+PIPELINE = "sam3_tracker/automatic_mask_generation_with_pipeline"
+PIPELINE_POINTS_PER_CROP = 8  # the transcription's
+# a pixel of a thresholded mask may flip only where its logit is this close to the threshold
+MASK_LOGIT_TOL = 1e-4
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +127,68 @@ def test_seed_example(name, env):
         worst[kind] = max(worst.get(kind, 0.0), diff)
     print(f"\n{name}: worst {worst}")
     assert not failures, "\n".join(failures)
+
+
+def reference_pipeline_clicks(points_per_side: int, height: int, width: int, size: int) -> torch.Tensor:
+    """(P, 2) the reference pipeline's clicks as fractions of the image's width and height: its
+    grid is scaled for a longest-side resize to `size` (SAM 1's preprocessing), while SAM 3's
+    processor resizes to a size x size square, so the clicks cover the longer side and only
+    round(size * short / long) / size of the shorter one."""
+    scale = size / max(height, width)
+    covered = torch.tensor([int(width * scale + 0.5), int(height * scale + 0.5)]) / size
+    return build_point_grid(points_per_side) * covered
+
+
+def test_pipeline_with_the_reference_clicks(env):
+    """Given the reference pipeline's clicks, our mask generation (upsampling to the non-square
+    image, filters, NMS, scores) gives the reference pipeline's masks: a pixel differs only where
+    our logit is within MASK_LOGIT_TOL of the threshold."""
+    expected, meta = load_golden("seeds", seed_examples.golden_name(PIPELINE))
+    image = env.images["truck_small"]
+    model, processor = seed_examples_tracker.model_and_processor(sam3_core, env)  # the examples' own
+    with torch.no_grad():
+        embeddings = model.get_image_embeddings(processor(images=image)["pixel_values"])
+    clicks = reference_pipeline_clicks(
+        PIPELINE_POINTS_PER_CROP, image.height, image.width, processor.target_size
+    )
+    assert clicks[:, 1].max() < 0.7  # the shorter side is covered only partly: the difference is real
+    generator = Sam3TrackerMaskGenerator(
+        model,
+        processor,
+        points_per_batch=64,
+        pred_iou_thresh=0.0,
+        stability_score_thresh=0.0,
+        point_grid=clicks,
+    )
+    records = generator.generate(image, image_embeddings=embeddings)
+    assert [str(len(records))] == meta["printed"]
+    scores = torch.tensor([r["predicted_iou"] for r in records])
+    assert max_abs_diff(scores, expected["scores"]) <= FP32_TOL
+
+    # each mask's logits, from a direct model call on its click (the best-matching of its 3 masks)
+    logits = []
+    for rec in records:
+        inputs = processor(images=image, input_points=[[rec["point_coords"]]])
+        with torch.no_grad():
+            out = model(
+                input_points=inputs["input_points"],
+                input_labels=inputs["input_labels"],
+                image_embeddings=embeddings,
+            )
+        k = int(torch.argmin((out.iou_scores[0, 0] - rec["predicted_iou"]).abs()))
+        full = F.interpolate(
+            out.pred_masks[0, :, k : k + 1], size=(image.height, image.width), mode="bilinear"
+        )
+        assert torch.equal(full[0, 0] > 0, torch.from_numpy(rec["segmentation"]))
+        logits.append(full[0, 0])
+    logits = torch.stack(logits)  # (N, H, W)
+    masks = logits > 0
+    near = logits.abs() < MASK_LOGIT_TOL
+    sampled = (slice(None), slice(None, None, MASK_STRIDE), slice(None, None, MASK_STRIDE))
+    wrong = (masks[sampled] != expected["masks.sampled"]) & ~near[sampled]
+    assert not wrong.any(), f"{int(wrong.sum())} sampled pixels differ away from the threshold"
+    area_diff = (masks.sum(dim=(-2, -1)) - expected["masks.area"]).abs()
+    assert (area_diff <= near.sum(dim=(-2, -1))).all(), f"areas differ by {area_diff.tolist()} pixels"
+    print(
+        f"\nreference clicks: scores {max_abs_diff(scores, expected['scores']):.1e}, areas {area_diff.tolist()}"
+    )

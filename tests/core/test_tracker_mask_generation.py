@@ -126,3 +126,38 @@ def test_helpers():
     assert masks_to_boxes(m).tolist() == [[2.0, 1.0, 5.0, 3.0], [0.0, 0.0, 0.0, 0.0]]
     with pytest.raises(ValueError, match="points_per_batch"):
         Sam3TrackerMaskGenerator(None, points_per_batch=0)
+
+
+def test_explicit_point_grid(tracker_model):
+    """`point_grid` replaces the points_per_side grid: one record per click and mask, at its pixel."""
+    clicks = torch.tensor([[0.1, 0.9], [0.5, 0.5]])
+    gen = Sam3TrackerMaskGenerator(
+        tracker_model, pred_iou_thresh=0.0, stability_score_thresh=0.0, box_nms_thresh=1.0, point_grid=clicks
+    )
+    records = gen.generate(IMAGE)
+    assert len(records) == 2 * 3
+    assert sorted({tuple(r["point_coords"][0]) for r in records}) == [(20.0, 135.0), (100.0, 75.0)]
+    for bad in (
+        torch.zeros(3),
+        torch.zeros(0, 2),
+        torch.tensor([[0.5, 1.5]]),
+        torch.tensor([[float("nan"), 0.5]]),
+    ):
+        with pytest.raises(ValueError, match="point_grid"):
+            Sam3TrackerMaskGenerator(tracker_model, point_grid=bad)
+
+
+def test_stability_scores_without_the_filter(tracker_model, everything):
+    """With the stability filter off, the scores are computed after NMS only: the same values."""
+    filtered = Sam3TrackerMaskGenerator(
+        tracker_model,
+        points_per_side=4,
+        points_per_batch=5,
+        pred_iou_thresh=0.0,
+        stability_score_thresh=1e-9,
+        box_nms_thresh=1.0,
+    ).generate(IMAGE)
+    lazy = {(tuple(r["point_coords"][0]), r["predicted_iou"]): r["stability_score"] for r in everything}
+    assert filtered and len(filtered) == sum(v > 1e-9 for v in lazy.values())
+    for r in filtered:
+        assert lazy[(tuple(r["point_coords"][0]), r["predicted_iou"])] == r["stability_score"]

@@ -70,6 +70,14 @@ def box_nms(boxes: Tensor, scores: Tensor, iou_threshold: float) -> Tensor:
     return order[torch.tensor(keep, dtype=torch.int64, device=order.device)]
 
 
+def _passes(values: Tensor, threshold: float) -> Tensor:
+    """(N,) bool: values above a quality threshold; a threshold of 0 or less filters nothing (as in
+    SAM's generator and the reference's pipeline), so a score of exactly 0 is kept too."""
+    if threshold <= 0:
+        return torch.ones_like(values, dtype=torch.bool)
+    return values > threshold
+
+
 def remove_small_regions(masks: Tensor, min_area: int) -> Tensor:
     """Fill holes and drop islands of fewer than `min_area` pixels in (N, H, W) bool masks."""
     _, hole_areas = connected_components(~masks)
@@ -86,13 +94,16 @@ class Sam3TrackerMaskGenerator:
         processor: its processor (defaults to one for the model's input size).
         points_per_side: the click grid is points_per_side^2 points.
         points_per_batch: clicks decoded together (memory vs speed).
-        pred_iou_thresh: keep masks whose predicted IoU is above this.
-        stability_score_thresh: keep masks whose stability score is above this.
+        pred_iou_thresh: keep masks whose predicted IoU is above this (0 or less: keep all, as
+            SAM's generator does).
+        stability_score_thresh: keep masks whose stability score is above this (0 or less: keep all).
         stability_score_offset: logit offset of the stability score.
         mask_threshold: logit threshold of the binary masks.
         box_nms_thresh: box IoU above which the lower-scored of two masks is dropped.
         min_mask_region_area: when > 0, fill holes and remove islands smaller than this many
             pixels (of the original image), then run NMS again.
+        point_grid: (P, 2) click positions (x, y) as fractions of the image's width and height, in
+            [0, 1]; replaces the points_per_side grid.
     """
 
     def __init__(
@@ -107,6 +118,7 @@ class Sam3TrackerMaskGenerator:
         mask_threshold: float = 0.0,
         box_nms_thresh: float = 0.7,
         min_mask_region_area: int = 0,
+        point_grid: Tensor | None = None,
     ) -> None:
         if points_per_batch <= 0:
             raise ValueError(f"points_per_batch must be positive, got {points_per_batch}")
@@ -118,7 +130,17 @@ class Sam3TrackerMaskGenerator:
         self.processor = processor or Sam3TrackerProcessor(
             size=size, mask_size=model.prompt_encoder.mask_input_size[0]
         )
-        self.point_grid = build_point_grid(points_per_side)
+        if point_grid is None:
+            self.point_grid = build_point_grid(points_per_side)
+        else:
+            point_grid = torch.as_tensor(point_grid, dtype=torch.float32).cpu()
+            if point_grid.ndim != 2 or point_grid.shape[-1] != 2 or len(point_grid) == 0:
+                raise ValueError(
+                    f"point_grid must be (P, 2) (x, y) fractions, got shape {tuple(point_grid.shape)}"
+                )
+            if not bool(((point_grid >= 0) & (point_grid <= 1)).all()):
+                raise ValueError("point_grid must lie in [0, 1] (fractions of the image's width and height)")
+            self.point_grid = point_grid
         self.points_per_batch = points_per_batch
         self.pred_iou_thresh = pred_iou_thresh
         self.stability_score_thresh = stability_score_thresh
@@ -135,17 +157,15 @@ class Sam3TrackerMaskGenerator:
         numpy array, `area` (pixels), `bbox` [x, y, w, h], `predicted_iou`, `point_coords`
         [[x, y]] (original-image pixels), `stability_score` and `crop_box` [x, y, w, h].
         """
-        masks, scores, stability, points = self._candidates(image, image_embeddings)
+        masks, scores, stability, points, low_res = self._candidates(image, image_embeddings)
         boxes = masks_to_boxes(masks)  # (N, 4) xyxy, x2 / y2 exclusive
         corners = boxes.new_tensor(LAST_PIXEL_CORNERS)
         keep = box_nms(boxes - corners, scores, self.box_nms_thresh)
-        masks, scores, stability, points, boxes = (
-            masks[keep],
-            scores[keep],
-            stability[keep],
-            points[keep],
-            boxes[keep],
-        )
+        masks, scores, points, boxes = masks[keep], scores[keep], points[keep], boxes[keep]
+        if stability is None:  # not filtered on: scored only for the masks NMS kept
+            stability = self._stability(low_res[keep.to(low_res.device)], masks.shape[-2:]).cpu()
+        else:
+            stability = stability[keep]
         if self.min_mask_region_area > 0 and len(masks):
             cleaned = remove_small_regions(masks, self.min_mask_region_area)
             changed = (cleaned != masks).flatten(1).any(-1)
@@ -179,10 +199,25 @@ class Sam3TrackerMaskGenerator:
             "scores": torch.tensor([r["predicted_iou"] for r in records]),
         }
 
+    def _upsample(self, logits: Tensor, size: tuple[int, int]) -> Tensor:
+        """(N, h, w) low-resolution mask logits -> (N, H, W) at the original image size."""
+        return F.interpolate(logits[:, None], size=tuple(size), mode="bilinear", align_corners=False)[:, 0]
+
+    def _stability(self, logits: Tensor, size: tuple[int, int]) -> Tensor:
+        """(N,) stability scores of (N, h, w) low-resolution logits, measured at the image size."""
+        if len(logits) == 0:
+            return torch.zeros(0)
+        return stability_scores(
+            self._upsample(logits, size), self.mask_threshold, self.stability_score_offset
+        )
+
     def _candidates(
         self, image: Any, embeddings: list[Tensor] | None = None
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """All masks passing the IoU and stability filters, at the original size.
+    ) -> tuple[Tensor, Tensor, Tensor | None, Tensor, Tensor]:
+        """All masks passing the IoU and stability filters: (N, H, W) bool masks at the original
+        size, (N,) predicted IoUs, (N,) stability scores (None when that filter is off: they are
+        then computed only for the masks NMS keeps), (N, 2) clicks in image pixels and the (N, h, w)
+        low-resolution logits.
 
         `embeddings`: the image's `get_image_embeddings` output when already computed (then `image`
         only gives the original size: an (H, W, C) array or a PIL image)."""
@@ -200,8 +235,9 @@ class Sam3TrackerMaskGenerator:
         size = self.processor.target_size
         grid_model = self.point_grid * size  # model-input pixels
         grid_image = self.point_grid * torch.tensor([width, height], dtype=torch.float32)
+        filter_stability = self.stability_score_thresh > 0
 
-        all_masks, all_scores, all_stability, all_points = [], [], [], []
+        all_masks, all_scores, all_stability, all_points, all_low_res = [], [], [], [], []
         for start in range(0, len(grid_model), self.points_per_batch):
             pts = grid_model[start : start + self.points_per_batch]
             out = self.model(
@@ -213,20 +249,31 @@ class Sam3TrackerMaskGenerator:
             logits = out.pred_masks[0].float().flatten(0, 1)  # (n*3, h, w)
             iou = out.iou_scores[0].float().flatten()
             point_idx = torch.arange(len(pts)).repeat_interleave(out.pred_masks.shape[2])
-            keep = iou > self.pred_iou_thresh
+            keep = _passes(iou, self.pred_iou_thresh)
             if not keep.any():
                 continue
             logits, iou, point_idx = logits[keep], iou[keep], point_idx[keep.cpu()]
-            up = F.interpolate(logits[:, None], size=(height, width), mode="bilinear", align_corners=False)[
-                :, 0
-            ]
-            stab = stability_scores(up, self.mask_threshold, self.stability_score_offset)
-            keep = stab > self.stability_score_thresh
-            all_masks.append((up[keep] > self.mask_threshold).cpu())
-            all_scores.append(iou[keep].cpu())
-            all_stability.append(stab[keep].cpu())
-            all_points.append(grid_image[start : start + self.points_per_batch][point_idx[keep.cpu()]])
+            up = self._upsample(logits, (height, width))  # (n, H, W)
+            masks = up > self.mask_threshold
+            if filter_stability:
+                stab = stability_scores(up, self.mask_threshold, self.stability_score_offset)
+                keep = _passes(stab, self.stability_score_thresh)
+                masks, logits, iou, point_idx = masks[keep], logits[keep], iou[keep], point_idx[keep.cpu()]
+                all_stability.append(stab[keep].cpu())
+            del up
+            all_masks.append(masks.cpu())
+            all_scores.append(iou.cpu())
+            all_points.append(grid_image[start : start + self.points_per_batch][point_idx])
+            all_low_res.append(logits)
+        stability = torch.cat(all_stability) if filter_stability and all_stability else None
         if not all_masks:
             empty = torch.zeros(0)
-            return torch.zeros(0, height, width, dtype=torch.bool), empty, empty, torch.zeros(0, 2)
-        return torch.cat(all_masks), torch.cat(all_scores), torch.cat(all_stability), torch.cat(all_points)
+            stability = empty if filter_stability else None
+            return torch.zeros(0, height, width, dtype=torch.bool), empty, stability, torch.zeros(0, 2), empty
+        return (
+            torch.cat(all_masks),
+            torch.cat(all_scores),
+            stability,
+            torch.cat(all_points),
+            torch.cat(all_low_res),
+        )

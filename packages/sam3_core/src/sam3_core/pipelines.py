@@ -2,7 +2,8 @@
 
 An adapter over `Sam3TrackerMaskGenerator` (one crop, the whole image): the call's keyword
 arguments are the pipeline's, its output the pipeline's dict, `{"masks": [(H, W) bool], "scores":
-(N,)}`, plus `bounding_boxes` / `rle_mask` when asked for.
+(N,)}`, plus `bounding_boxes` / `rle_mask` when asked for. The click grid covers the whole image
+at any aspect ratio (the reference's covers only part of a non-square one; README, "Differences").
 """
 
 from __future__ import annotations
