@@ -42,8 +42,8 @@ space: install
 	$(BIN)/python scripts/build_space.py $(SPACE_DIR)
 
 lint: install
-	$(BIN)/ruff check packages apps tests scripts
-	$(BIN)/ruff format --check packages apps tests scripts
+	$(BIN)/ruff check packages apps tests scripts benchmarks
+	$(BIN)/ruff format --check packages apps tests scripts benchmarks
 
 # Regenerate the golden outputs with the reference implementation (see README).
 fixtures:
