@@ -20,7 +20,8 @@ from sam3_core import Sam3VideoModel, Sam3VideoProcessor
 from sam3_sdk import Sam3, VideoMasks, VideoSession, track_concept
 from sam3_sdk.random_checkpoint import TINY_RANDOM_EDGETAM
 
-NUM_FRAMES = 12
+NUM_FRAMES = 8  # objects enter, leave and are removed within these (concept_videos.py)
+SESSION_FRAMES = 6
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +47,16 @@ def core(concept_dir):
     )
 
 
+@pytest.fixture(scope="module")
+def tracked(sam, frames):
+    """`track_concept` of both phrases (each run costs seconds: shared by the tests)."""
+    seen = []
+    results = list(
+        sam.track_concept(frames, cs.PHRASES, progress=lambda done, total: seen.append((done, total)))
+    )
+    return results, seen
+
+
 def _core_results(core, frames, text):
     model, processor = core
     session = processor.init_video_session(video=frames, inference_device="cpu")
@@ -53,10 +64,15 @@ def _core_results(core, frames, text):
     return [processor.postprocess_outputs(session, out) for out in model.propagate_in_video_iterator(session)]
 
 
-@pytest.mark.parametrize("text", [cs.PHRASES[0], cs.PHRASES])
-def test_track_concept_equals_the_core(sam, core, frames, text):
-    seen = []
-    results = list(sam.track_concept(frames, text, progress=lambda done, total: seen.append((done, total))))
+@pytest.mark.parametrize("text", [cs.PHRASES[0], cs.PHRASES], ids=["one phrase", "two phrases"])
+def test_track_concept_equals_the_core(sam, core, frames, tracked, text):
+    if isinstance(text, str):
+        seen = []
+        results = list(
+            sam.track_concept(frames, text, progress=lambda done, total: seen.append((done, total)))
+        )
+    else:
+        results, seen = tracked
     expected = _core_results(core, frames, text)
     assert [r.frame_idx for r in results] == list(range(NUM_FRAMES))
     assert seen == [(i, NUM_FRAMES) for i in range(1, NUM_FRAMES + 1)]
@@ -79,15 +95,15 @@ def test_one_backbone_pass_per_frame_and_no_second_copy_of_the_weights(sam, fram
     calls = []
     handle = sam.tracker.vision_encoder.backbone.register_forward_hook(lambda *a: calls.append(1))
     try:
-        list(sam.track_concept(frames[:4], cs.PHRASES))
+        list(sam.track_concept(frames[:3], cs.PHRASES))
     finally:
         handle.remove()
-    assert len(calls) == 4
+    assert len(calls) == 3
 
 
-def test_exports_carry_the_phrase(sam, frames, tmp_path):
+def test_exports_carry_the_phrase(tracked, frames, tmp_path):
     store = VideoMasks(size=(HEIGHT, WIDTH), num_frames=NUM_FRAMES, fps=10.0)
-    for r in sam.track_concept(frames, cs.PHRASES):
+    for r in tracked[0]:
         store.add(r)
     assert store.phrases and set(store.phrases.values()) <= set(cs.PHRASES)
     data = json.loads(store.save_coco_json(tmp_path / "masks.json").read_text())
@@ -135,7 +151,7 @@ def _count_detector_calls(sam):
 
 
 def test_session_mixes_phrases_and_clicks(sam, frames):
-    session = sam.video_session(frames)
+    session = sam.video_session(frames[:SESSION_FRAMES])
     found = session.add_text("red ball", frame=0)
     assert session.phrases == ["red ball"] and found.frame_idx == 0
     assert found.object_ids and all(found.phrases[o] == "red ball" for o in found.object_ids)
@@ -144,7 +160,7 @@ def test_session_mixes_phrases_and_clicks(sam, frames):
     click_id = clicked.object_ids[-1]
     assert click_id not in found.object_ids and click_id not in clicked.phrases
     first = list(session.propagate())
-    assert [r.frame_idx for r in first] == list(range(NUM_FRAMES))
+    assert [r.frame_idx for r in first] == list(range(SESSION_FRAMES))
     assert all(click_id in r.object_ids for r in first)
     phrase_ids = sorted({o for r in first for o in r.phrases})
     assert phrase_ids and not set(phrase_ids) & {click_id}
@@ -165,7 +181,7 @@ def test_session_mixes_phrases_and_clicks(sam, frames):
     finally:
         handle.remove()
     assert calls == []
-    assert [r.frame_idx for r in again] == list(range(NUM_FRAMES))
+    assert [r.frame_idx for r in again] == list(range(SESSION_FRAMES))
     assert all(removed not in r.object_ids for r in again)
     assert all(click_id in r.object_ids for r in again)
     assert refined in session.object_ids  # protected from the hot-start removals
@@ -178,7 +194,7 @@ def test_session_mixes_phrases_and_clicks(sam, frames):
         list(session.propagate())
     finally:
         handle.remove()
-    assert len(calls) == NUM_FRAMES  # one phrase, every frame once (frame 0 by add_text)
+    assert len(calls) == SESSION_FRAMES  # one phrase, every frame once (frame 0 by add_text)
     assert session.phrases == ["red ball", "blue disc"]
     session.remove_text("blue disc")
     assert session.phrases == ["red ball"]
@@ -187,12 +203,12 @@ def test_session_mixes_phrases_and_clicks(sam, frames):
         session.remove_text("green thing")
 
 
-def test_session_of_one_phrase_equals_track_concept(sam, frames):
+def test_session_of_phrases_equals_track_concept(sam, frames, tracked):
     session = sam.video_session(frames)
     session.add_text(cs.PHRASES, frame=0)
     got = list(session.propagate())
-    expected = list(sam.track_concept(frames, cs.PHRASES))
-    for r, e in zip(got, expected):
+    assert len(got) == NUM_FRAMES
+    for r, e in zip(got, tracked[0]):
         assert r.object_ids == e.object_ids and r.phrases == e.phrases
         np.testing.assert_array_equal(r.masks, e.masks)
 
