@@ -195,6 +195,17 @@ class VideoMasks:
             "frames": [{"frame_idx": f, "annotations": self._frames[f]} for f in self.frames],
         }
 
+    @classmethod
+    def from_dict(cls, data: dict) -> VideoMasks:
+        """The results `to_dict` (or the JSON of `save_coco_json`) holds."""
+        video = data["video"]
+        return cls(
+            size=(int(video["height"]), int(video["width"])),
+            num_frames=int(video["num_frames"]),
+            fps=float(video["fps"]),
+            _frames={int(f["frame_idx"]): list(f["annotations"]) for f in data["frames"]},
+        )
+
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
 
