@@ -197,3 +197,28 @@ def test_fill_holes_and_sprinkles():
     assert out[0, 0, 0, 9].item() == pytest.approx(-0.1)
     assert torch.equal(out[0, 0, 5:, 8:], masks[0, 0, 5:, 8:])
     assert torch.equal(fill_holes_in_mask_scores(masks, max_area=0), masks)
+
+
+def test_reverse_and_partial_propagation(concept_model, concept_processor):
+    session = concept_processor.init_video_session(video=cs.video(4))
+    concept_processor.add_text_prompt(session, cs.PHRASES[0])
+    frames = [
+        out.frame_idx
+        for out in concept_model.propagate_in_video_iterator(
+            inference_session=session, start_frame_idx=3, reverse=True, show_progress_bar=False
+        )
+    ]
+    assert frames == [2, 1, 0]  # as the reference: a reverse run starts before start_frame_idx
+    session = concept_processor.init_video_session(video=cs.video(4))
+    concept_processor.add_text_prompt(session, cs.PHRASES[0])
+    outs = list(
+        concept_model.propagate_in_video_iterator(
+            inference_session=session, start_frame_idx=1, max_frame_num_to_track=1
+        )
+    )
+    assert [o.frame_idx for o in outs] == [1, 2]
+    post = concept_processor.postprocess_outputs(session, outs[-1])
+    assert set(post) == {"object_ids", "scores", "boxes", "masks", "prompt_to_obj_ids"}
+    assert post["masks"].shape[1:] == (HEIGHT, WIDTH) and post["boxes"].shape == (len(post["object_ids"]), 4)
+    with pytest.raises(ValueError, match="start_frame_idx"):
+        next(concept_model.propagate_in_video_iterator(inference_session=session, start_frame_idx=9))
