@@ -172,21 +172,16 @@ class VideoSession:
             raise ValueError(f"obj_id must be an int, got {obj_id!r}")
         obj_id = int(obj_id)
         if obj_id in state.obj_ids or (concept and obj_id in state.obj_id_to_score):
-            raise ValueError(f"object id {obj_id} is already in use; use refine() or another id")
-        frame = self._check_frame(frame)
+            raise ValueError(
+                f"object id {obj_id} is already tracked (or was used); use refine() or another id"
+            )
+        result = self._prompt(obj_id, frame, points, labels, box, mask, replace=True)
         if concept:  # the phrases' ids continue above it; no phrase ever matches it
             state.clicked_obj_ids.add(obj_id)
             state.protected_obj_ids.add(obj_id)
             state.obj_id_to_prompt_id[obj_id] = CLICK_PROMPT_ID_BASE - obj_id
             state.max_obj_id = max(state.max_obj_id, obj_id)
-        try:
-            return self._prompt(obj_id, frame, points, labels, box, mask, replace=True)
-        except Exception:
-            if concept and obj_id not in state.obj_ids:
-                state.clicked_obj_ids.discard(obj_id)
-                state.protected_obj_ids.discard(obj_id)
-                state.obj_id_to_prompt_id.pop(obj_id, None)
-            raise
+        return result
 
     def refine(
         self,
