@@ -10,6 +10,7 @@ import zipfile
 
 import av
 import numpy as np
+import pytest
 from cli_inputs import write_video
 from concept_videos import make_concept_video, write_concept_checkpoint
 from PIL import Image
@@ -67,3 +68,25 @@ def test_track_clicks_with_edgetam(tiny_checkpoint_dir, tmp_path):
     tracks = json.loads((out / "videos" / "clip.json").read_text())
     assert tracks["object_ids"] == [1] and len(tracks["frames"]) == 3 and tracks["phrases"] == {}
     assert json.loads((out / ".sam3" / "job.json").read_text())["video_model"] == TINY_RANDOM_EDGETAM
+
+
+def test_track_text_on_ray_writes_what_the_local_run_writes(tmp_path):
+    ray = pytest.importorskip("ray", reason='Ray is not installed: pip install "sam3-sdk[ray]"')
+    checkpoint = write_concept_checkpoint(tmp_path / "ckpt")
+    _write_frames(tmp_path / "in" / "clip.mp4", make_concept_video(3))
+    argv = ["track", str(tmp_path / "in"), "--text", "red ball", "--threshold", "0.35", "--model", str(checkpoint),
+            "--no-mp4", "-q"]  # fmt: skip
+    assert main([*argv, "--out", str(tmp_path / "local")]) == EXIT_OK
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        assert main([*argv, "--out", str(tmp_path / "ray"), "--ray"]) == EXIT_OK
+    finally:
+        ray.shutdown()
+    local, on_ray = (
+        json.loads((tmp_path / d / "videos" / "clip.json").read_text()) for d in ("local", "ray")
+    )
+    assert on_ray["object_ids"] == local["object_ids"] and on_ray["phrases"] == local["phrases"]
+    for got, want in zip(on_ray["frames"], local["frames"], strict=True):
+        for a, b in zip(got["annotations"], want["annotations"], strict=True):
+            assert a.pop("score") == pytest.approx(b.pop("score"), abs=1e-5)
+            assert a == b

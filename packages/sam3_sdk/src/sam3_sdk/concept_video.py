@@ -99,10 +99,14 @@ class ConceptVideoState(Sam3VideoInferenceSession):
     """A `Sam3VideoInferenceSession` with what an interactive SDK session adds: the detection
     cache, the objects protected from the detection-to-track removals, removed phrase objects
     kept as hidden tracks (so that the detector does not find them again), and phrases taken back.
+
+    Object ids count from 1, as clicked objects' do (0 is the background of index masks): each
+    is the core model's id + 1, the objects being found in the same order.
     """
 
     def __init__(self, *args: Any, detection_cache_bytes: int = DEFAULT_DETECTION_CACHE_BYTES, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        self.max_obj_id = 0  # the first object found gets id 1
         self.detections = DetectionCache(detection_cache_bytes)
         self.protected_obj_ids: set[int] = set()  # never removed or suppressed by hot-start rules
         self.clicked_obj_ids: set[int] = set()  # objects from clicks, not from a phrase
