@@ -12,7 +12,6 @@ import av
 import concept_scenarios as cs
 import numpy as np
 import pytest
-import torch
 from concept_videos import HEIGHT, WIDTH, make_concept_video, write_concept_checkpoint
 from PIL import Image
 from pycocotools import mask as mask_utils
@@ -212,6 +211,15 @@ def test_session_of_phrases_equals_track_concept(sam, frames, tracked):
         np.testing.assert_array_equal(r.masks, e.masks)
 
 
+def test_session_propagates_a_phrase_backward_from_its_frame(sam, frames):
+    session = sam.video_session(frames[:4])
+    found = session.add_text("red ball", frame=3)
+    got = list(session.propagate("backward"))
+    assert [r.frame_idx for r in got] == [3, 2, 1, 0]
+    assert found.object_ids and set(found.object_ids) <= set(session.results.object_ids)
+    assert set(session.results.phrases.values()) == {"red ball"}
+
+
 def test_clicks_alone_stay_the_tracker_s(sam, frames):
     tracked = list(sam.track_object(frames[:4], {1: dict(frame=0, points=[(40, 48)])}))
     session = sam.video_session(frames[:4])
@@ -227,4 +235,6 @@ def test_edgetam_session_says_text_needs_a_detector(frames):
     assert isinstance(session, VideoSession) and session.phrases == []
     with pytest.raises(ValueError, match="no detector"):
         session.add_text("red ball")
-    torch.manual_seed(0)
+    # track_concept itself still runs on SAM 3's own tracker (loaded beside EdgeTAM)
+    assert len(list(sam.track_concept(frames[:2], "red ball"))) == 2
+    assert sam.concept_video_tracker.tracker.name == "SAM 3"

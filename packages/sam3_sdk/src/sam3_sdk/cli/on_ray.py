@@ -96,7 +96,7 @@ class ImageReplica:
 
     def __init__(self, job: ImageJob, model: str, device: str | None, dtype: str) -> None:
         self.job = job
-        self.sam = load_sam(model, device, dtype, job.video_model)
+        self.sam = load_sam(model, device, dtype)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         decoded = [
