@@ -114,7 +114,12 @@ def test_track_videos_writes_per_frame_rle_and_an_mp4(tiny_checkpoint_dir, tmp_p
         (["object", "IMG", "--point", "12;7"], EXIT_USAGE, "expected 2 numbers"),
         (["object", "IMG", "--box", "30,30,10,10"], EXIT_USAGE, "x1 < x2"),
         (["object", "IMG"], EXIT_USAGE, "object needs --point"),
-        (["track", "IMG", "--text", "a dog"], EXIT_USAGE, "not available yet"),
+        (["track", "IMG", "--text", "a dog", "--point", "0:1,1"], EXIT_USAGE, "not both"),
+        (
+            ["track", "IMG", "--point", "0:1,1", "--threshold", "0.5"],
+            EXIT_USAGE,
+            "--threshold applies to --text",
+        ),
         (["track", "IMG", "--point", "0:1,1", "--point", "3:2,2"], EXIT_USAGE, "on one frame"),
         (["concept", "NOTHING/*.jpg", "--text", "cat"], EXIT_NO_INPUTS, "no input matched"),
         (["concept", "IMG", "--text", "cat", "--model", "MISSING"], EXIT_ERROR, "could not be loaded"),

@@ -3,7 +3,9 @@
     OUT/annotations.json        one COCO file for the run (images, annotations with RLE, categories)
     OUT/masks/<name>.png        per image: index mask (0 background, i for annotation `mask_index` i)
     OUT/overlays/<name>.jpg     per image, with --overlay
-    OUT/videos/<name>.json      per video: every frame's masks as COCO RLE, with object ids
+    OUT/videos/<name>.json      per video: every frame's masks as COCO RLE, with object ids (and
+                                the phrase that found each object, with --text)
+    OUT/videos/<name>.masks.zip per video: frame_000000.png ... index masks (pixel value = object id)
     OUT/videos/<name>.mp4       per video: the annotated video
     OUT/summary.json            the run's counts and failures
     OUT/.sam3/job.json          the job's settings (a resumed run must match them)
@@ -27,6 +29,7 @@ from PIL import Image
 
 from ..atomic import write_atomically
 from ..results import Instances, overlay_masks
+from ..video_results import VideoMasks
 from .inputs import InputFile
 from .progress import RunStats
 
@@ -158,6 +161,9 @@ class RunOutputs:
         """The video's per-frame RLE JSON (and MP4 bytes from a worker), then its record."""
         if result.mp4 is not None:
             write_atomically(self.video_path(result.key, ".mp4"), result.mp4)
+        VideoMasks.from_dict(json.loads(result.masks_json)).save_png_zip(
+            self.video_path(result.key, ".masks.zip")
+        )
         write_atomically(self.video_path(result.key, ".json"), result.masks_json.encode())
         write_atomically(self._record_path(result.key), json.dumps(result.record()).encode())
 

@@ -1,0 +1,92 @@
+"""`sam3 track --text`: every instance of phrases through videos, with the click-prompted track's
+outputs (per-video RLE JSON carrying each object's phrase, PNG index masks, annotated MP4), and
+`--video-model` for clicks tracked by EdgeTAM."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import av
+import numpy as np
+import pytest
+from cli_inputs import write_video
+from concept_videos import make_concept_video, write_concept_checkpoint
+from PIL import Image
+from pycocotools import mask as mask_utils
+from sam3_sdk.cli import main
+from sam3_sdk.cli.arguments import EXIT_OK
+from sam3_sdk.random_checkpoint import TINY_RANDOM_EDGETAM
+
+FRAMES = 4
+
+
+def _write_frames(path, frames, fps=10):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps, options={"crf": "0"})
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        for rgb in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def test_track_text_writes_phrases_in_rle_png_and_mp4(tmp_path, capsys):
+    checkpoint = write_concept_checkpoint(tmp_path / "ckpt")
+    _write_frames(tmp_path / "in" / "clip.mp4", make_concept_video(FRAMES))
+    out = tmp_path / "out"
+    rc = main(["track", str(tmp_path / "in"), "--text", "red ball", "--text", "blue  disc", "--threshold", "0.35",
+               "--model", str(checkpoint), "--out", str(out)])  # fmt: skip
+    assert rc == EXIT_OK, capsys.readouterr().err
+    tracks = json.loads((out / "videos" / "clip.json").read_text())
+    assert [f["frame_idx"] for f in tracks["frames"]] == list(range(FRAMES))
+    assert tracks["object_ids"] and set(tracks["phrases"].values()) <= {"red ball", "blue disc"}
+    with zipfile.ZipFile(out / "videos" / "clip.masks.zip") as z:
+        assert len(z.namelist()) == FRAMES
+        pngs = [np.array(Image.open(io.BytesIO(z.read(name)))) for name in sorted(z.namelist())]
+    for frame, index in zip(tracks["frames"], pngs):
+        assert set(np.unique(index).tolist()) - {0} <= {a["object_id"] for a in frame["annotations"]}
+        for ann in frame["annotations"]:
+            assert ann["phrase"] == tracks["phrases"][str(ann["object_id"])]
+            mask = mask_utils.decode(ann["segmentation"]).astype(bool)
+            assert int(mask.sum()) == ann["area"] and mask[index == ann["object_id"]].all()
+    with av.open(str(out / "videos" / "clip.mp4")) as container:
+        assert sum(1 for _ in container.decode(video=0)) == FRAMES
+    assert json.loads((out / "summary.json").read_text())["instances"] == len(tracks["object_ids"])
+
+
+def test_track_clicks_with_edgetam(tiny_checkpoint_dir, tmp_path):
+    write_video(tmp_path / "in" / "clip.mp4", frames=3)
+    out = tmp_path / "out"
+    rc = main(["track", str(tmp_path / "in"), "--point", "0:20,20", "--video-model", TINY_RANDOM_EDGETAM,
+               "--model", str(tiny_checkpoint_dir), "--out", str(out), "--no-mp4"])  # fmt: skip
+    assert rc == EXIT_OK
+    tracks = json.loads((out / "videos" / "clip.json").read_text())
+    assert tracks["object_ids"] == [1] and len(tracks["frames"]) == 3 and tracks["phrases"] == {}
+    assert json.loads((out / ".sam3" / "job.json").read_text())["video_model"] == TINY_RANDOM_EDGETAM
+
+
+def test_track_text_on_ray_writes_what_the_local_run_writes(tmp_path):
+    ray = pytest.importorskip("ray", reason='Ray is not installed: pip install "sam3-sdk[ray]"')
+    checkpoint = write_concept_checkpoint(tmp_path / "ckpt")
+    _write_frames(tmp_path / "in" / "clip.mp4", make_concept_video(3))
+    argv = ["track", str(tmp_path / "in"), "--text", "red ball", "--threshold", "0.35", "--model", str(checkpoint),
+            "--no-mp4", "-q"]  # fmt: skip
+    assert main([*argv, "--out", str(tmp_path / "local")]) == EXIT_OK
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        assert main([*argv, "--out", str(tmp_path / "ray"), "--ray"]) == EXIT_OK
+    finally:
+        ray.shutdown()
+    local, on_ray = (
+        json.loads((tmp_path / d / "videos" / "clip.json").read_text()) for d in ("local", "ray")
+    )
+    assert on_ray["object_ids"] == local["object_ids"] and on_ray["phrases"] == local["phrases"]
+    for got, want in zip(on_ray["frames"], local["frames"], strict=True):
+        for a, b in zip(got["annotations"], want["annotations"], strict=True):
+            assert a.pop("score") == pytest.approx(b.pop("score"), abs=1e-5)
+            assert a == b
