@@ -11,11 +11,34 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "apps" / "demo"))
+import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 from browser_artifacts import screenshot  # noqa: E402
+from sam3_demo.video_text import found_message, parse_phrases  # noqa: E402
+from sam3_sdk.video_results import VideoFrameMasks  # noqa: E402
 from tab_flows import click_at, write_clip  # noqa: E402
 
 N, FPS = 4, 8
 PHRASE = "shape"
+
+
+def test_phrases_and_found_messages():
+    assert parse_phrases(" person ,dog,, Person,  red   car ") == ["person", "dog", "red car"]
+    for bad in ("", " , ,", None):
+        with pytest.raises(gr.Error, match="Type what to find"):
+            parse_phrases(bad)
+    with pytest.raises(gr.Error, match="9 phrases"):
+        parse_phrases(",".join(f"p{i}" for i in range(9)))
+
+    frame = VideoFrameMasks(2, [1, 4, 5], np.zeros((3, 8, 8), bool), [0.9, 0.8, 0.7])
+    frame.phrases = {4: "dog", 5: "dog"}  # object 1 was clicked
+    assert found_message(frame, ["dog", "cat"], 2) == (
+        "Found 2 instances of 'dog' (objects 4 (0.80), 5 (0.70)) on frame 2; nothing for 'cat'. "
+        "Propagate to track them, or click to fix or add objects."
+    )
+    assert found_message(frame, ["cat"], 2).startswith("Nothing was found for 'cat' on frame 2.")
 
 
 def _legend_ids(page) -> dict[int, str]:
