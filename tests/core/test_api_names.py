@@ -21,6 +21,7 @@ from sam3_core import (
     Sam3TrackerVideoMaskDecoderConfig,
     Sam3TrackerVideoPromptEncoderConfig,
     Sam3VideoConfig,
+    Sam3VideoModel,
     infer_device,
     load_video,
     pipeline,
@@ -106,12 +107,15 @@ def test_auto_config(tiny_checkpoint_dir):
 
 
 def test_auto_model_and_processor_of_the_combined_checkpoint(tiny_repo_dir, detector_model):
+    # As in the reference: the combined checkpoint's model type ("sam3_video") is the text-prompted
+    # video model, whose detector is the concept model; the processor follows processor_config.json.
     model = AutoModel.from_pretrained(tiny_repo_dir)
     processor = AutoProcessor.from_pretrained(tiny_repo_dir)
-    assert isinstance(model, Sam3Model) and isinstance(processor, Sam3Processor)
+    assert isinstance(model, Sam3VideoModel) and isinstance(processor, Sam3Processor)
+    assert isinstance(model.detector_model, Sam3Model)
     inputs = processor(images=make_image(150, 200, seed=1), text="ear", return_tensors="pt")
     with torch.no_grad():
-        assert torch.equal(model(**inputs).pred_logits, detector_model(**inputs).pred_logits)
+        assert torch.equal(model.detector_model(**inputs).pred_logits, detector_model(**inputs).pred_logits)
 
 
 def test_mask_generation_pipeline(tracker_model, tiny_checkpoint_dir):

@@ -34,6 +34,7 @@ LAYERS = [
     "mask_generator",
     "concept_predictor",
     "video_tracker",
+    "concept_video",
     # sessions
     "sessions",
     "video",

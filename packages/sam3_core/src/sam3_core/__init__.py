@@ -40,13 +40,16 @@ from .models.edgetam_video import EdgeTamVideoModel
 from .models.sam3 import Sam3Model
 from .models.sam3_tracker import Sam3TrackerImageSegmentationOutput, Sam3TrackerModel
 from .models.sam3_tracker_video import Sam3TrackerVideoModel
+from .models.sam3_video import Sam3VideoModel, Sam3VideoSegmentationOutput
 from .outputs import ModelOutput, Sam3TrackerVideoSegmentationOutput, Sam3VisionOutput
 from .pipelines import MaskGenerationPipeline, pipeline
 from .processing.detector import Sam3Processor
 from .processing.image import post_process_masks, preprocess_images
 from .processing.sam2_video import Sam2VideoProcessor
+from .processing.sam3_video import Sam3VideoProcessor
 from .processing.tracker import Sam3TrackerProcessor
 from .processing.video import Sam3TrackerVideoProcessor
+from .video.concept_session import Sam3VideoInferenceSession
 from .video.edgetam_session import EdgeTamVideoInferenceSession
 from .video.session import Sam3TrackerVideoInferenceSession
 from .video_utils import VideoMetadata, load_video
@@ -96,6 +99,10 @@ __all__ = [
     "Sam3TrackerVideoInferenceSession",
     "Sam3TrackerVideoModel",
     "Sam3TrackerVideoProcessor",
+    "Sam3VideoInferenceSession",
+    "Sam3VideoModel",
+    "Sam3VideoProcessor",
+    "Sam3VideoSegmentationOutput",
     "Sam3TrackerVideoSegmentationOutput",
     "Sam3VideoConfig",
     "Sam3ViTConfig",

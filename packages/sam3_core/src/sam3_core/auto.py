@@ -1,9 +1,10 @@
 """`AutoConfig`, `AutoModel`, `AutoProcessor`: pick the SAM 3 class a checkpoint's `model_type` names.
 
 Small adapters over the concrete classes' own `from_pretrained`: they read `config.json` (and
-`processor_config.json`) of a hub repo or folder and hand over to the class. The combined
-`facebook/sam3` checkpoint (`model_type` "sam3_video") gives the concept-segmentation model and
-processor, `Sam3Model` / `Sam3Processor`, which is what the documentation's `AutoModel` example runs.
+`processor_config.json`) of a hub repo or folder and hand over to the class. As in the reference,
+the combined `facebook/sam3` checkpoint (`model_type` "sam3_video") gives the text-prompted video
+model `Sam3VideoModel`; `AutoProcessor` follows the `processor_class` of `processor_config.json`
+(`Sam3Processor` or `Sam3VideoProcessor`), else the model type's processor.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from .config import CONFIG_CLASSES, BaseConfig, ConfigError, config_from_dict
 from .models.sam3 import Sam3Model
 from .models.sam3_tracker import Sam3TrackerModel
 from .models.sam3_tracker_video import Sam3TrackerVideoModel
+from .models.sam3_video import Sam3VideoModel
 from .processing.detector import Sam3Processor
+from .processing.sam3_video import Sam3VideoProcessor
 from .processing.tracker import Sam3TrackerProcessor
 from .processing.video import Sam3TrackerVideoProcessor
 
@@ -26,24 +29,23 @@ __all__ = ["AutoConfig", "AutoModel", "AutoProcessor", "MODEL_CLASSES", "PROCESS
 
 _HUB_KWARGS = ("revision", "token", "cache_dir", "local_files_only")
 
-# model_type → class. "sam3_video" is the combined checkpoint: its concept model is the default.
+# model_type → class. "sam3_video" is the combined checkpoint (all models of the family).
 MODEL_CLASSES: dict[str, type] = {
-    "sam3_video": Sam3Model,
+    "sam3_video": Sam3VideoModel,
     "sam3": Sam3Model,
     "sam3_tracker": Sam3TrackerModel,
     "sam3_tracker_video": Sam3TrackerVideoModel,
 }
 PROCESSOR_CLASSES: dict[str, type] = {
-    "sam3_video": Sam3Processor,
+    "sam3_video": Sam3VideoProcessor,
     "sam3": Sam3Processor,
     "sam3_tracker": Sam3TrackerProcessor,
     "sam3_tracker_video": Sam3TrackerVideoProcessor,
 }
-# `processor_class` of a processor_config.json → our class (the reference's video-concept
-# processor is served by the concept processor).
+# `processor_class` of a processor_config.json → our class.
 _PROCESSOR_BY_NAME: dict[str, type] = {
     "Sam3Processor": Sam3Processor,
-    "Sam3VideoProcessor": Sam3Processor,
+    "Sam3VideoProcessor": Sam3VideoProcessor,
     "Sam3TrackerProcessor": Sam3TrackerProcessor,
     "Sam3TrackerVideoProcessor": Sam3TrackerVideoProcessor,
 }

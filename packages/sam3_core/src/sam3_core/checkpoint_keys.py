@@ -33,6 +33,7 @@ __all__ = [
     "VISION_WITH_TRACKER_NECK",
     "VISION_LAYOUTS",
     "EDGETAM_VIDEO",
+    "SAM3_VIDEO",
 ]
 
 HUB_PREFIXES = ("detector_model.", "tracker_model.", "tracker_neck.")
@@ -122,6 +123,14 @@ VISION_WITH_TRACKER_NECK = KeyLayout(
 )
 
 VISION_LAYOUTS = {"detector": VISION_WITH_DETECTOR_NECK, "tracker": VISION_WITH_TRACKER_NECK}
+
+
+# The combined model (`Sam3VideoModel`) is the hub layout itself: detector, tracker heads and the
+# tracker's neck under their hub prefixes; the backbone is read once, as the detector's.
+SAM3_VIDEO = KeyLayout(
+    "text-prompted video model (Sam3VideoModel)",
+    rules=tuple((prefix, prefix) for prefix in HUB_PREFIXES),
+)
 
 
 # EdgeTAM (`yonigozlan/edgetam-video-1`) is a single-model checkpoint: its keys are the model's,

@@ -8,21 +8,24 @@ from sam3_sdk import VideoTracker, track_object     # video with either tracker:
 tracker = VideoTracker.from_pretrained("yonigozlan/edgetam-video-1")
 for frame in track_object(tracker, "clip.mp4", {1: dict(frame=0, points=[(210, 350)])}): ...
 
+for frame in sam.track_concept("clip.mp4", ["person", "dog"]): ...   # every instance of phrases
+
 Layers, each importing only those below it: results, RLE, images, video I/O, exports and the
 `LRUCache` at the bottom; the shared `FeatureStore`; the predictors (`ImagePredictor`,
-`ConceptPredictor`, `MaskGenerator`, `VideoTracker`); the sessions (`ImageSession`,
+`ConceptPredictor`, `MaskGenerator`, `VideoTracker`, `ConceptVideoTracker`); the sessions (`ImageSession`,
 `VideoSession`); the `Sam3` facade on top.
 """
 
 from .cache import LRUCache
 from .concept_predictor import ConceptPredictor
+from .concept_video import ConceptVideoTracker
 from .features import FeatureStore, ImageFeatures
 from .image_predictor import ImagePredictor
 from .mask_generator import MaskGenerator
 from .model import Sam3
 from .results import Instances, ObjectMasks
 from .sessions import ImageSession
-from .video import VideoSession, track_object
+from .video import VideoSession, track_concept, track_object
 from .video_io import VideoReader, open_video
 from .video_results import VideoFrameMasks, VideoMasks
 from .video_tracker import VideoTracker
@@ -31,6 +34,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConceptPredictor",
+    "ConceptVideoTracker",
     "FeatureStore",
     "ImageFeatures",
     "ImagePredictor",
@@ -46,5 +50,6 @@ __all__ = [
     "VideoSession",
     "VideoTracker",
     "open_video",
+    "track_concept",
     "track_object",
 ]

@@ -2,10 +2,11 @@
 
 The facade owns the models and one `FeatureStore` (one backbone pass per image); each task is a
 small predictor over them: `ImagePredictor` (points, boxes, masks), `MaskGenerator` (everything),
-`ConceptPredictor` (text and exemplar boxes; the detector loads on first use) and `VideoTracker`
+`ConceptPredictor` (text and exemplar boxes; the detector loads on first use), `VideoTracker`
 (video; the video model loads on first use: SAM 3's tracker, or another checkpoint's such as
-EdgeTAM's with `video_model=`). The lazily loaded models are built in one place, `_load_detector`
-and `_load_video_predictor`.
+EdgeTAM's with `video_model=`) and `ConceptVideoTracker` (phrases in video: the detector and SAM
+3's video tracker composed, nothing loaded twice). The lazily loaded models are built in one
+place, `_load_detector`, `_load_video_predictor` and `_load_concept_video_tracker`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sam3_core import (
 )
 
 from .concept_predictor import ConceptPredictor
+from .concept_video import ConceptVideoTracker
 from .features import FeatureStore, ImageFeatures
 from .image_predictor import ImagePredictor
 from .images import ImageLike
@@ -33,7 +35,7 @@ from .mask_generator import MaskGenerator
 from .random_checkpoint import checkpoint_path
 from .results import Instances, ObjectMasks
 from .sessions import ImageSession
-from .video import VideoSession, track_object
+from .video import VideoSession, track_concept, track_object
 from .video_io import VideoLike, VideoReader
 from .video_results import VideoFrameMasks
 from .video_tracker import VideoTracker
@@ -60,6 +62,7 @@ class Sam3:
         text_cache_size: int = 64,
         hub_kwargs: dict | None = None,
         video_model: str | os.PathLike | VideoTracker | None = None,
+        concept_config: dict | None = None,
     ) -> None:
         self.tracker = tracker
         self.tracker_processor = tracker_processor
@@ -76,6 +79,9 @@ class Sam3:
         self._video_predictor: VideoTracker | None = (
             video_model if isinstance(video_model, VideoTracker) else None
         )
+        self._sam3_video_tracker: VideoTracker | None = None  # SAM 3's, when video_model is another's
+        self._concept_video_tracker: ConceptVideoTracker | None = None
+        self.concept_config = dict(concept_config or {})
         self.cache_size = cache_size
         self.text_cache_size = text_cache_size
 
@@ -87,6 +93,7 @@ class Sam3:
         dtype: torch.dtype | str | None = None,
         cache_size: int = 3,
         video_model: str | os.PathLike | None = None,
+        concept_config: dict | None = None,
         **hub_kwargs: Any,
     ) -> Sam3:
         """Load a SAM 3 checkpoint (hub id, folder, or `tiny-random`: random weights, written on
@@ -96,6 +103,8 @@ class Sam3:
         sharing the tracker's image backbone (one copy in memory, one pass per image).
         video_model: the checkpoint `video_session` / `track_object` track with (loaded on first
         use), e.g. "yonigozlan/edgetam-video-1" for EdgeTAM; default: SAM 3's own video tracker.
+        concept_config: settings of text-prompted video tracking that differ from the checkpoint's
+        (fields of `sam3_core.Sam3VideoConfig`, e.g. {"new_det_thresh": 0.5}).
         """
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -104,7 +113,7 @@ class Sam3:
         processor = Sam3TrackerProcessor.from_pretrained(path, **hub_kwargs)
         return cls(
             tracker, processor, checkpoint=path, cache_size=cache_size, hub_kwargs=hub_kwargs,
-            video_model=video_model,
+            video_model=video_model, concept_config=concept_config,
         )  # fmt: skip
 
     @property
@@ -150,6 +159,19 @@ class Sam3:
             return VideoTracker.from_pretrained(
                 self.video_model, device=self.device, dtype=self.tracker.dtype, **self._hub_kwargs
             )
+        return self._load_sam3_video_tracker()
+
+    def _load_concept_video_tracker(self) -> ConceptVideoTracker:
+        video = self.video_predictor
+        if video.name != "SAM 3":  # the session tracks with another model; phrases need SAM 3's
+            if self._sam3_video_tracker is None:
+                self._sam3_video_tracker = self._load_sam3_video_tracker()
+            video = self._sam3_video_tracker
+        return ConceptVideoTracker.from_parts(
+            self.detector, video, self.checkpoint, config_overrides=self.concept_config, **self._hub_kwargs
+        )
+
+    def _load_sam3_video_tracker(self) -> VideoTracker:
         model = Sam3TrackerVideoModel.from_pretrained(
             self.checkpoint,
             device=self.device,
@@ -294,10 +316,35 @@ class Sam3:
     def video_processor(self) -> Sam3TrackerVideoProcessor:
         return self.video_predictor.processor
 
+    @property
+    def concept_video_tracker(self) -> ConceptVideoTracker:
+        """The text-prompted video tracker (`ConceptVideoTracker`: `detector` and SAM 3's video
+        tracker composed around the one backbone), made on first use."""
+        if self._concept_video_tracker is None:
+            self._concept_video_tracker = self._load_concept_video_tracker()
+        return self._concept_video_tracker
+
     def video_session(self, video: VideoLike | VideoReader, fps: float | None = None) -> VideoSession:
         """An interactive `VideoSession` on a video (file path, folder of frames, list of images or a
-        (T, H, W, 3) array): add / refine / remove objects, propagate forward, backward or both ways."""
-        return VideoSession(self.video_predictor, video, fps=fps)
+        (T, H, W, 3) array): find objects by phrases (`add_text`), add / refine / remove objects by
+        clicks, propagate forward, backward or both ways. Phrases load the detector on first use."""
+        concept = (lambda: self.concept_video_tracker) if self.video_predictor.name == "SAM 3" else None
+        return VideoSession(self.video_predictor, video, fps=fps, concept=concept)
+
+    def track_concept(
+        self,
+        video: VideoLike | VideoReader,
+        text: str | list[str],
+        direction: str = "forward",
+        progress: Callable[[int, int], Any] | None = None,
+        fps: float | None = None,
+    ) -> Iterator[VideoFrameMasks]:
+        """Find every instance of a phrase (or of each phrase of a list, e.g. ["person", "dog"])
+        in a video and track them all, yielding each frame's `VideoFrameMasks`: stable object ids,
+        `phrases` (object id -> phrase), detection scores. See `video.track_concept` for `direction`.
+        Frames are decoded lazily and results are not kept: memory stays bounded on long videos.
+        """
+        return track_concept(self, video, text, direction=direction, progress=progress, fps=fps)
 
     def track_object(
         self,

@@ -1,11 +1,22 @@
-"""The interactive `VideoSession` (add, refine and remove objects; propagate forwards, backwards or
-both ways) and `track_object` (prompts in, each frame's masks out, nothing kept).
+"""The interactive `VideoSession` (phrases and clicks; add, refine and remove objects; propagate
+forwards, backwards or both ways), `track_object` (prompts in, each frame's masks out, nothing
+kept) and `track_concept` (phrases in, every instance's masks out, nothing kept).
 
 >>> session = sam.video_session("clip.mp4")
->>> first = session.add_object(frame=0, points=[(210, 350)])      # → VideoFrameMasks of frame 0
+>>> found = session.add_text("person", frame=0)                   # → VideoFrameMasks of frame 0
+>>> first = session.add_object(frame=0, points=[(210, 350)])      # a missed object, by a click
 >>> session.refine(first.object_ids[0], frame=40, points=[(200, 340), (260, 300)], labels=[1, 0])
+>>> session.remove_object(found.object_ids[1])                    # a wrong one
 >>> for frame in session.propagate("both", progress=print): ...
 >>> session.results.save_coco_json("masks.json")
+
+Propagating again after a change (a phrase, a click, a refinement or a removal): on each frame
+the backbone runs again (its features are kept only for the frame at hand), then the tracker for
+every object and the detection-to-track matching; the detector does not run again on frames it
+has already seen with the same phrases (their detections are cached, bounded in bytes, see
+`concept_video.DetectionCache`). Objects found before keep their ids and are no longer removed by
+the hot-start rules meant for fresh detections; new instances can still join. A removed phrase
+object is kept as a hidden track, so the detector does not find it again while it is followed.
 """
 
 from __future__ import annotations
@@ -15,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .concept_video import ConceptVideoState, ConceptVideoTracker, init_concept_state
 from .prompts import check_video_prompts
 from .video_io import VideoLike, VideoReader, open_video
 from .video_results import VideoFrameMasks, VideoMasks, object_color
@@ -28,19 +40,26 @@ __all__ = [
     "VideoSession",
     "check_video_prompts",
     "object_color",
+    "track_concept",
     "track_object",
 ]
 
 DIRECTIONS = ("forward", "backward", "both")
 Progress = Callable[[int, int], Any]  # progress(frames done, frames in this propagation)
+ConceptSource = ConceptVideoTracker | Callable[[], ConceptVideoTracker]  # made on first use
+CLICK_PROMPT_ID_BASE = -1  # clicked object k gets prompt id -1 - k: no phrase ever matches it
 
 
 class VideoSession:
-    """Interactive tracking on one video: add objects, refine them on any frame, remove them, and
-    propagate forwards, backwards or both ways from the prompted frames.
+    """Interactive tracking on one video: find objects by phrases, add objects by clicks, refine
+    them on any frame, remove them, and propagate forwards, backwards or both ways.
 
     Frames are decoded on demand (never all in memory); the tracker keeps only a bounded window
     of past outputs. `results` keeps every frame's masks compactly (COCO RLE) for display and export.
+    concept: the `ConceptVideoTracker` phrases use (or a function making it on first use); None
+    when the tracker has no detector (EdgeTAM), and `add_text` then says so.
+    Object ids of clicks and phrases never collide; see the module doc for what propagating
+    again recomputes.
     """
 
     def __init__(
@@ -49,15 +68,23 @@ class VideoSession:
         video: VideoLike | VideoReader,
         fps: float | None = None,
         keep_results: bool = True,
+        concept: ConceptSource | None = None,
     ) -> None:
         self.tracker = tracker
         self.reader = open_video(video, fps=fps)
         self.model = tracker.model
         self.processor = tracker.processor
         self.keep_results = keep_results
-        self.state = tracker.init_state(self.reader)
+        self._concept_source = concept if tracker.name == "SAM 3" else None
+        self.state = (
+            init_concept_state(tracker, self.reader)
+            if self._concept_source is not None
+            else tracker.init_state(self.reader)
+        )
         self.results = VideoMasks(size=self.reader.size, num_frames=len(self.reader), fps=self.reader.fps)
         self.stale = False  # prompts changed since the last propagation
+        self._text_frames: set[int] = set()  # frames phrases were added on
+        self._preview: Any = None  # (frame, core output) of the last add_text, while still current
 
     # -- the video ----------------------------------------------------------------------------
 
@@ -76,7 +103,28 @@ class VideoSession:
 
     @property
     def object_ids(self) -> list[int]:
-        return list(self.state.obj_ids)
+        hidden = getattr(self.state, "hidden_obj_ids", set())
+        return [o for o in self.state.obj_ids if o not in hidden]
+
+    @property
+    def phrases(self) -> list[str]:
+        """The phrases added (and not taken back), in order."""
+        return self.state.active_phrases if isinstance(self.state, ConceptVideoState) else []
+
+    @property
+    def concept(self) -> ConceptVideoTracker:
+        """The text-prompted tracker (made on first use)."""
+        if self._concept_source is None:
+            raise ValueError(
+                f"this session ({self.tracker.name} tracker) has no detector for text prompts; phrases "
+                "need SAM 3's video tracker and detector (Sam3 without video_model=...), or use clicks"
+            )
+        if not isinstance(self._concept_source, ConceptVideoTracker):
+            self._concept_source = self._concept_source()
+        return self._concept_source
+
+    def _has_phrases(self) -> bool:
+        return bool(self.phrases)
 
     def frame(self, frame_idx: int) -> np.ndarray:
         """(H, W, 3) uint8 RGB of one frame."""
@@ -116,13 +164,29 @@ class VideoSession:
         mask: (H, W) bool. obj_id: any int not in use (default: the next free id, from 1).
         Returns every object's masks on that frame.
         """
+        state = self.state
+        concept = isinstance(state, ConceptVideoState)
         if obj_id is None:
-            obj_id = max(self.object_ids, default=0) + 1
+            obj_id = max([*state.obj_ids, state.max_obj_id if concept else 0, 0]) + 1
         if not isinstance(obj_id, (int, np.integer)) or isinstance(obj_id, bool):
             raise ValueError(f"obj_id must be an int, got {obj_id!r}")
-        if int(obj_id) in self.object_ids:
-            raise ValueError(f"object id {obj_id} is already tracked; use refine() or another id")
-        return self._prompt(int(obj_id), frame, points, labels, box, mask, replace=True)
+        obj_id = int(obj_id)
+        if obj_id in state.obj_ids or (concept and obj_id in state.obj_id_to_score):
+            raise ValueError(f"object id {obj_id} is already in use; use refine() or another id")
+        frame = self._check_frame(frame)
+        if concept:  # the phrases' ids continue above it; no phrase ever matches it
+            state.clicked_obj_ids.add(obj_id)
+            state.protected_obj_ids.add(obj_id)
+            state.obj_id_to_prompt_id[obj_id] = CLICK_PROMPT_ID_BASE - obj_id
+            state.max_obj_id = max(state.max_obj_id, obj_id)
+        try:
+            return self._prompt(obj_id, frame, points, labels, box, mask, replace=True)
+        except Exception:
+            if concept and obj_id not in state.obj_ids:
+                state.clicked_obj_ids.discard(obj_id)
+                state.protected_obj_ids.discard(obj_id)
+                state.obj_id_to_prompt_id.pop(obj_id, None)
+            raise
 
     def refine(
         self,
@@ -135,9 +199,26 @@ class VideoSession:
         replace: bool = True,
     ) -> VideoFrameMasks:
         """Correct an object on any frame. With `replace` (default) these prompts replace the object's
-        earlier prompts on that frame; otherwise the clicks are added to them."""
-        self.state.check_obj_id(obj_id)
+        earlier prompts on that frame; otherwise the clicks are added to them.
+
+        For an object found by a phrase, the correction becomes a prompted frame of it (the mask
+        there is the one these prompts give) and from then on it is tracked from its prompts: the
+        hot-start rules no longer remove it. It keeps its phrase.
+        """
+        self._check_obj(obj_id)
+        state = self.state
+        if isinstance(state, ConceptVideoState) and obj_id not in state.clicked_obj_ids:
+            frame = self._check_frame(frame)
+            obj_idx = state.obj_id_to_idx(obj_id)
+            state.remove_mask_inputs(obj_idx, frame)  # the detection mask gives way to the prompts
+            state.frames_tracked_per_obj[obj_idx].pop(frame, None)  # a prompted frame, not a tracked one
+            state.protected_obj_ids.add(obj_id)
         return self._prompt(obj_id, frame, points, labels, box, mask, replace=replace)
+
+    def _check_obj(self, obj_id: Any) -> int:
+        if obj_id not in self.object_ids:
+            raise ValueError(f"unknown object id {obj_id!r}; this session tracks objects {self.object_ids}")
+        return obj_id
 
     def _prompt(
         self, obj_id: int, frame: Any, points: Any, labels: Any, box: Any, mask: Any, replace: bool
@@ -146,19 +227,94 @@ class VideoSession:
         result = self.tracker.add_prompts(
             self.state, frame, obj_id, points=points, labels=labels, box=box, mask=mask, replace=replace
         )
-        self.stale = True
-        return self._record(result)
+        self._changed()
+        return self._record(self._with_phrases(result))
+
+    def _with_phrases(self, result: VideoFrameMasks) -> VideoFrameMasks:
+        """A tracker result on a state with phrases: hidden objects out; phrase objects carry their
+        phrase and detection score."""
+        state = self.state
+        if not isinstance(state, ConceptVideoState) or not state.prompts:
+            return result
+        keep = [i for i, o in enumerate(result.object_ids) if o not in state.hidden_obj_ids]
+        ids = [result.object_ids[i] for i in keep]
+        phrases = {o: state.phrase_of(o) for o in ids if state.phrase_of(o) is not None}
+        scores = np.array(
+            [
+                state.obj_id_to_score.get(o, s) if o in phrases else s
+                for o, s in zip(ids, result.scores[keep])
+            ],
+            np.float32,
+        )
+        return VideoFrameMasks(result.frame_idx, ids, result.masks[keep], scores, phrases=phrases)
 
     def remove_object(self, obj_id: int) -> None:
-        """Stop tracking an object: its prompts, memories and stored results go."""
-        self.state.remove_object(obj_id)
+        """Stop tracking an object: its prompts, memories and stored results go. An object found by
+        a phrase is dropped from every frame and kept as a hidden track, so that the detector does
+        not find it again while the tracker follows it."""
+        state = self.state
+        if (
+            isinstance(state, ConceptVideoState)
+            and obj_id in state.obj_ids
+            and obj_id not in state.clicked_obj_ids
+        ):
+            self._check_obj(obj_id)
+            state.hidden_obj_ids.add(obj_id)
+        else:
+            if isinstance(state, ConceptVideoState):
+                self._check_obj(obj_id)
+                state.clicked_obj_ids.discard(obj_id)
+                state.protected_obj_ids.discard(obj_id)
+            state.remove_object(obj_id)
         self.results.remove_object(obj_id)
+        self._changed()
+
+    def add_text(self, text: str | list[str], frame: int = 0) -> VideoFrameMasks:
+        """Find every instance of a phrase (or of each phrase of a list) on `frame` and start
+        tracking them; more instances join as `propagate` finds them on other frames.
+
+        Returns `frame`'s objects at once (ids, masks, scores, `phrases`), before any propagation.
+        Raises ValueError when the tracker has no detector (EdgeTAM).
+        """
+        frame = self._check_frame(frame)
+        concept = self.concept
+        concept.add_text(self.state, text)
+        out = concept.step(self.state, frame)
+        self._changed()
+        self._text_frames.add(frame)
+        self._preview = (frame, out)
+        return self._record(concept.frame_masks(self.state, out))
+
+    def remove_text(self, phrase: str) -> None:
+        """Take a phrase back: the objects it found leave every frame (refined ones too); the
+        detector no longer looks for it."""
+        state = self.state
+        if phrase not in self.phrases:
+            raise ValueError(f"unknown phrase {phrase!r}; the session's phrases are {self.phrases}")
+        prompt_id = next(i for i, p in state.prompts.items() if p == phrase)
+        for obj_id in [o for o in state.obj_ids if state.obj_id_to_prompt_id.get(o) == prompt_id]:
+            state.remove_object(obj_id)
+            state.hidden_obj_ids.discard(obj_id)
+            state.protected_obj_ids.discard(obj_id)
+            self.results.remove_object(obj_id)
+        state.inactive_prompt_ids.add(prompt_id)
+        state.detections.forget_phrase(phrase)
+        self._changed()
 
     def reset(self) -> None:
-        """Forget every object, prompt and result (the video stays open)."""
-        self.state.reset_inference_session()
+        """Forget every object, phrase, prompt and result (the video stays open)."""
+        if isinstance(self.state, ConceptVideoState):
+            self.state.reset_state()
+        else:
+            self.state.reset_inference_session()
         self.results.clear()
+        self._text_frames.clear()
+        self._preview = None
         self.stale = False
+
+    def _changed(self) -> None:
+        self.stale = True
+        self._preview = None
 
     # -- tracking -----------------------------------------------------------------------------
 
@@ -183,6 +339,13 @@ class VideoSession:
         """
         if direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+        if self._has_phrases():
+            return self._propagate_concept(direction, start_frame, max_frames, progress)
+        return self._propagate_tracker(direction, start_frame, max_frames, progress)
+
+    def _propagate_tracker(
+        self, direction: str, start_frame: int | None, max_frames: int | None, progress: Progress | None
+    ) -> Iterator[VideoFrameMasks]:
         if not self.object_ids:
             raise ValueError("no objects to track; add one with add_object(frame=..., points=...) first")
         prompted = self.prompted_frames()
@@ -218,6 +381,65 @@ class VideoSession:
                 if progress is not None:
                     progress(done, total)
                 yield result
+        self.stale = False
+
+    def _propagate_concept(
+        self, direction: str, start_frame: int | None, max_frames: int | None, progress: Progress | None
+    ) -> Iterator[VideoFrameMasks]:
+        # Passes of the text-prompted model; its reverse pass starts one frame before its start.
+        if start_frame is not None:
+            start_frame = self._check_frame(start_frame)
+        if max_frames is not None and (not isinstance(max_frames, int) or max_frames < 0):
+            raise ValueError(f"max_frames must be a non-negative int, got {max_frames!r}")
+        prompted = sorted(set(self.prompted_frames()) | self._text_frames)
+        last = self.num_frames - 1
+        span = last if max_frames is None else max_frames
+        passes = []  # (first frame, reverse, frames)
+        if direction in ("forward", "both"):
+            s = prompted[0] if start_frame is None else start_frame
+            passes.append((s, False, list(range(s, min(last, s + span) + 1))))
+        if direction in ("backward", "both"):
+            s = (
+                start_frame
+                if start_frame is not None
+                else (prompted[0] if direction == "both" else prompted[-1])
+            )
+            frames = list(range(s, max(0, s - span) - 1, -1))
+            if direction == "both":
+                frames = frames[1:]  # the forward pass did the start frame
+            if frames:
+                passes.append((frames[0], True, frames))
+        return self._run_concept_passes(passes, progress)
+
+    def _run_concept_passes(self, passes: list, progress: Progress | None) -> Iterator[VideoFrameMasks]:
+        concept, state = self.concept, self.state
+        total = sum(len(frames) for _, _, frames in passes)
+        done = 0
+
+        def emit(out: Any) -> VideoFrameMasks:
+            nonlocal done
+            done += 1
+            result = self._record(concept.frame_masks(state, out))
+            if progress is not None:
+                progress(done, total)
+            return result
+
+        for first, reverse, frames in passes:
+            preview, self._preview = self._preview, None
+            if not reverse and preview is not None and preview[0] == first:
+                # continue from the frame add_text just processed, as one uninterrupted pass
+                yield emit(preview[1])
+                first, frames = first + 1, frames[1:]
+                if not frames:
+                    continue
+            elif state.concept_frames & set(frames):
+                # propagating again: what was found before stays (module doc)
+                state.protected_obj_ids |= set(state.obj_ids)
+                state.unmatched_frame_inds.clear()
+                state.overlap_pair_to_frame_inds.clear()
+            start, span = (first + 1, len(frames)) if reverse else (first, len(frames) - 1)
+            for out in concept.propagate(state, start, max_frames=span, reverse=reverse):
+                yield emit(out)
         self.stale = False
 
     def _ensure_segmented(self, frame: int) -> None:
@@ -279,5 +501,57 @@ def track_object(
             yield from session.propagate(direction, progress=progress)
         finally:
             session.close()
+
+    return frames()
+
+
+def track_concept(
+    tracker_or_sam: Any,
+    video: VideoLike | VideoReader,
+    text: str | list[str],
+    direction: str = "forward",
+    progress: Progress | None = None,
+    fps: float | None = None,
+) -> Iterator[VideoFrameMasks]:
+    """Find every instance of a phrase (or of each phrase of a list) in a video and track them
+    all, yielding each frame's `VideoFrameMasks` (stable object ids, `phrases`, detection scores).
+
+    tracker_or_sam: a `ConceptVideoTracker`, or anything holding one as `concept_video_tracker`
+    (`Sam3`). direction: "forward" (frame 0 to the end), "backward" (the end to frame 0) or
+    "both" (forward, then backward from the end so that objects found late are followed back;
+    the frames then come twice, the later result superseding). progress(done, total) per frame.
+    Frames are decoded lazily and results are not kept, so memory stays bounded on long videos.
+    """
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    concepts: ConceptVideoTracker = getattr(tracker_or_sam, "concept_video_tracker", tracker_or_sam)
+    if not isinstance(concepts, ConceptVideoTracker):
+        raise TypeError(f"expected a ConceptVideoTracker or a Sam3, got {type(tracker_or_sam).__name__}")
+    reader = open_video(video, fps=fps)
+    state = concepts.init_state(reader, detection_cache_bytes=0)  # one pass: nothing to replay
+    concepts.add_text(state, text)
+    n = len(reader)
+    passes = []  # (start, reverse, frames): the reverse pass starts one frame before its start
+    if direction in ("forward", "both"):
+        passes.append((0, False, n))
+    if direction == "backward":
+        passes.append((n, True, n))
+    elif direction == "both" and n > 1:
+        passes.append((n - 1, True, n - 1))
+    total = sum(k for _, _, k in passes)
+
+    def frames() -> Iterator[VideoFrameMasks]:
+        done = 0
+        try:
+            for start, reverse, _ in passes:
+                for out in concepts.propagate(state, start, reverse=reverse):
+                    done += 1
+                    result = concepts.frame_masks(state, out)
+                    if progress is not None:
+                        progress(done, total)
+                    yield result
+        finally:
+            state.reset_state()
+            reader.close()
 
     return frames()

@@ -31,14 +31,18 @@ class VideoFrameMasks:
     """The tracked objects on one frame.
 
     frame_idx: the frame. object_ids: ids of the objects, in the order of `masks`.
-    masks: (N, H, W) bool at the video's size. scores: (N,) float32 probability that the object
-    is visible on this frame (the tracker's object score, through a sigmoid).
+    masks: (N, H, W) bool at the video's size. scores: (N,) float32: for clicked objects the
+    probability that the object is visible on this frame (the tracker's object score, through a
+    sigmoid); for objects found by a phrase the detection score they were found with.
+    phrases: object id -> the phrase that found it (`track_concept`, `VideoSession.add_text`);
+    clicked objects are absent.
     """
 
     frame_idx: int
     object_ids: list[int]
     masks: np.ndarray
     scores: np.ndarray
+    phrases: dict[int, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.masks = np.asarray(self.masks, dtype=bool)
@@ -47,6 +51,7 @@ class VideoFrameMasks:
             raise ValueError(
                 f"masks {self.masks.shape}, scores {self.scores.shape} and object ids {self.object_ids} disagree"
             )
+        self.phrases = {int(o): str(p) for o, p in self.phrases.items() if o in self.object_ids}
 
     def __len__(self) -> int:
         return len(self.object_ids)
@@ -83,19 +88,21 @@ class VideoFrameMasks:
         )
 
     def to_coco_rle(self) -> list[dict]:
-        """One record per object: object_id, segmentation (COCO compressed RLE), area, bbox (XYWH), score."""
+        """One record per object: object_id, segmentation (COCO compressed RLE), area, bbox (XYWH),
+        score, and phrase for objects found by a phrase."""
         records = []
         for i, (obj_id, mask) in enumerate(zip(self.object_ids, self.masks)):
             x1, y1, x2, y2 = (float(v) for v in self.boxes[i])
-            records.append(
-                {
-                    "object_id": int(obj_id),
-                    "segmentation": mask_to_rle(mask),
-                    "area": int(mask.sum()),
-                    "bbox": [x1, y1, x2 - x1, y2 - y1],
-                    "score": float(self.scores[i]),
-                }
-            )
+            record = {
+                "object_id": int(obj_id),
+                "segmentation": mask_to_rle(mask),
+                "area": int(mask.sum()),
+                "bbox": [x1, y1, x2 - x1, y2 - y1],
+                "score": float(self.scores[i]),
+            }
+            if obj_id in self.phrases:
+                record["phrase"] = self.phrases[obj_id]
+            records.append(record)
         return records
 
 
@@ -136,6 +143,13 @@ class VideoMasks:
         return sorted({r["object_id"] for records in self._frames.values() for r in records})
 
     @property
+    def phrases(self) -> dict[int, str]:
+        """Object id -> the phrase that found it, over every frame (clicked objects absent)."""
+        return {
+            r["object_id"]: r["phrase"] for records in self._frames.values() for r in records if "phrase" in r
+        }
+
+    @property
     def visible_object_ids(self) -> list[int]:
         """Ids of the objects whose mask is non-empty on at least one frame."""
         return sorted({r["object_id"] for records in self._frames.values() for r in records if r["area"] > 0})
@@ -161,6 +175,7 @@ class VideoMasks:
             object_ids=[r["object_id"] for r in records],
             masks=masks,
             scores=[r["score"] for r in records],
+            phrases={r["object_id"]: r["phrase"] for r in records if "phrase" in r},
         )
 
     def __getitem__(self, frame_idx: int) -> VideoFrameMasks:
@@ -170,11 +185,13 @@ class VideoMasks:
         return result
 
     def to_dict(self) -> dict:
-        """{"video": {height, width, num_frames, fps}, "object_ids": [...], "frames": [{frame_idx, annotations}]}."""
+        """{"video": {height, width, num_frames, fps}, "object_ids": [...], "phrases": {id: phrase},
+        "frames": [{frame_idx, annotations}]} (annotations carry "phrase" where known)."""
         h, w = self.size
         return {
             "video": {"height": h, "width": w, "num_frames": self.num_frames, "fps": self.fps},
             "object_ids": self.object_ids,
+            "phrases": {str(k): v for k, v in sorted(self.phrases.items())},
             "frames": [{"frame_idx": f, "annotations": self._frames[f]} for f in self.frames],
         }
 

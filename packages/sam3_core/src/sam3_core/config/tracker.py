@@ -184,7 +184,24 @@ class Sam3TrackerVideoConfig(BaseConfig):
 
 @dataclass
 class Sam3VideoConfig(BaseConfig):
-    """The combined `facebook/sam3` checkpoint: detector plus video tracker."""
+    """The combined `facebook/sam3` checkpoint (`Sam3VideoModel`): detector plus video tracker,
+    and the thresholds of text-prompted tracking (`video/concept_tracker.py` says what each does).
+
+    low_res_mask_size: side of the low-resolution masks (4x the backbone grid; 288 at 1008 px).
+    score_threshold_detection / det_nms_thresh: detections kept per phrase and their mask NMS IoU.
+    assoc_iou_thresh / trk_assoc_iou_thresh: mask IoU for a detection to match a track / for a
+        track to count as matched; new_det_thresh: score for an unmatched detection to become an object.
+    hotstart_delay / hotstart_unmatch_thresh / hotstart_dup_thresh: frames within which a new
+        object can still be removed, and the unmatched / duplicate frame counts that remove it.
+    init/max/min_trk_keep_alive, suppress_unmatched_only_within_hotstart,
+        decrease_trk_keep_alive_for_empty_masklets: the keep-alive counter of each object.
+    suppress_overlapping_based_on_recent_occlusion_threshold: mask IoU above which the more
+        recently occluded of two objects is hidden.
+    fill_hole_area: holes and sprinkles up to this many low-resolution pixels are cleaned.
+    max_num_objects: cap on tracked objects.
+    recondition_every_nth_frame / high_conf_thresh / high_iou_thresh / recondition_on_trk_masks:
+        periodic re-conditioning of confirmed objects' memories.
+    """
 
     model_type: ClassVar[str] = "sam3_video"
     sub_configs: ClassVar[dict] = {"detector_config": Sam3Config, "tracker_config": Sam3TrackerVideoConfig}
@@ -212,3 +229,18 @@ class Sam3VideoConfig(BaseConfig):
     recondition_every_nth_frame: int = 16
     high_conf_thresh: float = 0.8
     high_iou_thresh: float = 0.8
+
+    def validate(self) -> None:
+        self._check_positive("low_res_mask_size", "max_num_objects")
+        if self.hotstart_delay > 0:
+            for name in ("hotstart_unmatch_thresh", "hotstart_dup_thresh"):
+                if getattr(self, name) > self.hotstart_delay:
+                    raise ConfigError(
+                        f"Sam3VideoConfig.{name} ({getattr(self, name)}) must be <= hotstart_delay "
+                        f"({self.hotstart_delay}): an object is only removed within its hot-start frames"
+                    )
+
+    @property
+    def image_size(self) -> int | list[int]:
+        """The model-input side (the detector's and the tracker's)."""
+        return self.detector_config.image_size

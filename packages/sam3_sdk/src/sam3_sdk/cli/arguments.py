@@ -252,13 +252,29 @@ def build_parser() -> argparse.ArgumentParser:
     track = commands.add_parser(
         "track",
         help="track objects through videos",
-        description="Track objects through videos. Each --obj ID starts an object; the --point / --box "
-        "after it prompt that object (object 1 when no --obj comes first). An object's prompts are on one frame.",
+        description="Track objects through videos: every instance of phrases (--text), or objects you "
+        "prompt: each --obj ID starts an object; the --point / --box after it prompt that object (object 1 "
+        "when no --obj comes first). An object's prompts are on one frame.",
         epilog=EXIT_CODES_HELP,
         formatter_class=fmt,
     )
     _common(track, "video files, folders (of videos, or of frames) or glob patterns")
-    track.add_argument("--text", default=None, help="track every instance of a phrase (not available yet)")
+    track.add_argument(
+        "--text", action="append", default=[], metavar="PHRASE",
+        help='find and track every instance of a noun phrase, e.g. "person" (repeatable; each object '
+        "records the phrase that found it); not with --point / --box",
+    )  # fmt: skip
+    track.add_argument(
+        "--threshold", type=_unit, default=None,
+        help="with --text: the detection score an instance needs to start a track (the model's "
+        "new_det_thresh; detections are kept from the lower of it and score_threshold_detection). "
+        "Default: the checkpoint's (0.7 for facebook/sam3)",
+    )  # fmt: skip
+    track.add_argument(
+        "--video-model", default=None, metavar="MODEL",
+        help="track clicks with another video checkpoint, e.g. yonigozlan/edgetam-video-1 (EdgeTAM) or "
+        "tiny-random-edgetam; not with --text",
+    )  # fmt: skip
     track.add_argument(
         "--point", dest="point", action=_OrderedPrompt, type=parse_frame_point, metavar="FRAME:x,y[:neg]",
         help="a click on a frame (repeatable)",

@@ -16,6 +16,7 @@ from ..features import ImageFeatures
 from ..model import Sam3
 from ..random_checkpoint import TINY_RANDOM, tiny_random_checkpoint
 from ..results import Instances
+from ..video import track_concept
 from ..video_export import write_annotated_mp4
 from ..video_io import open_video
 from ..video_results import VideoMasks
@@ -30,10 +31,13 @@ EXEMPLAR_CATEGORY = "exemplar"  # the category of a concept given by example box
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-def load_sam(model: str, device: str | None = None, dtype: str = "float32") -> Sam3:
-    """`Sam3` from a hub id, a folder, or `tiny-random` (the offline checkpoint with random weights)."""
+def load_sam(
+    model: str, device: str | None = None, dtype: str = "float32", video_model: str | None = None
+) -> Sam3:
+    """`Sam3` from a hub id, a folder, or `tiny-random` (the offline checkpoint with random weights);
+    video_model: the checkpoint clicks are tracked with (default: SAM 3's own tracker)."""
     path = tiny_random_checkpoint() if model == TINY_RANDOM else model
-    return Sam3.from_pretrained(path, device=device, dtype=DTYPES[dtype])
+    return Sam3.from_pretrained(path, device=device, dtype=DTYPES[dtype], video_model=video_model)
 
 
 @dataclass(frozen=True)
@@ -152,15 +156,33 @@ class ImageJob:
 
 @dataclass(frozen=True)
 class VideoJob:
-    """Objects prompted on frames, tracked through each video."""
+    """Objects prompted on frames, or every instance of phrases, tracked through each video."""
 
-    prompts: tuple[tuple[int, int, tuple, tuple, tuple | None], ...]  # obj_id, frame, points, labels, box
+    prompts: tuple[
+        tuple[int, int, tuple, tuple, tuple | None], ...
+    ] = ()  # obj_id, frame, points, labels, box
     direction: str = "forward"
     mp4: bool = True
+    texts: tuple[str, ...] = ()  # phrases: every instance found and tracked (instead of prompts)
+    threshold: float | None = None  # with texts: the score a detection needs to start a track
+    video_model: str | None = None  # the checkpoint prompts are tracked with (None: SAM 3's)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> VideoJob:
         """The job of `sam3 track`'s ordered --obj / --point / --box; ValueError when they cannot make one."""
+        texts = tuple(" ".join(t.split()) for t in args.text)
+        if any(not t for t in texts):
+            raise ValueError("--text is empty; give a short noun phrase such as 'person'")
+        if texts:
+            if args.video_prompts:
+                raise ValueError(
+                    "give either --text (every instance of a phrase) or --point / --box, not both"
+                )
+            if args.video_model is not None:
+                raise ValueError("--video-model tracks clicks; phrases (--text) need SAM 3's own tracker")
+            return cls(texts=texts, threshold=args.threshold, direction=args.direction, mp4=not args.no_mp4)
+        if args.threshold is not None:
+            raise ValueError("--threshold applies to --text (the detection score); clicks take no threshold")
         objects: dict[int, dict[str, Any]] = {}
         current = 1
         for kind, value in args.video_prompts:
@@ -186,7 +208,9 @@ class VideoJob:
             (obj_id, p["frame"], tuple(p["points"]), tuple(p["labels"]), p["box"])
             for obj_id, p in sorted(objects.items())
         )
-        return cls(prompts=prompts, direction=args.direction, mp4=not args.no_mp4)
+        return cls(
+            prompts=prompts, direction=args.direction, mp4=not args.no_mp4, video_model=args.video_model
+        )
 
     def settings(self) -> dict:
         return {"command": "track", **asdict(self)}
@@ -210,12 +234,23 @@ class VideoJob:
         mp4_path: Path | None,
         progress: Callable[[int, int], Any] | None = None,
     ) -> VideoResult:
-        """Track the objects through `item`; the annotated MP4 goes to `mp4_path` (when set)."""
+        """Track the objects (or the phrases' instances) through `item`; the annotated MP4 goes to
+        `mp4_path` (when set)."""
         reader = open_video(item.path)
         masks = VideoMasks(size=reader.size, num_frames=len(reader), fps=reader.fps)
-        for frame in sam.track_object(
-            reader, self.prompt_dict(), direction=self.direction, progress=progress
-        ):
+        if self.texts:
+            concepts = sam.concept_video_tracker
+            if self.threshold is not None:
+                floor = min(concepts.model.settings.score_threshold_detection, self.threshold)
+                concepts = concepts.with_settings(
+                    new_det_thresh=self.threshold, score_threshold_detection=floor
+                )
+            frames = track_concept(
+                concepts, reader, list(self.texts), direction=self.direction, progress=progress
+            )
+        else:
+            frames = sam.track_object(reader, self.prompt_dict(), direction=self.direction, progress=progress)
+        for frame in frames:
             masks.add(frame)
         if mp4_path is not None:
             write_annotated_mp4(item.path, masks, mp4_path)

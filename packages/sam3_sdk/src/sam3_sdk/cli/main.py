@@ -20,11 +20,6 @@ from .runners import run_images, run_videos
 
 __all__ = ["main"]
 
-TEXT_VIDEO_NOT_YET = (
-    "sam3 track --text: tracking every instance of a phrase through a video is not available yet. "
-    "Prompt the objects instead: --point FRAME:x,y or --box FRAME:x1,y1,x2,y2, with --obj ID per object."
-)
-
 
 def _error(message: str) -> None:
     print(f"sam3: error: {message}", file=sys.stderr)
@@ -39,9 +34,6 @@ def main(argv: list[str] | None = None) -> int:
         return int(e.code or 0)
     if args.command is None:
         parser.print_help(sys.stderr)
-        return EXIT_USAGE
-    if args.command == "track" and args.text is not None:
-        _error(TEXT_VIDEO_NOT_YET)
         return EXIT_USAGE
     try:
         job = VideoJob.from_args(args) if args.command == "track" else ImageJob.from_args(args)
@@ -79,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             on_ray.run(args, job, items, outputs, stats)
         else:
             try:
-                sam = load_sam(args.model, args.device, args.dtype)
+                sam = load_sam(args.model, args.device, args.dtype, getattr(job, "video_model", None))
             except Exception as e:  # no weights, no access, no network, bad folder: say why, stop
                 _error(
                     f"the model {args.model!r} could not be loaded: {e}\n"

@@ -96,7 +96,7 @@ class ImageReplica:
 
     def __init__(self, job: ImageJob, model: str, device: str | None, dtype: str) -> None:
         self.job = job
-        self.sam = load_sam(model, device, dtype)
+        self.sam = load_sam(model, device, dtype, job.video_model)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         decoded = [
@@ -127,7 +127,7 @@ class VideoReplica:
 
     def __init__(self, job: VideoJob, model: str, device: str | None, dtype: str) -> None:
         self.job = job
-        self.sam = load_sam(model, device, dtype)
+        self.sam = load_sam(model, device, dtype, job.video_model)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         paths, errors, records, mp4s = [], [], [], []
