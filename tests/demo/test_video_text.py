@@ -1,5 +1,5 @@
-""" "Find by text" in the Video tracking tab, in a real browser against the real server (tiny random
-SAM 3): a phrase finds instances on the shown frame (legend and picker name the phrase), propagate,
+"""Find by text in the Video tracking tab, in a real browser against the real server (tiny random
+SAM 3): nothing found at the default threshold, then a lower one finds instances on the shown frame (legend and picker name the phrase), propagate,
 the annotated video plays, a click adds an object, a found object is removed, and the downloads
 carry the phrase. With EdgeTAM picked the text controls are disabled and say why."""
 
@@ -18,10 +18,11 @@ import pytest  # noqa: E402
 from browser_artifacts import screenshot  # noqa: E402
 from sam3_demo.video_text import found_message, parse_phrases  # noqa: E402
 from sam3_sdk.video_results import VideoFrameMasks  # noqa: E402
-from tab_flows import click_at, write_clip  # noqa: E402
+from tab_flows import click_at, set_slider, write_clip  # noqa: E402
 
 N, FPS = 4, 8
 PHRASE = "shape"
+THRESHOLD = 0.3  # random weights score ~0.4: nothing at SAM 3's 0.7, instances at 0.3
 
 
 def test_phrases_and_found_messages():
@@ -35,7 +36,7 @@ def test_phrases_and_found_messages():
     frame = VideoFrameMasks(2, [1, 4, 5], np.zeros((3, 8, 8), bool), [0.9, 0.8, 0.7])
     frame.phrases = {4: "dog", 5: "dog"}  # object 1 was clicked
     assert found_message(frame, ["dog", "cat"], 2) == (
-        "Found 2 instances of 'dog' (objects 4 (0.80), 5 (0.70)) on frame 2; nothing for 'cat'. "
+        "Found 2 instances of 'dog' (object 4, score 0.80; object 5, score 0.70) on frame 2; nothing for 'cat'. "
         "Propagate to track them, or click to fix or add objects."
     )
     assert found_message(frame, ["cat"], 2).startswith("Nothing was found for 'cat' on frame 2.")
@@ -46,6 +47,12 @@ def _legend_ids(page) -> dict[int, str]:
     text = page.locator("#video-legend").inner_text()
     items = re.findall(r"Object (\d+)(?: · (.*?))?(?: ◀ clicking)?(?=\s+Object |\s*$)", text)
     return {int(i): phrase for i, phrase in items}
+
+
+def _download_rle(page) -> dict:
+    with page.expect_download() as info:
+        page.locator("#video-download-rle").click()
+    return json.loads(Path(info.value.path()).read_text())
 
 
 def _tracked(page, count: int | None = None) -> int:
@@ -83,6 +90,9 @@ def test_find_by_text_propagate_play_click_remove_download(page, demo_url, tmp_p
 
     page.locator("#video-text textarea, #video-text input").first.fill(PHRASE)
     page.locator("#video-find").click()
+    status.get_by_text(f"Nothing was found for {PHRASE!r} on frame 0").wait_for()
+    set_slider(page, "video-text-threshold", THRESHOLD)
+    page.locator("#video-find").click()
     status.get_by_text(f"instances of {PHRASE!r}", exact=False).or_(
         status.get_by_text(f"instance of {PHRASE!r}", exact=False)
     ).wait_for()
@@ -90,6 +100,12 @@ def test_find_by_text_propagate_play_click_remove_download(page, demo_url, tmp_p
     assert found, page.locator("#video-legend").inner_text()
     for obj_id in found:  # the picker lists the found objects with their phrase
         page.locator("#video-object").get_by_text(f"Object {obj_id} · {PHRASE}").wait_for()
+    screenshot(page, "video_text_found")
+    set_slider(page, "video-text-threshold", 0.5)  # objects exist: another threshold needs a Reset
+    page.locator("#video-find").click()
+    page.get_by_text("press Reset").first.wait_for()
+    page.locator(".toast-close").first.click()
+    set_slider(page, "video-text-threshold", THRESHOLD)
 
     page.locator("#video-propagate").click()
     tracked = _tracked(page)
@@ -101,6 +117,10 @@ def test_find_by_text_propagate_play_click_remove_download(page, demo_url, tmp_p
     assert abs(page.evaluate("document.querySelector('#video-result video').duration") - N / FPS) < 0.3
     page.evaluate("document.querySelector('#video-result video').play()")
     page.wait_for_function("() => document.querySelector('#video-result video').currentTime > 0")
+    data = _download_rle(page)
+    records = [r for f in data["frames"] for r in f["annotations"]]
+    assert set(found) <= set(data["object_ids"]) and len(data["frames"]) == N
+    assert all(r.get("phrase") == PHRASE for r in records)  # every object so far was found by the phrase
 
     # A click adds an object of its own (clicks go to a new id after Find)
     phrase_ids = {i for i, p in _legend_ids(page).items() if p == PHRASE}
@@ -109,10 +129,12 @@ def test_find_by_text_propagate_play_click_remove_download(page, demo_url, tmp_p
     click_at(page, "#video-frame-view", 0.15, 0.85)
     status.get_by_text(f"Object {clicked} on frame 0").wait_for()
 
-    # Remove a found object: it goes from the legend and from every frame
+    # A click on a picked found object refines it; then remove it: it leaves the legend and every frame
     removed = min(phrase_ids)
     page.locator("#video-object").get_by_text(f"Object {removed} · {PHRASE}").click()
     status.get_by_text(f"Clicks now go to object {removed}").wait_for()
+    click_at(page, "#video-frame-view", 0.5, 0.5)
+    status.get_by_text(f"Object {removed} · {PHRASE} on frame 0").wait_for()
     page.locator("#video-remove-object").click()
     status.get_by_text(f"Object {removed} · {PHRASE} was removed").wait_for()
     assert removed not in _legend_ids(page)
@@ -120,9 +142,7 @@ def test_find_by_text_propagate_play_click_remove_download(page, demo_url, tmp_p
     page.locator("#video-propagate").click()
     _tracked(page)
     screenshot(page, "video_text")
-    with page.expect_download() as info:
-        page.locator("#video-download-rle").click()
-    data = json.loads(Path(info.value.path()).read_text())
+    data = _download_rle(page)
     assert data["video"]["num_frames"] == N and len(data["frames"]) == N
     assert clicked in data["object_ids"] and removed not in data["object_ids"]
     records = [r for f in data["frames"] for r in f["annotations"]]

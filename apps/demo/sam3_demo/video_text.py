@@ -1,4 +1,4 @@
-""" "Find by text" in the Video tracking tab: phrases typed by the user find every instance on the
+"""Find by text in the Video tracking tab: phrases typed by the user find every instance on the
 shown frame (SAM 3's detector); the instances join the tab's objects, with the phrase each came from.
 
 The per-tab state keeps `phrases` (object id -> phrase) for the legend, the object picker and the
@@ -6,12 +6,17 @@ status lines; the session's results carry the same phrases into the exports."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 from sam3_sdk.video import VideoFrameMasks, VideoSession
 
 from .video_models import SAM3
+
+if TYPE_CHECKING:
+    from sam3_sdk import Sam3
+    from sam3_sdk.concept_video import ConceptVideoTracker
 
 TEXT_HELP = (
     "One or more phrases, comma-separated (e.g. `person, dog`): **Find** segments every instance on "
@@ -22,6 +27,25 @@ TEXT_NEEDS_SAM3 = (
     "above, or click on the objects."
 )
 MAX_PHRASES = 8  # each phrase is one detector pass per frame
+DEFAULT_THRESHOLD = 0.7  # SAM 3's score for a detection to start a track (its config's new_det_thresh)
+
+
+class TextDetection:
+    """The detection threshold of one session's phrases. The session makes its text-prompted
+    tracker when its first phrase is searched (`tracker`, passed to `VideoSession(concept=...)`),
+    with the threshold set then: a detection scoring `threshold` starts a track, and detections
+    are kept for matching from the lower of it and the checkpoint's setting."""
+
+    def __init__(self, sam: Sam3) -> None:
+        self.sam = sam
+        self.threshold = DEFAULT_THRESHOLD
+        self.used: float | None = None  # the threshold the session's tracker was made with
+
+    def tracker(self) -> ConceptVideoTracker:
+        base = self.sam.concept_video_tracker
+        self.used = threshold = float(self.threshold)
+        keep = min(base.model.config.score_threshold_detection, threshold)
+        return base.with_settings(new_det_thresh=threshold, score_threshold_detection=keep)
 
 
 def parse_phrases(text: str | None) -> list[str]:
@@ -40,12 +64,14 @@ def parse_phrases(text: str | None) -> list[str]:
     return phrases
 
 
-def text_controls(choice: str) -> tuple[Any, Any, str]:
-    """Updates of the phrase box, the Find button and the note under them for the tracker `choice`."""
+def text_controls(choice: str) -> tuple[Any, Any, Any, str]:
+    """Updates of the phrase box, the Find button, the threshold and the note under them for the
+    tracker `choice`."""
     enabled = choice == SAM3
     return (
         gr.Textbox(interactive=enabled),
         gr.Button(interactive=enabled),
+        gr.Slider(interactive=enabled),
         TEXT_HELP if enabled else TEXT_NEEDS_SAM3,
     )
 
@@ -75,9 +101,9 @@ def found_message(result: VideoFrameMasks, phrases: list[str], frame_idx: int) -
         if not ids:
             misses.append(repr(phrase))
             continue
-        listed = ", ".join(f"{o} ({scores[o]:.2f})" for o in ids)
+        listed = "; ".join(f"object {o}, score {scores[o]:.2f}" for o in ids)
         noun = "instance" if len(ids) == 1 else "instances"
-        hits.append(f"{len(ids)} {noun} of {phrase!r} (object{'s' if len(ids) > 1 else ''} {listed})")
+        hits.append(f"{len(ids)} {noun} of {phrase!r} ({listed})")
     if not hits:
         return (
             f"Nothing was found for {' or '.join(misses)} on frame {frame_idx}. Try another phrase or "
@@ -89,14 +115,29 @@ def found_message(result: VideoFrameMasks, phrases: list[str], frame_idx: int) -
     return text + ". Propagate to track them, or click to fix or add objects."
 
 
-def find(session: VideoSession, st: dict, text: str | None, frame_idx: int) -> str:
-    """Add the phrases of `text` to the tab's session on `frame_idx`; returns the status line.
+def find(
+    st: dict, text: str | None, frame_idx: int, threshold: float, reopen: Callable[[], VideoSession]
+) -> str:
+    """Add the phrases of `text` to the tab's session on `frame_idx`, found with detection
+    `threshold`; returns the status line. A session whose phrases were searched with another
+    threshold and that has no objects yet is reopened (`reopen`) to search with this one.
 
-    Raises gr.Error (a sentence for the page) when the tracker has no text detector or the
-    phrases are refused."""
-    if st["tracker"] != SAM3:
+    Raises gr.Error (a sentence for the page) when the tracker has no text detector, the
+    phrases are refused or the threshold changed while the session has objects."""
+    if st["tracker"] != SAM3 or st.get("detect") is None:
         raise gr.Error(TEXT_NEEDS_SAM3)
     phrases = parse_phrases(text)
+    detect: TextDetection = st["detect"]
+    if detect.used is not None and abs(detect.used - threshold) > 1e-6:
+        if st["session"].object_ids:
+            raise gr.Error(
+                f"This video's phrases were searched with detection threshold {detect.used:.2f}. To search "
+                f"with {threshold:.2f}, press Reset (it clears the objects), then Find."
+            )
+        reopen()  # nothing found or clicked yet: nothing is lost
+        detect = st["detect"]
+    detect.threshold = threshold
+    session: VideoSession = st["session"]
     before = set(session.object_ids)
     try:
         result = session.add_text(phrases if len(phrases) > 1 else phrases[0], frame=frame_idx)
@@ -117,3 +158,22 @@ def next_object_id(st: dict, session: VideoSession | None) -> int:
     """An id no object of the tab uses (tracked, clicked or about to be clicked)."""
     used = set(session.object_ids if session else []) | set(st["clicks"]) | set(st["phrases"])
     return max(used | {st["current"]}) + 1
+
+
+def add_clicked_object(
+    session: VideoSession, st: dict, frame_idx: int, obj_id: int, points: list, labels: list
+) -> tuple[VideoFrameMasks, int]:
+    """Start a clicked object as `obj_id`, or, when the session already uses that id (an instance
+    the detector admitted and dropped, a removed phrase object it still follows), as the id the
+    session picks, the tab's clicks moving to it. Returns the frame's masks and the object's id."""
+    try:
+        return session.add_object(frame=frame_idx, points=points, labels=labels, obj_id=obj_id), obj_id
+    except ValueError:
+        if not getattr(session, "phrases", None):
+            raise  # without phrases every id the tab picks is free: the clicks were refused
+    taken = set(session.object_ids)
+    result = session.add_object(frame=frame_idx, points=points, labels=labels)
+    new_id = min(set(session.object_ids) - taken)
+    st["clicks"][new_id] = st["clicks"].pop(obj_id)
+    st["current"] = new_id
+    return result, new_id
