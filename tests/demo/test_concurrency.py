@@ -228,6 +228,8 @@ def test_every_model_call_shares_one_queue_group(monkeypatch, tmp_path):
         "<lambda>",
         "on_click",
         "on_click",
+        "on_find",
+        "on_find",
         "on_propagate",
         "on_run",
         "on_run",
@@ -236,4 +238,9 @@ def test_every_model_call_shares_one_queue_group(monkeypatch, tmp_path):
     ]
     assert all(f.concurrency_limit == 3 for f in app.fns.values() if f.concurrency_id == MODEL_QUEUE)
     others = {f.fn.__name__ for f in app.fns.values() if f.fn is not None and f.concurrency_id != MODEL_QUEUE}
-    assert {"on_scrub", "on_choose", "on_new"} <= others  # cheap UI events do not wait for the model
+    assert {
+        "on_scrub",
+        "on_choose",
+        "on_new",
+        "on_remove",
+    } <= others  # cheap UI events do not wait for the model

@@ -1,6 +1,6 @@
 """The Video tracking tab: pick the tracker (SAM 3 or EdgeTAM), upload a video, scrub to a frame,
-click objects (each with its own id and colour), see the frame's masks at once, propagate with a
-progress bar, watch and download the result."""
+find objects by text (SAM 3) and click objects (each with its own id and colour), see the frame's
+masks at once, propagate with a progress bar, watch and download the result."""
 
 from __future__ import annotations
 
@@ -8,16 +8,27 @@ import logging
 from typing import Any
 
 import gradio as gr
-import numpy as np
-from PIL import ImageDraw
-from sam3_sdk.video import VideoSession, object_color
+from sam3_sdk.video import VideoSession
 from sam3_sdk.video_io import open_video
 
-from .examples import EXAMPLES_DIR
-from .gpu import CLICK_S, on_gpu, propagate_seconds
+from .gpu import CLICK_S, CONCEPT_S, on_gpu, propagate_seconds
 from .loading import ModelSlot
 from .uploads import check_video, export_dir, free_exports
+from .video_examples import example_videos
 from .video_models import SAM3, VideoModels
+from .video_text import (
+    DEFAULT_THRESHOLD,
+    TEXT_HELP,
+    TextDetection,
+    add_clicked_object,
+    find,
+    keep_clicking_new,
+    next_object_id,
+    object_label,
+    remember_phrases,
+    text_controls,
+)
+from .video_view import frame_picture, legend_html, object_choices
 
 log = logging.getLogger("sam3_demo")
 
@@ -30,9 +41,11 @@ SESSION_TTL_S = 3600  # a tab's tracking session is freed when the tab closes, o
 
 
 def empty_state() -> dict[str, Any]:
-    """Per-browser-tab state: the SDK session, the clicks (obj_id -> frame -> [(x, y, label)]) and
-    the uploaded video's path and its tracker (the video is reopened when the tracker changes)."""
-    return {"session": None, "clicks": {}, "current": 1, "folder": None, "path": None, "tracker": SAM3}
+    """Per-browser-tab state: the SDK session, the clicks (obj_id -> frame -> [(x, y, label)]), the
+    phrase of each object found by text (obj_id -> phrase) and the uploaded video's path and its
+    tracker (the video is reopened when the tracker changes)."""
+    return {"session": None, "clicks": {}, "phrases": {}, "current": 1, "folder": None, "path": None,
+            "tracker": SAM3}  # fmt: skip
 
 
 def free_state(st: dict | None) -> None:
@@ -42,75 +55,6 @@ def free_state(st: dict | None) -> None:
     if session is not None:
         session.close()
         st["session"] = None
-
-
-def example_videos() -> list[str]:
-    """A short generated example clip (written once into the cache folder)."""
-    import av
-
-    EXAMPLES_DIR.mkdir(parents=True, exist_ok=True)
-    path = EXAMPLES_DIR / "moving-shapes.mp4"
-    if not path.exists():
-        h, w, n = 180, 320, 24
-        ys, xs = np.mgrid[0:h, 0:w]
-        tmp = path.with_name(".moving-shapes.tmp.mp4")
-        with av.open(str(tmp), "w") as container:
-            stream = container.add_stream("libx264", rate=12)
-            stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-            for t in range(n):
-                rgb = np.zeros((h, w, 3), np.uint8)
-                rgb[...] = (ys * 200 // h)[..., None] * np.array([0.4, 0.6, 1.0])
-                cx, cy = 60 + 8 * t, 90 + 20 * np.sin(t / 4)
-                rgb[((xs - cx) / 40) ** 2 + ((ys - cy) / 30) ** 2 <= 1] = (230, 60, 40)
-                rgb[40:90, 250 - 4 * t : 300 - 4 * t] = (250, 210, 40)
-                for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
-        tmp.replace(path)
-    return [str(path)]
-
-
-def _legend(st: dict) -> str:
-    session: VideoSession | None = st["session"]
-    ids = sorted(set(session.object_ids if session else []) | {st["current"]})
-    items = []
-    for obj_id in ids:
-        r, g, b = object_color(obj_id)
-        mark = " ◀ clicking" if obj_id == st["current"] else ""
-        items.append(
-            f'<span style="display:inline-block;width:12px;height:12px;background:rgb({r},{g},{b})"></span> '
-            f"Object {obj_id}{mark}"
-        )
-    return "&nbsp;&nbsp; ".join(items)
-
-
-def _picture(st: dict, frame_idx: int):
-    session: VideoSession = st["session"]
-    rgb = session.frame(frame_idx)
-    result = session.results.get(frame_idx)
-    canvas = result.overlay(rgb) if result is not None and len(result) else _pil(rgb)
-    draw = ImageDraw.Draw(canvas)
-    radius = max(3, round(min(rgb.shape[:2]) / 60))
-    for obj_id, per_frame in st["clicks"].items():
-        for x, y, label in per_frame.get(frame_idx, []):
-            color = (40, 220, 60) if label == 1 else (230, 40, 40)
-            draw.ellipse(
-                (x - radius, y - radius, x + radius, y + radius), fill=color, outline=object_color(obj_id)
-            )
-    return canvas
-
-
-def _pil(rgb: np.ndarray):
-    from PIL import Image
-
-    return Image.fromarray(rgb)
-
-
-def _choices(st: dict) -> list[str]:
-    session = st["session"]
-    ids = sorted(set(session.object_ids if session else []) | {st["current"]})
-    return [f"Object {i}" for i in ids]
 
 
 def build_video_tab(slot: ModelSlot, models: VideoModels | None = None) -> None:
@@ -135,9 +79,20 @@ def build_video_tab(slot: ModelSlot, models: VideoModels | None = None) -> None:
         with gr.Column(scale=2):
             status = gr.Markdown("Upload a video (or pick the example).", elem_id="video-status")
             legend = gr.HTML("", elem_id="video-legend")
+            with gr.Row(equal_height=True):
+                phrase_box = gr.Textbox(
+                    label="Find by text", placeholder="e.g. person, dog", scale=4, elem_id="video-text"
+                )
+                find_button = gr.Button("Find", scale=1, elem_id="video-find")
+            threshold = gr.Slider(
+                0.05, 0.95, value=DEFAULT_THRESHOLD, step=0.01, label="Detection threshold (lower it when "
+                "nothing is found)", elem_id="video-text-threshold",
+            )  # fmt: skip
+            text_note = gr.Markdown(TEXT_HELP, elem_id="video-text-note")
+            objects = gr.Radio(["Object 1"], value="Object 1", label="Object", elem_id="video-object")
             with gr.Row():
-                objects = gr.Radio(["Object 1"], value="Object 1", label="Object", elem_id="video-object")
                 new_object = gr.Button("New object", elem_id="video-new-object")
+                remove_object = gr.Button("Remove object", elem_id="video-remove-object")
             mode = gr.Radio([POSITIVE, NEGATIVE], value=POSITIVE, label="A click adds", elem_id="video-mode")
             direction = gr.Radio(
                 list(DIRECTION_LABELS), value="Both ways", label="Propagate", elem_id="video-dir"
@@ -156,7 +111,8 @@ def build_video_tab(slot: ModelSlot, models: VideoModels | None = None) -> None:
                 )
 
     def open_session(path, choice):
-        """A `VideoSession` on the video at `path`, tracked by `choice` (SAM 3 or EdgeTAM)."""
+        """A `VideoSession` on the video at `path`, tracked by `choice` (SAM 3 or EdgeTAM), and the
+        detection settings of its phrases (None with EdgeTAM)."""
         try:
             video_tracker = models.tracker(choice)
         except RuntimeError as e:
@@ -172,7 +128,10 @@ def build_video_tab(slot: ModelSlot, models: VideoModels | None = None) -> None:
             raise gr.Error(
                 f"The video has {len(reader)} frames of {w}x{h} px; too long or too large. {LIMITS}"
             )
-        return VideoSession(video_tracker, reader)
+        if choice == SAM3:  # phrases as well as clicks
+            detect = TextDetection(models.slot.sam)
+            return VideoSession(video_tracker, reader, concept=detect.tracker), detect
+        return VideoSession(video_tracker, reader), None
 
     def require_session(st):
         if st["session"] is None:
@@ -184,12 +143,12 @@ def build_video_tab(slot: ModelSlot, models: VideoModels | None = None) -> None:
 
     def view(st, frame_idx, text):
         """Frame picture, object choices, legend and status from the state."""
-        choices = _choices(st)
+        choices = object_choices(st)
         return (
             st,
-            _picture(st, int(frame_idx)),
+            frame_picture(st, int(frame_idx)),
             gr.Radio(choices=choices, value=f"Object {st['current']}"),
-            _legend(st),
+            legend_html(st),
             text,
         )
 
@@ -207,16 +166,17 @@ def build_video_tab(slot: ModelSlot, models: VideoModels | None = None) -> None:
                 None,
                 *no_files(),
             )
-        session = open_session(path, choice)
-        st.update(session=session, path=path, tracker=choice)
+        session, detect = open_session(path, choice)
+        st.update(session=session, detect=detect, path=path, tracker=choice)
         n, (h, w) = session.num_frames, session.size
         text = (
             f"{n} frames, {w}x{h} px, {session.fps:.3g} fps, tracked with {choice}. "
-            "Scrub to a frame and click on an object."
+            "Scrub to a frame and click on an object"
+            + (", or find objects by text." if choice == SAM3 else ".")
         )
-        st_, picture, radio, legend_html, text = view(st, 0, text)
+        st_, picture, radio, legend_text, text = view(st, 0, text)
         slider = gr.Slider(0, n - 1, value=0, step=1)
-        return st_, picture, slider, radio, legend_html, text, None, *no_files()
+        return st_, picture, slider, radio, legend_text, text, None, *no_files()
 
     def on_scrub(st, frame_idx):
         if st["session"] is None:
@@ -239,12 +199,13 @@ def build_video_tab(slot: ModelSlot, models: VideoModels | None = None) -> None:
             if obj_id in session.object_ids:
                 result = session.refine(obj_id, frame_idx, points=points, labels=labels)
             else:
-                result = session.add_object(frame=frame_idx, points=points, labels=labels, obj_id=obj_id)
+                result, obj_id = add_clicked_object(session, st, frame_idx, obj_id, points, labels)
         except ValueError as e:
             clicks.pop()
             raise gr.Error(str(e)) from None
         area = int(result.mask(obj_id).sum())
-        text = f"Object {obj_id} on frame {frame_idx}: {area} pixels. Click more, or Propagate."
+        label = object_label(obj_id, st["phrases"])
+        text = f"{label} on frame {frame_idx}: {area} pixels. Click more, or Propagate."
         if area == 0:
             text = f"Nothing was segmented for object {obj_id} on frame {frame_idx}: click inside the object."
         return view(st, frame_idx, text)
@@ -255,37 +216,51 @@ def build_video_tab(slot: ModelSlot, models: VideoModels | None = None) -> None:
         return (
             view(st, frame_idx, f"Clicks now go to object {st['current']}.")
             if st["session"]
-            else (st, None, gr.Radio(), _legend(st), "Upload a video first.")
+            else (st, None, gr.Radio(), legend_html(st), "Upload a video first.")
         )
 
     def on_new(st, frame_idx):
         session = st["session"]
-        used = set(session.object_ids if session else []) | set(st["clicks"]) | {st["current"]}
-        st["current"] = max(used) + 1
+        st["current"] = next_object_id(st, session)
         if session is None:
-            return st, None, gr.Radio(choices=_choices(st), value=f"Object {st['current']}"), _legend(st), ""
+            return (
+                st,
+                None,
+                gr.Radio(choices=object_choices(st), value=f"Object {st['current']}"),
+                legend_html(st),
+                "",
+            )
         return view(st, frame_idx, f"Clicks now go to object {st['current']}.")
 
     @on_gpu(lambda st, *_, **__: propagate_seconds(st["session"].num_frames if st["session"] else 0))
     def on_propagate(st, frame_idx, direction_label, progress=gr.Progress()):  # noqa: B008 (gradio API)
         session = require_session(st)
-        if not session.object_ids:
-            raise gr.Error("Click on an object first.")
+        if not session.object_ids and not getattr(session, "phrases", None):
+            raise gr.Error("Find objects by text or click on an object first.")
         progress(0, desc="Tracking")
 
         def tick(done, total):
             progress(done / total, desc=f"Tracking frame {done} of {total}")
 
-        for _ in session.propagate(DIRECTION_LABELS.get(direction_label, "both"), progress=tick):
-            pass
+        before = set(session.object_ids)
+        try:
+            for result in session.propagate(DIRECTION_LABELS.get(direction_label, "both"), progress=tick):
+                remember_phrases(st, result)  # instances of a phrase may appear on any frame
+        except ValueError as e:
+            raise gr.Error(str(e)) from None
+        keep_clicking_new(st, session, before)
         folder = export_dir(st)
         progress(0, desc="Writing the annotated video")
         mp4 = session.results.save_mp4(folder / "tracked.mp4", session.reader)
         zip_path = session.results.save_png_zip(folder / "masks_png.zip")
         rle = session.results.save_coco_json(folder / "masks_coco_rle.json")
         tracked = len(session.results)
-        st_, picture, radio, legend_html, _ = view(st, frame_idx, "")
+        st_, picture, radio, legend_text, _ = view(st, frame_idx, "")
         text = f"Tracked {len(session.object_ids)} object(s) over {tracked} frames."
+        if not session.object_ids:
+            text = (
+                f"Nothing was found for {', '.join(map(repr, session.phrases))} on any of {tracked} frames."
+            )
         unseen = sorted(set(session.object_ids) - set(session.results.visible_object_ids))
         if unseen:
             text += f" Not found on any frame: object(s) {', '.join(map(str, unseen))}."
@@ -294,7 +269,7 @@ def build_video_tab(slot: ModelSlot, models: VideoModels | None = None) -> None:
             gr.DownloadButton(value=str(zip_path), interactive=True),
             gr.DownloadButton(value=str(rle), interactive=True),
         )
-        return st_, picture, radio, legend_html, text, str(mp4), *files
+        return st_, picture, radio, legend_text, text, str(mp4), *files
 
     def on_tracker(st, choice, frame_idx):
         """Another tracker: the video is reopened with it and its objects start again. When it
@@ -306,15 +281,16 @@ def build_video_tab(slot: ModelSlot, models: VideoModels | None = None) -> None:
                 st,
                 None,
                 gr.Radio(),
-                _legend(st),
+                legend_html(st),
                 status_text,
                 choice,
                 models.describe(choice),
                 None,
                 *no_files(),
+                *text_controls(choice),
             )
         try:
-            session = open_session(st["path"], choice)
+            session, detect = open_session(st["path"], choice)
         except gr.Error as e:
             kept = st["tracker"]
             return (
@@ -322,18 +298,50 @@ def build_video_tab(slot: ModelSlot, models: VideoModels | None = None) -> None:
                 kept,
                 models.describe(kept),
                 *(gr.skip() for _ in range(4)),  # the tracked video and the downloads stay
+                *text_controls(kept),
             )
         free_state(st)
-        st.update(session=session, clicks={}, current=1, tracker=choice)
+        st.update(session=session, detect=detect, clicks={}, phrases={}, current=1, tracker=choice)
         text = f"Now tracking with {choice}; the objects were cleared. Click on an object."
-        return *view(st, frame_idx, text), choice, models.describe(choice), None, *no_files()
+        return (
+            *view(st, frame_idx, text), choice, models.describe(choice), None, *no_files(), *text_controls(choice)
+        )  # fmt: skip
+
+    def reopen(st):
+        """The same video in a fresh session of the same tracker: objects, phrases and clicks go."""
+        session, detect = open_session(st["path"], st["tracker"])
+        st["session"].close()
+        st.update(session=session, detect=detect, clicks={}, phrases={}, current=1)
+
+    @on_gpu(CONCEPT_S)
+    def on_find(st, frame_idx, text, threshold):
+        require_session(st)
+        frame_idx = int(frame_idx)
+        return view(st, frame_idx, find(st, text, frame_idx, float(threshold), lambda: reopen(st)))
+
+    def on_remove(st, frame_idx):
+        session = require_session(st)
+        obj_id = st["current"]
+        if obj_id not in session.object_ids:
+            text = f"Object {obj_id} has no mask yet: nothing to remove."
+            return *view(st, frame_idx, text), *(gr.skip() for _ in range(4))
+        session.remove_object(obj_id)
+        label = object_label(obj_id, st["phrases"])
+        st["clicks"].pop(obj_id, None)
+        st["phrases"].pop(obj_id, None)
+        st["current"] = next_object_id(st, session)
+        text = f"{label} was removed from every frame. Propagate again for new downloads."
+        return *view(st, frame_idx, text), None, *no_files()
 
     def on_reset(st, frame_idx):
         session = st["session"]
         if session is None:
             return st, None, gr.Radio(), "", "Upload a video first.", None, *no_files()
-        session.reset()
-        st.update(clicks={}, current=1)
+        if st.get("detect") is not None and st["detect"].used is not None:
+            reopen(st)  # the next phrase may use another detection threshold
+        else:
+            session.reset()
+            st.update(clicks={}, phrases={}, current=1)
         return *view(st, frame_idx, "Cleared. Click on an object."), None, *no_files()
 
     files = [mp4_file, zip_file, rle_file]
@@ -347,15 +355,19 @@ def build_video_tab(slot: ModelSlot, models: VideoModels | None = None) -> None:
         )  # fmt: skip
     # An example fills the upload, then opens it with the tracker chosen.
     examples.load_input_event.then(on_upload, [upload, state, tracker], upload_outputs)
+    text_outputs = [phrase_box, find_button, threshold, text_note]
     tracker.input(
         on_tracker,
         [state, tracker, frame_slider],
-        [*view_outputs, tracker, tracker_note, result_video, *files],
+        [*view_outputs, tracker, tracker_note, result_video, *files, *text_outputs],
     )
     frame_slider.release(on_scrub, [state, frame_slider], view_outputs)
     frame_slider.input(on_scrub, [state, frame_slider], view_outputs)
     frame_view.select(on_click, [state, frame_slider, mode], view_outputs)
     objects.input(on_choose, [state, objects, frame_slider], view_outputs)
     new_object.click(on_new, [state, frame_slider], view_outputs)
+    remove_object.click(on_remove, [state, frame_slider], [*view_outputs, result_video, *files])
+    find_button.click(on_find, [state, frame_slider, phrase_box, threshold], view_outputs)
+    phrase_box.submit(on_find, [state, frame_slider, phrase_box, threshold], view_outputs)
     propagate.click(on_propagate, [state, frame_slider, direction], [*view_outputs, result_video, *files])
     reset.click(on_reset, [state, frame_slider], [*view_outputs, result_video, *files])
