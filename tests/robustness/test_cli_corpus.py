@@ -85,5 +85,9 @@ def test_bad_videos_are_reported_and_skipped(tiny_checkpoint_dir, tmp_path, caps
     assert "cannot read" in reasons["corrupt.mp4"]
     assert "frame 2 of" in reasons["resized.ts"] and "is 48x64 but frame 0 is 24x32" in reasons["resized.ts"]
     videos = {p for p in _files(out) if p.startswith("videos/")}
-    assert videos == {"videos/good.json", "videos/good.mp4"}  # nothing half-written for resized.ts
+    assert videos == {
+        "videos/good.json",
+        "videos/good.mp4",
+        "videos/good.masks.zip",
+    }  # nothing for resized.ts
     assert json.loads((out / "videos" / "good.json").read_text())["video"]["num_frames"] == 3
