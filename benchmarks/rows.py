@@ -17,6 +17,11 @@ from typing import Any
 import numpy as np
 import torch
 
+try:  # ours only (the reference's interpreter imports this file too)
+    from sam3_core.modeling.fast_modes import quantize_linear_int8
+except ImportError:
+    quantize_linear_int8 = None
+
 IMAGE_HW = (720, 1280)  # a 720p photo or frame
 PHRASE_IDS = [49406, 320, 1929, 49407]  # a short CLIP-tokenised phrase, padded to 32 tokens
 
@@ -33,16 +38,21 @@ class Env:
     video_frames: int
     auto_points: int
     text_video: bool = False  # sam3_core has Sam3VideoModel
+    # the "int8" rows: ours with int8 dynamically quantised linear layers, the reference in float32
+    quantize: bool = False
     cache: dict = field(default_factory=dict)
 
     def model(self, name: str, dtype: torch.dtype):
-        key = (name, dtype)
-        if any(k[1] != dtype for k in self.cache):  # one dtype's models at a time (memory)
+        quantize = self.quantize and self.impl == "ours"
+        key = (name, dtype, quantize)
+        if any(k[1:] != key[1:] for k in self.cache if len(k) == 3):  # one mode's models at a time
             self.cache.clear()
         if key not in self.cache:
             folder = self.edgetam if name == "EdgeTamVideoModel" else self.sam3
-            model = getattr(self.lib, name).from_pretrained(str(folder)).eval()
-            self.cache[key] = model.to(dtype)
+            model = getattr(self.lib, name).from_pretrained(str(folder)).eval().to(dtype)
+            if quantize:
+                model = quantize_linear_int8(model)
+            self.cache[key] = model
         return self.cache[key]
 
 
