@@ -250,14 +250,21 @@ def _track(
             input_points=[[[c] for c in clicks]],
             input_labels=[[[1]] * objects],
         )
-        outs = [model(inference_session=session, frame_idx=0).pred_masks]
+        first = model(inference_session=session, frame_idx=0)
+        outs, scores = [first.pred_masks], [first.object_score_logits]
         times = []
         t = time.perf_counter()
         for out in model.propagate_in_video_iterator(session, start_frame_idx=1):
             times.append(time.perf_counter() - t)
             outs.append(out.pred_masks)
+            scores.append(out.object_score_logits)
             t = time.perf_counter()
-        return {"masks": torch.stack([_sub(m, 8) for m in outs])}, float(np.median(times))
+        # With random weights the objects are often judged absent (masks all NO_OBJ_SCORE), so
+        # the presence logits are compared too.
+        return {
+            "masks": torch.stack([_sub(m, 8) for m in outs]),
+            "object_scores": torch.stack([s.float() for s in scores]),
+        }, float(np.median(times))
 
     return step
 
