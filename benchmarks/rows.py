@@ -263,7 +263,7 @@ def _track(
         # the presence logits are compared too.
         return {
             "masks": torch.stack([_sub(m, 8) for m in outs]),
-            "object_scores": torch.stack([s.float() for s in scores]),
+            "object_scores": torch.stack([s.float().flatten() for s in scores]),
         }, float(np.median(times))
 
     return step
