@@ -17,6 +17,11 @@ from typing import Any
 import numpy as np
 import torch
 
+try:  # ours only (the reference's interpreter imports this file too)
+    from sam3_core.modeling.fast_modes import quantize_linear_int8
+except ImportError:
+    quantize_linear_int8 = None
+
 IMAGE_HW = (720, 1280)  # a 720p photo or frame
 PHRASE_IDS = [49406, 320, 1929, 49407]  # a short CLIP-tokenised phrase, padded to 32 tokens
 
@@ -33,16 +38,21 @@ class Env:
     video_frames: int
     auto_points: int
     text_video: bool = False  # sam3_core has Sam3VideoModel
+    # the "int8" rows: ours with int8 dynamically quantised linear layers, the reference in float32
+    quantize: bool = False
     cache: dict = field(default_factory=dict)
 
     def model(self, name: str, dtype: torch.dtype):
-        key = (name, dtype)
-        if any(k[1] != dtype for k in self.cache):  # one dtype's models at a time (memory)
+        quantize = self.quantize and self.impl == "ours"
+        key = (name, dtype, quantize)
+        if any(k[1:] != key[1:] for k in self.cache if len(k) == 3):  # one mode's models at a time
             self.cache.clear()
         if key not in self.cache:
             folder = self.edgetam if name == "EdgeTamVideoModel" else self.sam3
-            model = getattr(self.lib, name).from_pretrained(str(folder)).eval()
-            self.cache[key] = model.to(dtype)
+            model = getattr(self.lib, name).from_pretrained(str(folder)).eval().to(dtype)
+            if quantize:
+                model = quantize_linear_int8(model)
+            self.cache[key] = model
         return self.cache[key]
 
 
@@ -240,14 +250,21 @@ def _track(
             input_points=[[[c] for c in clicks]],
             input_labels=[[[1]] * objects],
         )
-        outs = [model(inference_session=session, frame_idx=0).pred_masks]
+        first = model(inference_session=session, frame_idx=0)
+        outs, scores = [first.pred_masks], [first.object_score_logits]
         times = []
         t = time.perf_counter()
         for out in model.propagate_in_video_iterator(session, start_frame_idx=1):
             times.append(time.perf_counter() - t)
             outs.append(out.pred_masks)
+            scores.append(out.object_score_logits)
             t = time.perf_counter()
-        return {"masks": torch.stack([_sub(m, 8) for m in outs])}, float(np.median(times))
+        # With random weights the objects are often judged absent (masks all NO_OBJ_SCORE), so
+        # the presence logits are compared too.
+        return {
+            "masks": torch.stack([_sub(m, 8) for m in outs]),
+            "object_scores": torch.stack([s.float().flatten() for s in scores]),
+        }, float(np.median(times))
 
     return step
 

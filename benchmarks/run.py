@@ -2,6 +2,7 @@
 
     python benchmarks/run.py [--layers 32] [--rows backbone,click] [--dtypes float32,bfloat16]
                              [--repeats 3] [--reference .ref/bin/python] [--video-rss-frames 300]
+    python benchmarks/run.py --quick   # every row, both dtypes, a cut-down workload (QUICK below)
 
 Each implementation runs in its own worker process (the reference in its own venv); the driver
 asks them for the same row in turn, A B A B, so both see the same machine load, compares their
@@ -18,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import sam3_core
@@ -29,6 +31,11 @@ from benchmarks import checkpoints, report  # noqa: E402
 from benchmarks.rows import ROWS  # noqa: E402
 
 IMPLS = ("ours", "reference")
+
+# `--quick`: every row in fp32 and bf16 next to the reference in a few minutes on an idle 2-core
+# CPU (ViT cut to 4 of 32 blocks, 1 timed run after the compared warm-up, a 3-frame video, an 8x8 automatic grid, RSS over
+# 30 frames). Options given explicitly win over the preset.
+QUICK = {"layers": 4, "repeats": 1, "video_frames": 3, "auto_points": 8, "video_rss_frames": 30}
 
 
 class Worker:
@@ -98,7 +105,11 @@ def main() -> None:
     parser.add_argument("--video-rss-frames", type=int, default=300, help="0 skips the RSS-over-video row")
     parser.add_argument("--no-load", action="store_true", help="skip the load time / RSS row")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--quick", action="store_true", help=f"cut-down preset: {QUICK}")
+    if "--quick" in sys.argv[1:]:
+        parser.set_defaults(**QUICK)
     args = parser.parse_args()
+    started = time.perf_counter()
 
     rows = [r.strip() for r in args.rows.split(",") if r.strip()]
     unknown = [r for r in rows if r not in ROWS]
@@ -160,6 +171,7 @@ def main() -> None:
                 w.close()
 
     report.write(args.output, meta, results, extra)
+    print(f"benchmark done in {time.perf_counter() - started:.0f} s", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import rows  # noqa: E402
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+# "int8": float32 inputs; ours quantises its linear layers, the reference stays float32
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "int8": torch.float32}
 
 
 def status(field: str) -> int:
@@ -90,6 +91,7 @@ def serve(env: rows.Env, out: Path) -> None:
     for line in sys.stdin:
         req = json.loads(line)
         key = (req["row"], req["dtype"])
+        env.quantize = req["dtype"] == "int8"
         try:
             with torch.inference_mode():
                 if req["op"] == "prepare":
@@ -127,7 +129,13 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     env = rows.Env(
-        library(args.impl), args.impl, args.sam3, args.edgetam, args.video_frames, args.auto_points
+        library(args.impl),
+        args.impl,
+        args.sam3,
+        args.edgetam,
+        args.video_frames,
+        args.auto_points,
+        text_video=args.text_video,
     )
     if args.load:
         print(json.dumps(load(env)))

@@ -6,7 +6,7 @@ import pytest
 import torch
 import video_scenarios as vs
 from sam3_core import Sam3TrackerVideoModel, Sam3TrackerVideoProcessor
-from sam3_core.video.memory_policy import MemoryPolicy
+from sam3_core.video.memory_policy import MemoryPolicy, MemorySelection
 from test_videos import make_video
 
 
@@ -113,3 +113,38 @@ def test_memory_policy_picks_from_plain_outputs():
 
     short = policy.select(2, cond, tracked, reverse=False, num_frames=3, streaming=False)
     assert short.max_pointer_offset == 2  # no farther back than the video is long
+
+
+def test_objects_batched_match_each_alone(model, processor):
+    """A frame's tracked objects go through the memory attention and the heads together; objects
+    whose memories differ in length are grouped apart. Each result equals the one-object step on
+    the same memory, and the model's output is the batched one."""
+    session = processor.init_video_session(video=vs.video(6), inference_device="cpu")
+    clicks = [vs.ELLIPSE, vs.RECTANGLE, [20.0, 20.0]]
+    processor.add_inputs_to_inference_session(
+        session, 0, [1, 2, 3], input_points=[[[c] for c in clicks]], input_labels=[[[1]] * 3]
+    )
+    for frame_idx in range(3):
+        model(inference_session=session, frame_idx=frame_idx)
+    frame_idx = 3
+    with torch.inference_mode():
+        maps, pos = model.get_image_features(session.get_frame(frame_idx)[None])
+        memories = [model.select_memory(session, k, frame_idx, False, False) for k in range(3)]
+        short = MemorySelection(
+            memories[2].memories[:1], memories[2].pointers[:1], memories[2].max_pointer_offset
+        )
+        engine = model.tracking_engine()
+        batched = engine.track_objects(maps, pos, memories)
+        alone = [engine.track_step(maps, pos, memory) for memory in memories]
+        grouped = engine.track_objects(maps, pos, [*memories[:2], short])
+        short_alone = engine.track_step(maps, pos, short)
+    out = model(inference_session=session, frame_idx=frame_idx)
+    for k, (ours, theirs) in enumerate(zip(batched, alone, strict=True)):
+        assert torch.allclose(ours.pred_masks, theirs.pred_masks, atol=1e-4, rtol=0)
+        assert torch.allclose(ours.object_pointer, theirs.object_pointer, atol=1e-5, rtol=0)
+        assert torch.allclose(ours.high_res_masks, theirs.high_res_masks, atol=1e-4, rtol=0)
+        assert torch.equal(out.pred_masks[k : k + 1], ours.pred_masks)
+    assert not torch.equal(batched[0].pred_masks, batched[1].pred_masks)
+    assert torch.allclose(grouped[2].pred_masks, short_alone.pred_masks, atol=1e-4, rtol=0)
+    assert not torch.allclose(grouped[2].pred_masks, batched[2].pred_masks, atol=1e-3)
+    assert torch.allclose(grouped[0].pred_masks, batched[0].pred_masks, atol=1e-4, rtol=0)

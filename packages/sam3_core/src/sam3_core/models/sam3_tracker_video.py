@@ -223,6 +223,25 @@ class Sam3TrackerVideoModel(TrackerBase):
             for i, k in enumerate(group):
                 session.store_memory(obj_indices[k], frame_idx, memory[i : i + 1], memory_pos[i : i + 1])
 
+    @staticmethod
+    def _keep_step(
+        session: Sam3TrackerVideoInferenceSession,
+        frame_idx: int,
+        obj_idx: int,
+        step: TrackStep,
+        first_prompt: bool,
+        reverse: bool,
+        prompted: bool,
+        new_steps: dict[int, tuple[TrackStep, bool]],
+    ) -> None:
+        """Store an object's new output on the frame (and whether it was tracked from there)."""
+        session.store_output(
+            obj_idx, frame_idx, output_value=step.stored(), is_conditioning_frame=first_prompt
+        )
+        new_steps[obj_idx] = (step, prompted)
+        if not first_prompt:
+            session.mark_tracked(obj_idx, frame_idx, reverse)
+
     # ------------------------------------------------------------------------------------------
     # Public API
     # ------------------------------------------------------------------------------------------
@@ -271,60 +290,66 @@ class Sam3TrackerVideoModel(TrackerBase):
             raise ValueError("no objects to track; add prompts with add_inputs_to_inference_session first")
 
         engine = self.tracking_engine()
-        masks_per_obj: list[Tensor] = []
-        scores_per_obj: list[Tensor] = []
-        to_encode: list[int] = []
-        new_steps: list[TrackStep] = []
-        prompted: list[bool] = []
+        masks_per_obj: list[Tensor | None] = [None] * num_objects
+        scores_per_obj: list[Tensor | None] = [None] * num_objects
+        new_steps: dict[int, tuple[TrackStep, bool]] = {}  # obj_idx -> step, prompted on this frame
+        deferred: list[tuple[int, bool]] = []  # tracked objects (obj_idx, reverse): batched below
+        streaming = frame is not None
         for obj_idx in range(num_objects):
             obj_id = session.obj_idx_to_id(obj_idx)
             has_new_inputs = session.has_new_inputs(obj_id)
             if not has_new_inputs and session.has_cond_output(obj_idx, frame_idx):
                 # a prompted frame already segmented: reuse its output
-                pred_masks = session.get_output(obj_idx, frame_idx, "pred_masks")
-                scores = session.get_output(obj_idx, frame_idx, "object_score_logits")
-                first_prompt = True
-            else:
-                first_prompt = False
-                point_inputs = mask_inputs = None
-                if has_new_inputs:
-                    first_prompt = not session.was_tracked(obj_idx, frame_idx)
-                    if first_prompt:
-                        # As the reference: this also applies to the objects after this one.
-                        reverse = False
-                    point_inputs, mask_inputs = session.prompts_on(obj_idx, frame_idx)
-                    if point_inputs is not None or mask_inputs is not None:
-                        session.mark_inputs_used(obj_id)
-                step = self._track_object(
-                    engine,
-                    session,
-                    frame_idx,
-                    obj_idx,
-                    first_prompt,
-                    point_inputs,
-                    mask_inputs,
-                    reverse,
-                    streaming=frame is not None,
-                )
-                session.store_output(
-                    obj_idx, frame_idx, output_value=step.stored(), is_conditioning_frame=first_prompt
-                )
-                pred_masks, scores = step.pred_masks, step.object_score_logits
-                if run_mem_encoder and self.num_maskmem > 0:
-                    to_encode.append(obj_idx)
-                    new_steps.append(step)
-                    prompted.append(point_inputs is not None or mask_inputs is not None)
-            masks_per_obj.append(pred_masks)
-            scores_per_obj.append(scores.squeeze(-1))
-            if not first_prompt:
-                session.mark_tracked(obj_idx, frame_idx, reverse)
+                masks_per_obj[obj_idx] = session.get_output(obj_idx, frame_idx, "pred_masks")
+                scores_per_obj[obj_idx] = session.get_output(obj_idx, frame_idx, "object_score_logits")
+                continue
+            if not has_new_inputs:
+                deferred.append((obj_idx, reverse))
+                continue
+            first_prompt = not session.was_tracked(obj_idx, frame_idx)
+            if first_prompt:
+                # As the reference: this also applies to the objects after this one.
+                reverse = False
+            point_inputs, mask_inputs = session.prompts_on(obj_idx, frame_idx)
+            if point_inputs is not None or mask_inputs is not None:
+                session.mark_inputs_used(obj_id)
+            step = self._track_object(
+                engine,
+                session,
+                frame_idx,
+                obj_idx,
+                first_prompt,
+                point_inputs,
+                mask_inputs,
+                reverse,
+                streaming,
+            )
+            prompted = point_inputs is not None or mask_inputs is not None
+            self._keep_step(session, frame_idx, obj_idx, step, first_prompt, reverse, prompted, new_steps)
+            masks_per_obj[obj_idx], scores_per_obj[obj_idx] = step.pred_masks, step.object_score_logits
 
-        self.encode_frame_memories(session, frame_idx, to_encode, new_steps, prompted)
+        # Objects with no prompts on this frame only read their own memories: one batched pass.
+        if deferred:
+            maps, pos = self.frame_features(session, frame_idx)
+            memories = [
+                self.select_memory(session, obj_idx, frame_idx, rev, streaming)
+                if self.num_maskmem > 0
+                else None
+                for obj_idx, rev in deferred
+            ]
+            for (obj_idx, rev), step in zip(deferred, engine.track_objects(maps, pos, memories)):
+                self._keep_step(session, frame_idx, obj_idx, step, False, rev, False, new_steps)
+                masks_per_obj[obj_idx], scores_per_obj[obj_idx] = step.pred_masks, step.object_score_logits
+
+        to_encode = sorted(new_steps) if run_mem_encoder and self.num_maskmem > 0 else []
+        steps = [new_steps[k][0] for k in to_encode]
+        prompted = [new_steps[k][1] for k in to_encode]
+        self.encode_frame_memories(session, frame_idx, to_encode, steps, prompted)
         session.prune_outputs(frame_idx)
         return Sam3TrackerVideoSegmentationOutput(
             object_ids=list(session.obj_ids),
             pred_masks=torch.cat(masks_per_obj, dim=0),
-            object_score_logits=torch.cat(scores_per_obj, dim=0),
+            object_score_logits=torch.cat([s.squeeze(-1) for s in scores_per_obj], dim=0),
             frame_idx=frame_idx,
         )
 

@@ -36,8 +36,11 @@ So an `EdgeTamVideoModel` would build those modules under its own checkpoint nam
 self.spatial_perceiver, ...), EngineSettings.from_config(config))` from its `tracking_engine()`;
 the memory policy, the session and the model's `forward` stay as they are.
 
-The step runs one object at a time (B = 1), as the reference does; the memory encoder already
-batches a frame's objects.
+Objects are batched: `track_objects` segments a frame's tracked objects (no prompts on the frame)
+in one pass through the memory attention and the heads, grouping objects whose memories have the
+same token counts (equal shapes stack exactly, with no padding or attention mask to get wrong;
+objects prompted at the same time always share their counts). `track_step` is the one-object form
+used for prompted objects; the memory encoder batches a frame's objects as well.
 """
 
 from __future__ import annotations
@@ -129,13 +132,31 @@ class EngineSettings:
 
 @dataclass
 class TrackStep:
-    """One object on one frame."""
+    """B objects on one frame (B = 1 unless batched: `split` gives one step per object)."""
 
-    pred_masks: Tensor  # (1, 1, 4h, 4w) low-resolution mask logits
-    high_res_masks: Tensor  # (1, 1, S, S) mask logits at the model-input size
-    object_pointer: Tensor  # (1, C)
-    object_score_logits: Tensor  # (1, 1, 1) logit that the object is present
-    iou_scores: Tensor  # (1, 1, M) predicted IoU of the candidate masks
+    pred_masks: Tensor  # (B, 1, 4h, 4w) low-resolution mask logits
+    high_res_masks: Tensor  # (B, 1, S, S) mask logits at the model-input size
+    object_pointer: Tensor  # (B, C)
+    object_score_logits: Tensor  # (B, 1, 1) logit that the object is present
+    iou_scores: Tensor  # (B, 1, M) predicted IoU of the candidate masks
+
+    def split(self) -> list[TrackStep]:
+        """One (B = 1) step per object."""
+        return [
+            TrackStep(
+                *(
+                    t[i : i + 1]
+                    for t in (
+                        self.pred_masks,
+                        self.high_res_masks,
+                        self.object_pointer,
+                        self.object_score_logits,
+                        self.iou_scores,
+                    )
+                )
+            )
+            for i in range(len(self.pred_masks))
+        ]
 
     def stored(self) -> dict[str, Tensor]:
         """What a session keeps of the step (the memory is added by `encode_memory`)."""
@@ -195,6 +216,47 @@ class TrackingEngine:
             multimask_output=self.use_multimask(first_prompt, num_points),
         )
 
+    def track_objects(
+        self, maps: list[Tensor], pos: Tensor, memories: list[MemorySelection | None]
+    ) -> list[TrackStep]:
+        """Segment several tracked objects (no prompts on this frame) on one frame, batched.
+
+        Objects whose memories have equal token counts go through the memory attention and the
+        heads together; the result is per object, as `track_step(maps, pos, memory)` would give.
+
+        Args:
+            maps, pos: the frame's features, as for `track_step`.
+            memories: per object, its memory on this frame (None: no memory, e.g. num_maskmem 0).
+
+        Returns:
+            one (B = 1) `TrackStep` per object, in the order of `memories`.
+        """
+        groups: dict[tuple[int, int], list[int]] = {}
+        tokens: list[tuple[Tensor, Tensor, int] | None] = []
+        for k, memory in enumerate(memories):
+            bank = None if memory is None else self.memory_tokens(memory, maps[-1])
+            tokens.append(bank)
+            key = (-1, -1) if bank is None else (bank[0].shape[1], bank[2])
+            groups.setdefault(key, []).append(k)
+        multimask = self.use_multimask(False, 0)
+        steps: list[TrackStep | None] = [None] * len(memories)
+        for key, members in groups.items():
+            if key == (-1, -1):
+                conditioned = self.condition_on_memory(maps[-1], pos, None).expand(len(members), -1, -1, -1)
+            else:
+                conditioned = self.attend_to_memory(
+                    maps[-1],
+                    pos,
+                    torch.cat([tokens[k][0] for k in members]),  # (B, M, C_mem)
+                    torch.cat([tokens[k][1] for k in members]),
+                    key[1],
+                )  # (B, C, h, w)
+            batch = len(members)
+            embeddings = [maps[0].expand(batch, -1, -1, -1), maps[1].expand(batch, -1, -1, -1), conditioned]
+            for k, step in zip(members, self.decode(embeddings, multimask_output=multimask).split()):
+                steps[k] = step
+        return steps  # type: ignore[return-value]
+
     def decode(
         self,
         image_embeddings: list[Tensor],
@@ -203,29 +265,37 @@ class TrackingEngine:
         masks: Tensor | None = None,
         multimask_output: bool = True,
     ) -> TrackStep:
-        """Prompt encoder + mask decoder on one object: the chosen mask and its object pointer.
+        """Prompt encoder + mask decoder on B objects (one per image embedding): the chosen mask of
+        each and its object pointer.
 
-        image_embeddings: [s0, s1, (1, C, h, w)]; points (1, 1, N, 2), labels (1, 1, N); masks
-        (1, 1, 4h, 4w) mask-input logits.
+        image_embeddings: [(B, C/8, 4h, 4w), (B, C/4, 2h, 2w), (B, C, h, w)]; points (B, 1, N, 2),
+        labels (B, 1, N); masks (B, 1, 4h, 4w) mask-input logits.
         """
         m = self.modules
+        batch = image_embeddings[-1].shape[0]
         decoded = m.heads.decode_masks(
-            image_embeddings, points, labels, masks=masks, multimask_output=multimask_output, batch_size=1
+            image_embeddings, points, labels, masks=masks, multimask_output=multimask_output, batch_size=batch
         )
-        appearing = decoded.object_score_logits > 0  # (1, 1, 1)
+        appearing = decoded.object_score_logits > 0  # (B, 1, 1)
         # A hard choice: an absent object gets no mask at all (also in its memory).
-        low_res = torch.where(appearing[..., None, None], decoded.masks, NO_OBJ_SCORE)  # (1, 1, M, 4h, 4w)
+        low_res = torch.where(appearing[..., None, None], decoded.masks, NO_OBJ_SCORE)  # (B, 1, M, 4h, 4w)
+        rows = torch.arange(batch, device=low_res.device)
+        if multimask_output:
+            best = decoded.iou_scores[:, 0].argmax(dim=-1)  # (B,)
+        else:
+            best = torch.zeros(batch, dtype=torch.long, device=low_res.device)
+        chosen = low_res[rows, 0, best].unsqueeze(1)  # (B, 1, 4h, 4w)
         size = (self.settings.image_size, self.settings.image_size)
-        high_res = F.interpolate(low_res[0].float(), size=size, mode="bilinear", align_corners=False).to(
+        # Only the chosen candidate is upsampled (bilinear works per channel: the same numbers).
+        high_res = F.interpolate(chosen.float(), size=size, mode="bilinear", align_corners=False).to(
             low_res.dtype
-        )  # (1, M, S, S)
-        best = decoded.iou_scores[0, 0].argmax() if multimask_output else 0
-        pointer = m.object_pointer_proj(decoded.mask_tokens[0, :, best])  # (1, C)
-        weight = appearing[0].to(pointer.dtype)  # (1, 1)
+        )  # (B, 1, S, S)
+        pointer = m.object_pointer_proj(decoded.mask_tokens[rows, 0, best])  # (B, C)
+        weight = appearing[:, 0].to(pointer.dtype)  # (B, 1)
         pointer = weight * pointer + (1 - weight) * m.no_object_pointer
         return TrackStep(
-            pred_masks=low_res[:, :, best],
-            high_res_masks=high_res[:, best : best + 1],
+            pred_masks=chosen,
+            high_res_masks=high_res,
             object_pointer=pointer,
             object_score_logits=decoded.object_score_logits,
             iou_scores=decoded.iou_scores,
@@ -272,6 +342,13 @@ class TrackingEngine:
             return features
         if memory is None:
             return features + m.no_memory_embedding.reshape(1, -1, 1, 1)
+        memories, memory_pos, num_pointer_tokens = self.memory_tokens(memory, features)
+        return self.attend_to_memory(features, pos, memories, memory_pos, num_pointer_tokens)
+
+    def memory_tokens(self, memory: MemorySelection, features: Tensor) -> tuple[Tensor, Tensor, int]:
+        """An object's memory as tokens: (1, M, C_mem) memories then pointer tokens, their (1, M,
+        C_mem) position encodings, and how many of the last tokens are pointers."""
+        m = self.modules
         device, dtype = features.device, features.dtype
         memories, memory_pos = [], []
         for t, out in memory.memories:
@@ -291,16 +368,23 @@ class TrackingEngine:
             memories.append(tokens.to(dtype))
             memory_pos.append(tokens_pos)
             num_pointer_tokens = tokens.shape[1]
+        return torch.cat(memories, dim=1), torch.cat(memory_pos, dim=1), num_pointer_tokens
 
-        b, c, h, w = features.shape
-        conditioned = m.memory_attention(
-            features=features.flatten(2).transpose(1, 2),
-            features_pos=pos.flatten(2).transpose(1, 2),
-            memory=torch.cat(memories, dim=1),
-            memory_pos=torch.cat(memory_pos, dim=1),
+    def attend_to_memory(
+        self, features: Tensor, pos: Tensor, memory: Tensor, memory_pos: Tensor, num_pointer_tokens: int
+    ) -> Tensor:
+        """(1, C, h, w) frame features conditioned on B objects' (B, M, C_mem) memory tokens ->
+        (B, C, h, w)."""
+        _, c, h, w = features.shape
+        batch = memory.shape[0]
+        conditioned = self.modules.memory_attention(
+            features=features.flatten(2).transpose(1, 2).expand(batch, -1, -1),
+            features_pos=pos.flatten(2).transpose(1, 2).expand(batch, -1, -1),
+            memory=memory,
+            memory_pos=memory_pos,
             num_object_pointer_tokens=num_pointer_tokens,
-        )  # (1, h*w, C)
-        return conditioned.transpose(1, 2).reshape(b, c, h, w)
+        )  # (B, h*w, C)
+        return conditioned.transpose(1, 2).reshape(batch, c, h, w)
 
     def encode_memory(
         self, features: Tensor, high_res_masks: Tensor, object_score_logits: Tensor, from_prompts: bool

@@ -56,7 +56,8 @@ def _to_windows(x: torch.Tensor, size: int) -> tuple[torch.Tensor, tuple[int, in
     """(B, H, W, C) → (B * nWindows, size, size, C), zero-padding H and W up to multiples of size."""
     b, h, w, c = x.shape
     pad_h, pad_w = (-h) % size, (-w) % size
-    x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
+    if pad_h or pad_w:  # F.pad copies even when it adds nothing (1008 px: 72 = 3 windows of 24)
+        x = F.pad(x, (0, 0, 0, pad_w, 0, pad_h))
     hp, wp = h + pad_h, w + pad_w
     x = x.view(b, hp // size, size, wp // size, size, c).permute(0, 1, 3, 2, 4, 5)
     return x.reshape(-1, size, size, c), (hp, wp)
