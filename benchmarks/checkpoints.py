@@ -52,11 +52,14 @@ def _complete(folder: Path) -> bool:
 
 def sam3_checkpoint(layers: int = FULL_LAYERS) -> Path:
     """The cached SAM 3 checkpoint folder with `layers` ViT blocks (written on first use)."""
+    from sam3_core import Sam3VideoProcessor
     from sam3_sdk.random_checkpoint import write_random_checkpoint
 
     folder = CACHE / f"sam3-{layers}L"
     if not _complete(folder):
         write_random_checkpoint(folder, config=sam3_config(layers))
+    if not (folder / "processor_config.json").is_file():  # the reference's Sam3VideoProcessor needs it
+        Sam3VideoProcessor.from_pretrained(folder).save_pretrained(folder)
     return folder
 
 
