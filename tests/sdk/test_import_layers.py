@@ -38,6 +38,7 @@ LAYERS = [
     # sessions
     "sessions",
     "video",
+    "tracking",
     # the facade, the package
     "model",
     "__init__",

@@ -25,7 +25,8 @@ from .mask_generator import MaskGenerator
 from .model import Sam3
 from .results import Instances, ObjectMasks
 from .sessions import ImageSession
-from .video import VideoSession, track_concept, track_object
+from .tracking import track_concept, track_object
+from .video import VideoSession
 from .video_io import VideoReader, open_video
 from .video_results import VideoFrameMasks, VideoMasks
 from .video_tracker import VideoTracker

@@ -35,7 +35,8 @@ from .mask_generator import MaskGenerator
 from .random_checkpoint import checkpoint_path
 from .results import Instances, ObjectMasks
 from .sessions import ImageSession
-from .video import VideoSession, track_concept, track_object
+from .tracking import track_concept, track_object
+from .video import VideoSession
 from .video_io import VideoLike, VideoReader
 from .video_results import VideoFrameMasks
 from .video_tracker import VideoTracker
@@ -341,7 +342,7 @@ class Sam3:
     ) -> Iterator[VideoFrameMasks]:
         """Find every instance of a phrase (or of each phrase of a list, e.g. ["person", "dog"])
         in a video and track them all, yielding each frame's `VideoFrameMasks`: stable object ids,
-        `phrases` (object id -> phrase), detection scores. See `video.track_concept` for `direction`.
+        `phrases` (object id -> phrase), detection scores. See `tracking.track_concept` for `direction`.
         Frames are decoded lazily and results are not kept: memory stays bounded on long videos.
         """
         return track_concept(self, video, text, direction=direction, progress=progress, fps=fps)

@@ -16,7 +16,7 @@ from ..features import ImageFeatures
 from ..model import Sam3
 from ..random_checkpoint import TINY_RANDOM, tiny_random_checkpoint
 from ..results import Instances
-from ..video import track_concept
+from ..tracking import track_concept
 from ..video_export import write_annotated_mp4
 from ..video_io import open_video
 from ..video_results import VideoMasks

@@ -1,0 +1,102 @@
+"""One-call video tracking over a `VideoSession`: `track_object` (objects given by clicks, boxes or
+masks) and `track_concept` (every instance of a phrase), each yielding per-frame masks lazily."""
+
+from __future__ import annotations
+
+__all__ = ["track_concept", "track_object"]
+
+from collections.abc import Iterator
+from typing import Any
+
+from .concept_video import ConceptVideoTracker
+from .prompts import check_video_prompts
+from .video import DIRECTIONS, Progress, VideoSession
+from .video_io import VideoLike, VideoReader, open_video
+from .video_results import VideoFrameMasks
+from .video_tracker import VideoTracker
+
+
+def track_object(
+    tracker: VideoTracker,
+    video: VideoLike | VideoReader,
+    prompts: dict,
+    direction: str = "forward",
+    progress: Progress | None = None,
+    fps: float | None = None,
+) -> Iterator[VideoFrameMasks]:
+    """Track prompted objects through a video, yielding each frame's masks (`VideoFrameMasks`).
+
+    prompts: {obj_id: dict(frame=0, points=[(x, y)], labels=[1], box=(x1, y1, x2, y2), mask=(H, W) bool)}
+    in pixels of the video frame. direction: "forward", "backward" or "both" (see
+    `VideoSession.propagate`). progress(done, total) is called after each frame. Frames are
+    decoded lazily and results are not kept, so memory stays bounded on long videos.
+    Prompts are checked (and the first frame segmented) now; tracking runs as frames are read.
+    """
+    prompts = check_video_prompts(prompts)
+    session = VideoSession(tracker, video, fps=fps, keep_results=False)
+    for obj_id, prompt in prompts.items():
+        frame = prompt.get("frame", 0)
+        session.add_object(
+            frame=frame, points=prompt.get("points"), labels=prompt.get("labels"), box=prompt.get("box"),
+            mask=prompt.get("mask"), obj_id=obj_id,
+        )  # fmt: skip
+
+    def frames() -> Iterator[VideoFrameMasks]:
+        try:
+            yield from session.propagate(direction, progress=progress)
+        finally:
+            session.close()
+
+    return frames()
+
+
+def track_concept(
+    tracker_or_sam: Any,
+    video: VideoLike | VideoReader,
+    text: str | list[str],
+    direction: str = "forward",
+    progress: Progress | None = None,
+    fps: float | None = None,
+) -> Iterator[VideoFrameMasks]:
+    """Find every instance of a phrase (or of each phrase of a list) in a video and track them
+    all, yielding each frame's `VideoFrameMasks` (stable object ids, `phrases`, detection scores).
+
+    tracker_or_sam: a `ConceptVideoTracker`, or anything holding one as `concept_video_tracker`
+    (`Sam3`). direction: "forward" (frame 0 to the end), "backward" (the end to frame 0) or
+    "both" (forward, then backward from the end so that objects found late are followed back;
+    the frames then come twice, the later result superseding). progress(done, total) per frame.
+    Frames are decoded lazily and results are not kept, so memory stays bounded on long videos.
+    """
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    concepts: ConceptVideoTracker = getattr(tracker_or_sam, "concept_video_tracker", tracker_or_sam)
+    if not isinstance(concepts, ConceptVideoTracker):
+        raise TypeError(f"expected a ConceptVideoTracker or a Sam3, got {type(tracker_or_sam).__name__}")
+    reader = open_video(video, fps=fps)
+    state = concepts.init_state(reader, detection_cache_bytes=0)  # one pass: nothing to replay
+    concepts.add_text(state, text)
+    n = len(reader)
+    passes = []  # (start, reverse, frames): the reverse pass starts one frame before its start
+    if direction in ("forward", "both"):
+        passes.append((0, False, n))
+    if direction == "backward":
+        passes.append((n, True, n))
+    elif direction == "both" and n > 1:
+        passes.append((n - 1, True, n - 1))
+    total = sum(k for _, _, k in passes)
+
+    def frames() -> Iterator[VideoFrameMasks]:
+        done = 0
+        try:
+            for start, reverse, _ in passes:
+                for out in concepts.propagate(state, start, reverse=reverse):
+                    done += 1
+                    result = concepts.frame_masks(state, out)
+                    if progress is not None:
+                        progress(done, total)
+                    yield result
+        finally:
+            state.reset_state()
+            reader.close()
+
+    return frames()
