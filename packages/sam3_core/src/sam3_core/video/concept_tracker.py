@@ -56,28 +56,28 @@ REMOVED_SCORE = -1e4  # the score a removed object keeps in the score tables
 
 @dataclass(frozen=True)
 class ConceptTrackerSettings:
-    """The detection-to-track fields of a `Sam3VideoConfig` (see its docstring)."""
+    """The detection-to-track fields of a `Sam3VideoConfig` (see its docstring; the defaults live there)."""
 
-    score_threshold_detection: float = 0.5
-    det_nms_thresh: float = 0.1
-    assoc_iou_thresh: float = 0.1
-    trk_assoc_iou_thresh: float = 0.5
-    new_det_thresh: float = 0.7
-    recondition_on_trk_masks: bool = True
-    hotstart_delay: int = 15
-    hotstart_unmatch_thresh: int = 8
-    hotstart_dup_thresh: int = 8
-    suppress_unmatched_only_within_hotstart: bool = True
-    init_trk_keep_alive: int = 30
-    max_trk_keep_alive: int = 30
-    min_trk_keep_alive: int = -1
-    suppress_overlapping_based_on_recent_occlusion_threshold: float = 0.7
-    decrease_trk_keep_alive_for_empty_masklets: bool = False
-    fill_hole_area: int = 16
-    max_num_objects: int = 10000
-    recondition_every_nth_frame: int = 16
-    high_conf_thresh: float = 0.8
-    high_iou_thresh: float = 0.8
+    score_threshold_detection: float
+    det_nms_thresh: float
+    assoc_iou_thresh: float
+    trk_assoc_iou_thresh: float
+    new_det_thresh: float
+    recondition_on_trk_masks: bool
+    hotstart_delay: int
+    hotstart_unmatch_thresh: int
+    hotstart_dup_thresh: int
+    suppress_unmatched_only_within_hotstart: bool
+    init_trk_keep_alive: int
+    max_trk_keep_alive: int
+    min_trk_keep_alive: int
+    suppress_overlapping_based_on_recent_occlusion_threshold: float
+    decrease_trk_keep_alive_for_empty_masklets: bool
+    fill_hole_area: int
+    max_num_objects: int
+    recondition_every_nth_frame: int
+    high_conf_thresh: float
+    high_iou_thresh: float
 
     @classmethod
     def from_config(cls, config: Any) -> ConceptTrackerSettings:
