@@ -56,6 +56,39 @@ def slug(meta: dict) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
+# what a kept measurement must share with the run that fills in the rest of the table: the machine
+# (load and RSS entries, which name their own ViT depth), and for timed rows the workload too
+SAME_MACHINE = ("cpu", "cores", "threads", "torch", "gpu", "reference")
+SAME_WORKLOAD = ("vit_layers", "repeats", "video_frames", "auto_points")
+DTYPE_ORDER = ("float32", "bfloat16", "int8")
+
+
+def earlier(folder: Path, meta: dict, timed_rows: bool) -> tuple[list[dict], dict]:
+    """The rows and load/RSS entries of an earlier run on this machine, so a run of a few rows
+    (`--rows`, `--no-load`, `--video-rss-frames 0`) fills in the table instead of replacing it.
+    A run that times no rows (`--rows ""`) keeps the earlier rows and their workload in `meta`."""
+    try:
+        data = json.loads((folder / f"{slug(meta)}.json").read_text())
+    except (OSError, ValueError):
+        return [], {}
+    old = data.get("machine", {})
+    if any(old.get(k) != meta.get(k) for k in SAME_MACHINE):
+        return [], {}
+    extra = {k: data[k] for k in ("load", "video_rss") if isinstance(data.get(k), dict)}
+    if not timed_rows:
+        meta.update({k: old[k] for k in SAME_WORKLOAD if k in old})
+    same = all(old.get(k) == meta.get(k) for k in SAME_WORKLOAD)
+    return (data.get("rows", []) if same else []), extra
+
+
+def merge(kept: list[dict], new: list[dict], order: list[str]) -> list[dict]:
+    """`new` rows, plus the `kept` ones they do not measure again, in the report's order."""
+    fresh = {(e["row"], e["dtype"]) for e in new}
+    rows = [e for e in kept if (e["row"], e["dtype"]) not in fresh and e["row"] in order]
+    rows = [e for e in rows + new if e["dtype"] in DTYPE_ORDER]
+    return sorted(rows, key=lambda e: (DTYPE_ORDER.index(e["dtype"]), order.index(e["row"])))
+
+
 def _ms(s: float | None) -> str:
     return "—" if s is None else (f"{s * 1e3:.0f} ms" if s < 10 else f"{s:.1f} s")
 
@@ -83,6 +116,26 @@ def line(entry: dict) -> str:
     return f"{entry['label'][:52]:52s} {entry['dtype']:8s} ours {ours:>9s}  ref {ref:>9s}  {ratio:>6s}  diff {diff} {errs}"
 
 
+def _gib(b: float) -> str:
+    return f"{b / 2**30:.2f} GiB"
+
+
+def _depth(tracker: str, d: dict) -> str:
+    """The SAM 3 ViT depth a load/RSS entry was measured with (it may come from another run)."""
+    return f" (ViT {d['vit_layers']} of 32 blocks)" if tracker == "sam3" and "vit_layers" in d else ""
+
+
+def _pair(o: dict, r: dict, key: str, fmt, speed: bool) -> tuple[str, str, str]:
+    """ours, reference and their ratio (a speed-up for times, a fraction of the reference for
+    memory) for one load/RSS measurement."""
+    cell = lambda d: fmt(d[key]) if key in d else ("error" if "error" in d else "—")  # noqa: E731
+    if key in o and key in r and o[key] and r[key]:
+        ratio = f"{r[key] / o[key]:.2f}×" if speed else f"{o[key] / r[key]:.2f} of ref"
+    else:
+        ratio = "—"
+    return cell(o), cell(r), ratio
+
+
 def markdown(meta: dict, results: list[dict], extra: dict) -> str:
     gb = 2**30
     out = [
@@ -98,42 +151,26 @@ def markdown(meta: dict, results: list[dict], extra: dict) -> str:
     ]
     for e in results:
         out.append(f"| {e['label']} | {e['dtype']} | " + " | ".join(cells(e)) + " |")
-    load = extra.get("load")
-    if load:
-        o, r = load.get("ours", {}), load.get("reference", {})
-        fmt = lambda d, k, f: f(d[k]) if k in d else "—"  # noqa: E731
+    names = {"sam3": "SAM 3 tracker", "edgetam": "EdgeTAM"}
+    for tracker, by_impl in extra.get("load", {}).items():
+        o, r = by_impl.get("ours", {}), by_impl.get("reference", {})
+        what = f"load {names.get(tracker, tracker)}{_depth(tracker, o or r)}"
+        out.append(f"| {what} (time) | float32 | " + " | ".join(_pair(o, r, "seconds", _ms, True)) + " | |")
         out.append(
-            f"| load video tracker (time) | float32 | {fmt(o, 'seconds', _ms)} | {fmt(r, 'seconds', _ms)} | "
-            + (f"{r['seconds'] / o['seconds']:.2f}×" if "seconds" in o and "seconds" in r else "—")
-            + " | |"
+            f"| {what} (peak RSS) | float32 | " + " | ".join(_pair(o, r, "peak_bytes", _gib, False)) + " | |"
         )
-        out.append(
-            f"| load video tracker (peak RSS) | float32 | {fmt(o, 'peak_bytes', lambda b: f'{b / gb:.2f} GiB')} | "
-            f"{fmt(r, 'peak_bytes', lambda b: f'{b / gb:.2f} GiB')} | "
-            + (
-                f"{o['peak_bytes'] / r['peak_bytes']:.2f} of ref"
-                if "peak_bytes" in o and "peak_bytes" in r
-                else "—"
-            )
-            + " | |"
-        )
-    rss = extra.get("video_rss")
-    if rss:
-        o, r = rss.get("ours", {}), rss.get("reference", {})
+    growth = []
+    for tracker, by_impl in extra.get("video_rss", {}).items():
+        o, r = by_impl.get("ours", {}), by_impl.get("reference", {})
         frames = o.get("frames") or r.get("frames")
-        cell = lambda d: f"{d['peak_bytes'] / gb:.2f} GiB" if "peak_bytes" in d else "error"  # noqa: E731
-        ratio = (
-            f"{o['peak_bytes'] / r['peak_bytes']:.2f} of ref"
-            if "peak_bytes" in o and "peak_bytes" in r
-            else "—"
-        )
-        out.append(
-            f"| peak RSS over a {frames}-frame 720p video (after load) | float32 | {cell(o)} | {cell(r)} | {ratio} | |"
-        )
+        what = f"{names.get(tracker, tracker)}{_depth(tracker, o or r)}: peak RSS over a {frames}-frame 720p video (after load)"
+        out.append(f"| {what} | float32 | " + " | ".join(_pair(o, r, "peak_bytes", _gib, False)) + " | |")
         for impl, d in (("ours", o), ("reference", r)):
             if "by_frame" in d:
                 steps = ", ".join(f"{k}: {v / gb:.2f}" for k, v in d["by_frame"].items())
-                out.append(f"\nRSS growth ({impl}, GiB by frame): {steps}")
+                growth.append(f"RSS growth, {names.get(tracker, tracker)} ({impl}, GiB by frame): {steps}")
+    if growth:
+        out += ["", *growth]
     return "\n".join(out) + "\n"
 
 

@@ -80,13 +80,14 @@ def max_diff(a: Path, b: Path) -> float | None:
     return max(diffs) if diffs else None
 
 
-def one_shot(python: str, impl: str, args: list[str], env: dict) -> dict:
-    """A fresh worker for one measurement (--load, --video-rss): its own peak RSS."""
+def one_shot(python: str, impl: str, args: list[str], env: dict, layers: int) -> dict:
+    """A fresh worker for one measurement (--load, --video-rss): its own peak RSS; the entry
+    names the SAM 3 checkpoint's ViT depth it was measured with."""
     cmd = [python, str(ROOT / "benchmarks" / "worker.py"), "--impl", impl, *args]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if out.returncode:
         return {"error": out.stderr.strip().splitlines()[-1][:300] if out.stderr.strip() else "failed"}
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return {**json.loads(out.stdout.strip().splitlines()[-1]), "vit_layers": layers}
 
 
 def main() -> None:
@@ -104,6 +105,9 @@ def main() -> None:
     parser.add_argument("--auto-points", type=int, default=32, help="points per side of the automatic grid")
     parser.add_argument("--video-rss-frames", type=int, default=300, help="0 skips the RSS-over-video row")
     parser.add_argument("--no-load", action="store_true", help="skip the load time / RSS row")
+    parser.add_argument("--fresh", action="store_true",
+                        help="start a new table (default: keep the rows of an earlier run with the same settings "
+                        "that this run does not measure)")  # fmt: skip
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--quick", action="store_true", help=f"cut-down preset: {QUICK}")
     if "--quick" in sys.argv[1:]:
@@ -133,19 +137,35 @@ def main() -> None:
         common.append("--text-video")
 
     meta = report.machine(args, list(pythons))
-    extra: dict = {}
+    kept, extra = ([], {}) if args.fresh else report.earlier(args.output, meta, bool(rows))
+    trackers = ("sam3", "edgetam")  # the load and RSS rows, for each video tracker
     if not args.no_load:
-        extra["load"] = {impl: one_shot(py, impl, [*common, "--load"], env) for impl, py in pythons.items()}
+        extra["load"] = {
+            t: {
+                impl: one_shot(py, impl, [*common, "--load", "--tracker", t], env, args.layers)
+                for impl, py in pythons.items()
+            }
+            for t in trackers
+        }
+        report.write(args.output, meta, kept, extra, quiet=True)
     if args.video_rss_frames:
         flag = ["--video-rss", str(args.video_rss_frames)]
-        extra["video_rss"] = {impl: one_shot(py, impl, [*common, *flag], env) for impl, py in pythons.items()}
+        extra["video_rss"] = {
+            t: {
+                impl: one_shot(py, impl, [*common, *flag, "--tracker", t], env, args.layers)
+                for impl, py in pythons.items()
+            }
+            for t in trackers
+        }
+        report.write(args.output, meta, kept, extra, quiet=True)
     results: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         workers = {impl: Worker(py, impl, [*common, "--out", tmp], env) for impl, py in pythons.items()}
         try:
             for dtype in dtypes:  # dtype-major: a worker holds one dtype's models at a time
                 for row in rows:
-                    entry = {"row": row, "label": ROWS[row][0], "dtype": dtype, "times": {}, "errors": {}}
+                    entry = {"row": row, "label": ROWS[row][0], "dtype": dtype, "times": {}, "errors": {},
+                             "measured": time.strftime("%Y-%m-%d %H:%M")}  # fmt: skip
                     prepared = {
                         impl: w.ask(op="prepare", row=row, dtype=dtype) for impl, w in workers.items()
                     }
@@ -163,14 +183,15 @@ def main() -> None:
                         entry["max_abs_diff"] = max_diff(*(Path(prepared[i]["outputs"]) for i in IMPLS))
                     results.append(entry)
                     print(report.line(entry), file=sys.stderr, flush=True)
+                    merged = report.merge(kept, results, list(ROWS))
                     report.write(
-                        args.output, meta, results, extra, quiet=True
+                        args.output, meta, merged, extra, quiet=True
                     )  # partial results survive a stop
         finally:
             for w in workers.values():
                 w.close()
 
-    report.write(args.output, meta, results, extra)
+    report.write(args.output, meta, report.merge(kept, results, list(ROWS)), extra)
     print(f"benchmark done in {time.perf_counter() - started:.0f} s", file=sys.stderr)
 
 

@@ -5,6 +5,7 @@ per request on stdin, one JSON line per answer on stdout; outputs go to .pt file
     python benchmarks/worker.py --impl ours|reference --sam3 DIR --edgetam DIR --out DIR
     python benchmarks/worker.py --impl ... --load         # load time and peak RSS, then exit
     python benchmarks/worker.py --impl ... --video-rss N  # peak RSS over an N-frame 720p video
+    (--tracker edgetam: the last two for EdgeTAM instead of the SAM 3 tracker)
 """
 
 from __future__ import annotations
@@ -54,20 +55,24 @@ def library(impl: str):
     return transformers
 
 
-def load(env: rows.Env) -> dict:
-    """Seconds and peak-RSS increase of loading the video tracker (fp32)."""
+# --tracker → the video model class (same name in both libraries)
+TRACKERS = {"sam3": "Sam3TrackerVideoModel", "edgetam": "EdgeTamVideoModel"}
+
+
+def load(env: rows.Env, tracker: str) -> dict:
+    """Seconds and peak-RSS increase of loading a video tracker (fp32)."""
     reset_peak()
     before = status("VmRSS")
     t = time.perf_counter()
-    env.model("Sam3TrackerVideoModel", torch.float32)
+    env.model(TRACKERS[tracker], torch.float32)
     return {"seconds": time.perf_counter() - t, "peak_bytes": status("VmHWM") - before}
 
 
-def video_rss(env: rows.Env, frames: int) -> dict:
+def video_rss(env: rows.Env, frames: int, tracker: str) -> dict:
     """Peak RSS (bytes, after loading) while tracking one object over `frames` 720p frames, sampled
     at each quarter of the video so the growth with length shows."""
-    model = env.model("Sam3TrackerVideoModel", torch.float32)
-    processor = rows._video_processor(env)
+    model = env.model(TRACKERS[tracker], torch.float32)
+    processor = rows._video_processor(env, edgetam=tracker == "edgetam")
     reset_peak()
     base = status("VmRSS")
     video = [rows.image(i % 8) for i in range(frames)]
@@ -125,6 +130,7 @@ def main() -> None:
     parser.add_argument("--text-video", action="store_true", help="time the text-prompted video row")
     parser.add_argument("--load", action="store_true")
     parser.add_argument("--video-rss", type=int, default=0)
+    parser.add_argument("--tracker", choices=sorted(TRACKERS), default="sam3", help="for --load/--video-rss")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -138,9 +144,9 @@ def main() -> None:
         text_video=args.text_video,
     )
     if args.load:
-        print(json.dumps(load(env)))
+        print(json.dumps(load(env, args.tracker)))
     elif args.video_rss:
-        print(json.dumps(video_rss(env, args.video_rss)))
+        print(json.dumps(video_rss(env, args.video_rss, args.tracker)))
     else:
         serve(env, args.out)
 

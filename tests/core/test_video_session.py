@@ -90,6 +90,30 @@ def test_feature_cache_is_bounded(video_model, video_processor):
     assert sorted(session._vision_features) == [7, 8, 9]
 
 
+def test_a_given_video_is_read_on_demand_not_copied(video_model, video_processor):
+    """The session resizes the caller's frames when the model reads them: it holds no copy of the
+    video (its bytes do not grow with the length), and frame i is the processor's resize of frame i."""
+    video = vs.video(12)
+    session = _prompted(video_processor, video_model, num_frames=12)
+    before = session.state_nbytes()
+    resized, _ = video_processor.preprocess_video(video)
+    for i in (0, 5, 11):
+        assert torch.equal(session.processed_frames[i], resized[i])
+    long_session = _prompted(video_processor, video_model, num_frames=40)
+    assert long_session.state_nbytes() == before  # 40 frames cost what 12 do before tracking
+    assert not any(t.shape[-2:] == resized.shape[-2:] for t in long_session.state_tensors())
+
+
+def test_a_frame_of_another_size_is_refused_when_the_session_opens(video_processor):
+    video = vs.video(4)
+    video[2] = video[2][:-2]
+    with pytest.raises(ValueError, match=r"video frame 2 is \d+x\d+ but frame 0 is"):
+        video_processor.init_video_session(video=video)
+    video[2] = "not/a/file.png"
+    with pytest.raises(ValueError, match="video frame 2"):
+        video_processor.init_video_session(video=video)
+
+
 # ---------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------

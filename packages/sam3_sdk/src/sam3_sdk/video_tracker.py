@@ -15,7 +15,7 @@ interactive use.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,7 @@ from sam3_core import (
     Sam3TrackerVideoSegmentationOutput,
 )
 from sam3_core.checkpoint_files import read_config, resolve_checkpoint_dir
+from sam3_core.processing.video import ResizedFrames
 
 from .prompts import check_box, check_mask, check_points
 from .random_checkpoint import checkpoint_path
@@ -46,29 +47,8 @@ VIDEO_MODELS: dict[str, tuple[type[Sam3TrackerVideoModel], type[Sam3TrackerVideo
 _HUB_KWARGS = ("revision", "token", "cache_dir", "local_files_only")
 
 
-class ModelFrames(Mapping):
-    """The frames as the tracker reads them, decoded and resized by the processor on demand:
-    index → (3, S, S) uint8."""
-
-    def __init__(
-        self, reader: VideoReader, processor: Sam3TrackerVideoProcessor, device: torch.device | str = "cpu"
-    ) -> None:
-        self.reader, self.processor, self.device = reader, processor, device
-
-    def __getitem__(self, frame_idx: int) -> torch.Tensor:
-        if frame_idx not in self:
-            raise KeyError(frame_idx)
-        frames, _ = self.processor.preprocess_video([self.reader[frame_idx]], device=self.device)
-        return frames[0]
-
-    def __contains__(self, frame_idx: object) -> bool:
-        return isinstance(frame_idx, (int, np.integer)) and 0 <= frame_idx < len(self.reader)
-
-    def __len__(self) -> int:
-        return len(self.reader)
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(range(len(self.reader)))
+# the SDK's name for the core's on-demand frames (a VideoReader is indexable with a length)
+ModelFrames = ResizedFrames
 
 
 class VideoTracker:

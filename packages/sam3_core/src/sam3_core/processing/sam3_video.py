@@ -113,16 +113,17 @@ class Sam3VideoProcessor:
             inference_device: where the model runs.
             inference_state_device: where outputs and cached features live (default: inference_device).
             processing_device: where frames are resized (default: inference_device).
-            video_storage_device: where the frames are kept (default: inference_device).
+            video_storage_device: where streamed frames are kept (default: inference_device); a
+                given video stays where it is and is read frame by frame.
             max_vision_features_cache_size: how many frames' backbone features to keep.
             dtype: the model's dtype (torch.float32 or torch.bfloat16).
         """
         processing_device = processing_device if processing_device is not None else inference_device
         frames, size = (None, (None, None))
         if video is not None:
-            frames, size = self.video_processor.preprocess_video(video, processing_device)
-        return Sam3VideoInferenceSession(
-            video=frames,
+            frames, size = self.video_processor.video_frames(video, processing_device)
+        session = Sam3VideoInferenceSession(
+            video=None,
             video_height=size[0],
             video_width=size[1],
             inference_device=inference_device,
@@ -132,6 +133,9 @@ class Sam3VideoProcessor:
             max_vision_features_cache_size=max_vision_features_cache_size,
             frame_normalization=self.video_processor.frame_normalization,
         )
+        if frames is not None:
+            session.use_frame_source(frames, len(frames))
+        return session
 
     def add_text_prompt(
         self, inference_session: Sam3VideoInferenceSession, text: str | Sequence[str]

@@ -1,14 +1,15 @@
 """`Sam3TrackerVideoProcessor`: videos and per-frame prompts in, a tracking session out.
 
 It is the image tracker's processor (`Sam3TrackerProcessor`: point / box normalisation, image
-preprocessing, `post_process_masks`) plus the video session helpers. Frames are resized to the
-model size once and kept as uint8; they are normalised when the model reads them.
+preprocessing, `post_process_masks`) plus the video session helpers. A session reads the caller's
+frames on demand (`ResizedFrames`): each is resized to the model size when the model needs it and
+normalised then, so a session holds no copy of the video and its memory does not grow with length.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,30 @@ from .processor_config import channels, resample_name
 from .saving import image_processor_settings
 from .tracker import Sam3TrackerProcessor
 
-__all__ = ["Sam3TrackerVideoProcessor"]
+__all__ = ["ResizedFrames", "Sam3TrackerVideoProcessor"]
+
+
+class ResizedFrames(Mapping):
+    """A video's frames as a session reads them: index → (3, S, S) frame (uint8 for 8-bit input),
+    resized by the processor when asked for. Holds only the caller's frames (a list, an array, or
+    any indexable with a length, e.g. a lazy decoder), so nothing is copied up front."""
+
+    def __init__(self, frames: Any, processor: Sam3TrackerVideoProcessor, device: Any = None) -> None:
+        self.frames, self.processor, self.device = frames, processor, device
+
+    def __getitem__(self, frame_idx: int) -> Tensor:
+        if frame_idx not in self:
+            raise KeyError(frame_idx)
+        return self.processor.resize_frame(to_rgb_tensor(self.frames[frame_idx]), self.device)
+
+    def __contains__(self, frame_idx: object) -> bool:
+        return isinstance(frame_idx, (int, np.integer)) and 0 <= frame_idx < len(self.frames)
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(len(self.frames)))
 
 
 class Sam3TrackerVideoProcessor(Sam3TrackerProcessor):
@@ -74,6 +98,12 @@ class Sam3TrackerVideoProcessor(Sam3TrackerProcessor):
 
     # -- videos -------------------------------------------------------------------------------
 
+    def resize_frame(self, rgb: Tensor, device: str | torch.device | None = None) -> Tensor:
+        """(3, H, W) frame → (3, S, S) at the model size, with the video's resample filter."""
+        if device is not None:
+            rgb = rgb.to(device)
+        return resize_images(rgb.unsqueeze(0), (self.size, self.size), self.video_resample)[0]
+
     def preprocess_video(
         self, video: Any, device: str | torch.device | None = None
     ) -> tuple[Tensor, tuple[int, int]]:
@@ -83,18 +113,31 @@ class Sam3TrackerVideoProcessor(Sam3TrackerProcessor):
             paths), or one (T, H, W, 3) / (T, 3, H, W) array or tensor. All frames must share a size.
         """
         frames = _frame_list(video)
-        out, size = [], None
+        size = self.check_video(frames)
+        return torch.stack([self.resize_frame(to_rgb_tensor(f), device) for f in frames]), size
+
+    def check_video(self, frames: Sequence[Any]) -> tuple[int, int]:
+        """Read every frame once (a clear error now for an unreadable one, not mid-propagation) and
+        return their common (height, width); frames of another size are refused."""
+        size = None
         for i, frame in enumerate(frames):
-            rgb = to_rgb_tensor(frame)
-            if device is not None:
-                rgb = rgb.to(device)
+            try:
+                rgb = to_rgb_tensor(frame)
+            except (TypeError, ValueError) as e:
+                raise type(e)(f"video frame {i}: {e}") from e
             hw = (int(rgb.shape[-2]), int(rgb.shape[-1]))
             if size is None:
                 size = hw
             elif hw != size:
                 raise ValueError(f"video frame {i} is {hw[0]}x{hw[1]} but frame 0 is {size[0]}x{size[1]}")
-            out.append(resize_images(rgb.unsqueeze(0), (self.size, self.size), self.video_resample))
-        return torch.cat(out), size
+        return size
+
+    def video_frames(
+        self, video: Any, device: str | torch.device | None = None
+    ) -> tuple[ResizedFrames, tuple[int, int]]:
+        """The frames a session reads on demand (checked now) and their (height, width)."""
+        frames = _frame_list(video)
+        return ResizedFrames(frames, self, device), self.check_video(frames)
 
     def init_video_session(
         self,
@@ -114,16 +157,15 @@ class Sam3TrackerVideoProcessor(Sam3TrackerProcessor):
             inference_device: where the model runs.
             inference_state_device: where outputs and cached features live (default: inference_device).
             processing_device: where frames are resized (default: inference_device).
-            video_storage_device: where the frames are kept (default: inference_device).
+            video_storage_device: where streamed frames are kept (default: inference_device); a
+                given video stays where it is and is read frame by frame.
             max_vision_features_cache_size: how many frames' backbone features to keep.
             dtype: the model's dtype (torch.float32 or torch.bfloat16).
         """
         processing_device = processing_device if processing_device is not None else inference_device
-        frames, size = (
-            (None, (None, None)) if video is None else self.preprocess_video(video, processing_device)
-        )
-        return self.session_class(
-            video=frames,
+        frames, size = (None, (None, None)) if video is None else self.video_frames(video, processing_device)
+        session = self.session_class(
+            video=None,
             video_height=size[0],
             video_width=size[1],
             inference_device=inference_device,
@@ -133,6 +175,9 @@ class Sam3TrackerVideoProcessor(Sam3TrackerProcessor):
             max_vision_features_cache_size=max_vision_features_cache_size,
             frame_normalization=self.frame_normalization,
         )
+        if frames is not None:
+            session.use_frame_source(frames, len(frames))
+        return session
 
     # -- prompts ------------------------------------------------------------------------------
 
