@@ -19,5 +19,18 @@ def test_conv_transpose_2x2_equals_transposed_convolution(dtype, tol, shape):
     assert torch.equal(out.contiguous(), out)  # values, whatever the memory layout
 
 
+@pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-5), (torch.bfloat16, 3e-2)])
+def test_conv_transpose_2x2_adds_a_residual_in_its_shuffle(dtype, tol):
+    """`residual=` (the decoder's high-resolution features) is added while the 2x2 blocks are
+    laid out, whatever the residual's memory layout."""
+    torch.manual_seed(0)
+    layer = ConvTranspose2x2(8, 6).to(dtype)
+    x = torch.randn(2, 8, 5, 7).to(dtype)
+    expected = F.conv_transpose2d(x.float(), layer.weight.float(), layer.bias.float(), stride=2)
+    for residual in (torch.randn(2, 6, 10, 14), torch.randn(2, 10, 14, 6).permute(0, 3, 1, 2)):
+        out = layer(x, residual=residual.to(dtype))
+        torch.testing.assert_close(out.float(), expected + residual.to(dtype).float(), atol=tol, rtol=tol)
+
+
 def test_conv_transpose_2x2_keeps_checkpoint_names():
     assert set(ConvTranspose2x2(4, 2).state_dict()) == {"weight", "bias"}

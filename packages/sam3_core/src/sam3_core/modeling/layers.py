@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .folded_attention import attend_few_keys, attend_few_queries, folds
+
 
 def _quick_gelu(x: torch.Tensor) -> torch.Tensor:
     return x * torch.sigmoid(1.702 * x)
@@ -143,13 +145,18 @@ class ConvTranspose2x2(nn.ConvTranspose2d):
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__(in_channels, out_channels, kernel_size=2, stride=2)
 
-    def forward(self, x: Tensor) -> Tensor:  # (B, C, H, W) -> (B, O, 2H, 2W)
+    def forward(self, x: Tensor, residual: Tensor | None = None) -> Tensor:
+        """(B, C, H, W) -> (B, O, 2H, 2W), plus `residual` (B, O, 2H, 2W) when given."""
         b, _, h, w = x.shape
         o = self.out_channels
         weight = self.weight.permute(1, 2, 3, 0).reshape(o * 4, -1)  # (O*2*2, C), rows (o, dy, dx)
-        y = F.linear(x.permute(0, 2, 3, 1), weight)  # (B, H, W, O*4)
-        y = y.view(b, h, w, o, 2, 2).permute(0, 1, 4, 2, 5, 3).reshape(b, 2 * h, 2 * w, o)
-        return (y + self.bias).permute(0, 3, 1, 2)  # NCHW view of channels-last memory
+        # the bias goes into the matmul (no pass over the output for it)
+        y = F.linear(x.permute(0, 2, 3, 1), weight, self.bias.repeat_interleave(4))  # (B, H, W, O*4)
+        y = y.view(b, h, w, o, 2, 2).permute(0, 1, 4, 2, 5, 3)  # (B, H, dy, W, dx, O) view
+        if residual is not None:  # shuffled and added in one pass over the output
+            out = torch.add(residual.permute(0, 2, 3, 1).view(b, h, 2, w, 2, o), y)
+            return out.view(b, 2 * h, 2 * w, o).permute(0, 3, 1, 2)
+        return y.reshape(b, 2 * h, 2 * w, o).permute(0, 3, 1, 2)  # NCHW view of channels-last memory
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -279,6 +286,12 @@ class Attention(nn.Module):
         `mask` is boolean (True = attend) or additive, broadcastable to (S, heads, Lq, Lk) where S
         is the number of sequences (the product of the query's leading dims).
         """
+        side = folds(self, query.shape[-2], key.shape[-2], query.dtype) if mask is None else None
+        if side is not None:  # a few tokens against a large map: project the tokens, not the map
+            s = math.prod(query.shape[:-2])
+            fold = attend_few_keys if side == "keys" else attend_few_queries
+            q, k, v = (x.reshape(s, x.shape[-2], x.shape[-1]) for x in (query, key, value))
+            return fold(self, q, k, v).view(*query.shape[:-1], -1)
         q, k, v = self._project(query, key, value)
         return self._attend(q, k, v, mask, query.shape[:-1])
 

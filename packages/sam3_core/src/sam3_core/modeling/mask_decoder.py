@@ -117,8 +117,8 @@ class MaskDecoder(nn.Module):
         # Upscale the image side 4x, adding the high-resolution features on the way.
         image = keys.transpose(2, 3).reshape(batch_size * points_per_image, channels, height, width)
         feat_s0, feat_s1 = (_per_prompt(f, points_per_image) for f in high_resolution_features)
-        upscaled = F.gelu(self.upscale_layer_norm(self.upscale_conv1(image) + feat_s1))
-        upscaled = F.gelu(self.upscale_conv2(upscaled) + feat_s0)  # (B*P, C/8, 4h, 4w)
+        upscaled = F.gelu(self.upscale_layer_norm(self.upscale_conv1(image, residual=feat_s1)))
+        upscaled = F.gelu(self.upscale_conv2(upscaled, residual=feat_s0))  # (B*P, C/8, 4h, 4w)
 
         hyper_in = torch.stack(
             [mlp(mask_tokens_out[:, :, i]) for i, mlp in enumerate(self.output_hypernetworks_mlps)], dim=2
