@@ -34,3 +34,22 @@ def test_conv_transpose_2x2_adds_a_residual_in_its_shuffle(dtype, tol):
 
 def test_conv_transpose_2x2_keeps_checkpoint_names():
     assert set(ConvTranspose2x2(4, 2).state_dict()) == {"weight", "bias"}
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_feed_forward_in_chunks_of_rows_equals_one_piece(monkeypatch, grad):
+    """Chunked rows (and the in-place activation, only without autograd) give the same values."""
+    from sam3_core.modeling import layers
+
+    torch.manual_seed(0)
+    mlp = layers.MLP([16, 64, 8], act="gelu", names="fc")
+    x = torch.randn(2, 37, 16)
+    with torch.set_grad_enabled(grad):
+        whole = mlp(x)
+        monkeypatch.setattr(layers, "FEED_FORWARD_CHUNK_BYTES", 64 * 4 * 5)  # 5 rows a chunk
+        chunked = mlp(x)
+    torch.testing.assert_close(chunked, whole, atol=1e-6, rtol=0)
+    assert chunked.shape == (2, 37, 8)
+    if grad:
+        chunked.sum().backward()  # autograd kept what it needs (no in-place activation)
+        assert mlp.fc1.weight.grad is not None

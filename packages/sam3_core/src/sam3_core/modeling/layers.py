@@ -211,12 +211,41 @@ class MLP(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """(..., dims[0]) → (..., dims[-1])."""
-        last = len(self.layer_names) - 1
-        for i, name in enumerate(self.layer_names):
-            x = self.get_submodule(name)(x)
-            if i < last:
-                x = self.act(x)
+        x = feed_forward(x, [self.get_submodule(name) for name in self.layer_names], self.act)
         return torch.sigmoid(x) if self.sigmoid_output else x
+
+
+# A feed-forward's hidden activations are cut into chunks of rows of at most this many bytes: a whole
+# frame's (5184 tokens x 2048 in the memory attention: 42 MB) is mapped fresh from the system and
+# faulted in on every call, while small chunks are reused from the heap and stay in cache (measured:
+# a tracking step at 1008 px 1.60 -> 1.47 s on 2 CPU cores).
+FEED_FORWARD_CHUNK_BYTES = 8 * 2**20
+_IN_PLACE = {F.gelu: torch.ops.aten.gelu_, F.relu: torch.ops.aten.relu_}
+
+
+def feed_forward(x: Tensor, linears: Sequence[nn.Module], act) -> Tensor:
+    """`linears` with `act` between them (none after the last) over (..., C) → (..., C_out),
+    in chunks of rows when the hidden activations are large. Rows are independent, so the result
+    is the same as in one piece."""
+    act_ = _IN_PLACE.get(act, act) if not torch.is_grad_enabled() else act  # no extra hidden buffer
+
+    def run(rows: Tensor) -> Tensor:
+        for i, linear in enumerate(linears):
+            rows = linear(rows)
+            if i < len(linears) - 1:
+                rows = act_(rows)
+        return rows
+
+    widest = max(linear.out_features for linear in linears[:-1]) if len(linears) > 1 else 0
+    n = math.prod(x.shape[:-1])
+    step = max(1, FEED_FORWARD_CHUNK_BYTES // max(1, widest * x.element_size()))
+    if n <= step:
+        return run(x)
+    flat = x.reshape(n, x.shape[-1])
+    out = flat.new_empty(n, linears[-1].out_features)
+    for start in range(0, n, step):
+        out[start : start + step] = run(flat[start : start + step])
+    return out.view(*x.shape[:-1], -1)
 
 
 class Attention(nn.Module):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ...config import Sam3TrackerVideoConfig
-from ..layers import AxialRoPE, RoPEAttention, activation
+from ..layers import AxialRoPE, RoPEAttention, activation, feed_forward
 
 
 class MemoryAttentionLayer(nn.Module):
@@ -41,7 +41,7 @@ class MemoryAttentionLayer(nn.Module):
         x = x + self.self_attn(h, h, h, rope)
         h = self.layer_norm2(x)
         x = x + self.cross_attn_image(h, memory + memory_pos, memory, rope, num_object_pointer_tokens)
-        return x + self.linear2(self.act(self.linear1(self.layer_norm3(x))))
+        return x + feed_forward(self.layer_norm3(x), [self.linear1, self.linear2], self.act)
 
 
 class MemoryAttention(nn.Module):

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from ...config import Sam3TrackerVideoConfig
-from ..layers import LayerNorm2d, activation, sine_position_encoding_2d
+from ..layers import LayerNorm2d, activation, feed_forward, sine_position_encoding_2d
 
 
 class _DownSampleLayer(nn.Module):
@@ -78,7 +78,7 @@ class _FuserBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:  # x: (N, C, H, W)
         h = self.layer_norm(self.depthwise_conv(x)).permute(0, 2, 3, 1)  # (N, H, W, C)
-        h = self.scale * self.pointwise_conv2(self.act(self.pointwise_conv1(h)))
+        h = self.scale * feed_forward(h, [self.pointwise_conv1, self.pointwise_conv2], self.act)
         return x + h.permute(0, 3, 1, 2)
 
 
