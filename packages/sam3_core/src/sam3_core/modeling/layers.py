@@ -159,6 +159,13 @@ class ConvTranspose2x2(nn.ConvTranspose2d):
         return y.reshape(b, 2 * h, 2 * w, o).permute(0, 3, 1, 2)  # NCHW view of channels-last memory
 
 
+def channels_last_conv(conv: nn.Conv2d, x: Tensor) -> Tensor:
+    """`conv(x)` with its weight in channels-last memory (a copy of the small weight per call: the
+    parameter keeps the checkpoint's layout). With `x` channels-last too, the output is."""
+    weight = conv.weight.contiguous(memory_format=torch.channels_last)
+    return conv._conv_forward(x, weight, conv.bias)
+
+
 class LayerNorm2d(nn.LayerNorm):
     """LayerNorm over the channels of a (B, C, H, W) map."""
 

@@ -21,7 +21,7 @@ from ..video.concept_session import Sam3VideoInferenceSession
 from .detector import Sam3Processor
 from .masks import masks_to_boxes
 from .saving import write_processor_config
-from .video import Sam3TrackerVideoProcessor
+from .video import Sam3TrackerVideoProcessor, open_session
 
 __all__ = ["Sam3VideoProcessor"]
 
@@ -118,24 +118,17 @@ class Sam3VideoProcessor:
             max_vision_features_cache_size: how many frames' backbone features to keep.
             dtype: the model's dtype (torch.float32 or torch.bfloat16).
         """
-        processing_device = processing_device if processing_device is not None else inference_device
-        frames, size = (None, (None, None))
-        if video is not None:
-            frames, size = self.video_processor.video_frames(video, processing_device)
-        session = Sam3VideoInferenceSession(
-            video=None,
-            video_height=size[0],
-            video_width=size[1],
+        return open_session(
+            Sam3VideoInferenceSession,
+            self.video_processor,
+            video,
+            processing_device if processing_device is not None else inference_device,
             inference_device=inference_device,
             inference_state_device=inference_state_device,
             video_storage_device=video_storage_device,
             dtype=dtype,
             max_vision_features_cache_size=max_vision_features_cache_size,
-            frame_normalization=self.video_processor.frame_normalization,
         )
-        if frames is not None:
-            session.use_frame_source(frames, len(frames))
-        return session
 
     def add_text_prompt(
         self, inference_session: Sam3VideoInferenceSession, text: str | Sequence[str]

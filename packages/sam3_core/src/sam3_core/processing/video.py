@@ -162,22 +162,17 @@ class Sam3TrackerVideoProcessor(Sam3TrackerProcessor):
             max_vision_features_cache_size: how many frames' backbone features to keep.
             dtype: the model's dtype (torch.float32 or torch.bfloat16).
         """
-        processing_device = processing_device if processing_device is not None else inference_device
-        frames, size = (None, (None, None)) if video is None else self.video_frames(video, processing_device)
-        session = self.session_class(
-            video=None,
-            video_height=size[0],
-            video_width=size[1],
+        return open_session(
+            self.session_class,
+            self,
+            video,
+            processing_device if processing_device is not None else inference_device,
             inference_device=inference_device,
             inference_state_device=inference_state_device,
             video_storage_device=video_storage_device,
             dtype=dtype,
             max_vision_features_cache_size=max_vision_features_cache_size,
-            frame_normalization=self.frame_normalization,
         )
-        if frames is not None:
-            session.use_frame_source(frames, len(frames))
-        return session
 
     # -- prompts ------------------------------------------------------------------------------
 
@@ -328,6 +323,28 @@ class Sam3TrackerVideoProcessor(Sam3TrackerProcessor):
             obj_idx = session.obj_id_to_idx(obj_id)
             session.add_mask_inputs(obj_idx, frame_idx, mask)
             session.remove_point_inputs(obj_idx, frame_idx)
+
+
+def open_session(
+    session_class: type[Sam3TrackerVideoInferenceSession],
+    processor: Sam3TrackerVideoProcessor,
+    video: Any,
+    processing_device: str | torch.device,
+    **session_kwargs: Any,
+) -> Sam3TrackerVideoInferenceSession:
+    """A new session of `session_class` reading `video`'s frames on demand through `processor`
+    (checked now), or waiting for streamed frames when `video` is None."""
+    frames, size = (None, (None, None)) if video is None else processor.video_frames(video, processing_device)
+    session = session_class(
+        video=None,
+        video_height=size[0],
+        video_width=size[1],
+        frame_normalization=processor.frame_normalization,
+        **session_kwargs,
+    )
+    if frames is not None:
+        session.use_frame_source(frames, len(frames))
+    return session
 
 
 def _obj_id_list(obj_ids: Any) -> list[int]:

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ...config import Sam3VisionConfig
-from ..layers import ConvTranspose2x2, sine_position_encoding_2d
+from ..layers import ConvTranspose2x2, channels_last_conv, sine_position_encoding_2d
 
 
 class FPNLevel(nn.Module):
@@ -38,7 +38,10 @@ class FPNLevel(nn.Module):
         x = x.to(self.proj1.weight.dtype)
         for layer in self.scale_layers:
             x = layer(x)
-        return self.proj2(self.proj1(x))
+        # channels-last data and weights: oneDNN convolves without reordering either (measured on
+        # a 2-core CPU, the 3x3 at 288x288: fp32 447 -> 311 ms, bf16 157 -> 57 ms)
+        x = x.contiguous(memory_format=torch.channels_last)
+        return channels_last_conv(self.proj2, channels_last_conv(self.proj1, x))
 
 
 class Sam3VisionNeck(nn.Module):

@@ -90,7 +90,8 @@ class Sam3DetrDecoder(nn.Module):
         return self.ref_point_head(sine)
 
     def _box_attention_bias(self, boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
-        """(B, Q, 4) cxcywh → additive attention bias (B, heads, Q, H*W) from box-relative positions."""
+        """(B, Q, 4) cxcywh → additive attention bias (B, heads, 1 + Q, H*W) from box-relative
+        positions, with a zero first row for the presence token (it attends without a box bias)."""
         b, q, _ = boxes.shape
         xyxy = box_cxcywh_to_xyxy(boxes)
         rows = torch.arange(height, device=boxes.device, dtype=boxes.dtype) / height
@@ -102,10 +103,15 @@ class Sam3DetrDecoder(nn.Module):
             d = d * 8
             return torch.sign(d) * torch.log2(torch.abs(d) + 1.0) / math.log2(8)
 
-        by = self.box_rpb_embed_y(log_scale(dy))  # (B, Q, H, heads)
-        bx = self.box_rpb_embed_x(log_scale(dx))  # (B, Q, W, heads)
-        bias = (by[:, :, :, None] + bx[:, :, None]).flatten(2, 3)  # (B, Q, HW, heads)
-        return bias.permute(0, 3, 1, 2)
+        by = self.box_rpb_embed_y(log_scale(dy)).permute(0, 3, 1, 2)  # (B, heads, Q, H)
+        bx = self.box_rpb_embed_x(log_scale(dx)).permute(0, 3, 1, 2)  # (B, heads, Q, W)
+        # The (B, heads, 1 + Q, H*W) bias is written in place in SDPA's layout (tens of MB per layer
+        # at 1008 px; building it permuted, then padding it, took twice the passes)
+        bias = by.new_empty(b, by.shape[1], 1 + q, height * width)
+        bias[:, :, 0] = 0
+        boxes_part = bias[:, :, 1:].view(b, -1, q, height, width)
+        boxes_part.copy_(by[..., None].expand_as(boxes_part)).add_(bx[..., None, :])  # (autograd-safe)
+        return bias
 
     def forward(
         self,
@@ -142,7 +148,6 @@ class Sam3DetrDecoder(nn.Module):
             layer_boxes.append(boxes)
             query_pos = self._box_position(boxes)
             bias = self._box_attention_bias(boxes, *spatial_shape)
-            bias = F.pad(bias, (0, 0, 1, 0))  # the presence token attends without a box bias
             hidden = layer(hidden, query_pos, prompt, text_mask, image, image_pos, bias)
             queries = self.output_layer_norm(hidden[:, 1:])
             boxes = (self.box_head(queries) + inverse_sigmoid(boxes)).sigmoid()

@@ -9,7 +9,7 @@ from torch import nn
 from ...config import (
     Sam3MaskDecoderConfig,
 )
-from ..layers import MLP, Attention
+from ..layers import MLP, Attention, channels_last_conv
 from .sequences import key_padding_mask
 
 
@@ -28,7 +28,9 @@ class Sam3PixelDecoder(nn.Module):
         x = levels[-1]
         for i, finer in enumerate(reversed(levels[:-1])):
             x = F.interpolate(x, size=finer.shape[-2:], mode="nearest") + finer
-            x = F.relu(self.norms[i](self.conv_layers[i](x)))
+            # channels-last convolution (no oneDNN reorders; see `channels_last_conv`)
+            x = x.contiguous(memory_format=torch.channels_last)
+            x = F.relu(self.norms[i](channels_last_conv(self.conv_layers[i], x)))
         return x
 
 
