@@ -39,7 +39,7 @@ class MemoryAttentionLayer(nn.Module):
     ) -> Tensor:
         h = self.layer_norm1(x)
         x = x + self.self_attn(h, h, h, rope)
-        h = self.layer_norm2(x)
+        h = self.layer_norm2(x).expand(memory.shape[0], -1, -1)  # x may be one frame shared by all
         x = x + self.cross_attn_image(h, memory + memory_pos, memory, rope, num_object_pointer_tokens)
         return x + feed_forward(self.layer_norm3(x), [self.linear1, self.linear2], self.act)
 
@@ -86,6 +86,10 @@ class MemoryAttention(nn.Module):
         Returns:
             (B, h*w, C) memory-conditioned features.
         """
+        if features.shape[0] > 1 and features.stride(0) == 0 and features_pos.stride(0) == 0:
+            # the same frame for every object (an expanded view): the first layer's self-attention
+            # runs once for all of them, not once per object
+            features, features_pos = features[:1], features_pos[:1]
         x = features + 0.1 * features_pos
         rope = self.rope(x.device)
         for layer in self.layers:
