@@ -42,8 +42,11 @@ def test_sam3_help_lists_the_commands_and_exit_codes(env):
         assert word in run.stdout
 
 
+IMAGES = 40  # enough work (a few seconds with the tiny model) that Ctrl-C lands mid-run
+
+
 def test_interrupted_run_resumes_without_repeats(env, tmp_path):
-    write_images(tmp_path / "in", 8)
+    write_images(tmp_path / "in", IMAGES)
     out = tmp_path / "out"
     argv = [SAM3, "object", str(tmp_path / "in"), "--point", "10,10", "--model", "tiny-random",
             "--out", str(out), "--batch-size", "1"]  # fmt: skip
@@ -59,7 +62,7 @@ def test_interrupted_run_resumes_without_repeats(env, tmp_path):
     assert proc.returncode == EXIT_INTERRUPTED, err[-2000:]
     assert "--resume" in err
     finished = len(list(done.glob("*.json")))
-    assert 2 <= finished < 8
+    assert 2 <= finished < IMAGES
     partial = json.loads((out / "annotations.json").read_text())
     assert len(partial["images"]) == finished  # what was done is usable already
 
@@ -69,9 +72,9 @@ def test_interrupted_run_resumes_without_repeats(env, tmp_path):
 
     run = subprocess.run(argv + ["--resume"], env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == EXIT_OK, run.stderr[-2000:]
-    assert f"{8 - finished} images done, {finished} skipped (already done), 0 failed" in run.stderr
+    assert f"{IMAGES - finished} images done, {finished} skipped (already done), 0 failed" in run.stderr
     coco = COCO(str(out / "annotations.json"))
-    assert sorted(i["id"] for i in coco.dataset["images"]) == list(range(1, 9))
-    assert len(coco.dataset["annotations"]) == 8
-    assert len({a["id"] for a in coco.dataset["annotations"]}) == 8
-    assert sorted(a["image_id"] for a in coco.dataset["annotations"]) == list(range(1, 9))
+    assert sorted(i["id"] for i in coco.dataset["images"]) == list(range(1, IMAGES + 1))
+    assert len(coco.dataset["annotations"]) == IMAGES
+    assert len({a["id"] for a in coco.dataset["annotations"]}) == IMAGES
+    assert sorted(a["image_id"] for a in coco.dataset["annotations"]) == list(range(1, IMAGES + 1))

@@ -27,10 +27,11 @@ class Sam3PixelDecoder(nn.Module):
         """levels: (B, C, H_i, W_i) finest first → (B, C, H_0, W_0)."""
         x = levels[-1]
         for i, finer in enumerate(reversed(levels[:-1])):
-            x = F.interpolate(x, size=finer.shape[-2:], mode="nearest") + finer
+            # in place where possible: at 288x288 each new map is 85 MB of fresh pages to fault in
+            x = F.interpolate(x.contiguous(memory_format=torch.channels_last), size=finer.shape[-2:])
+            x += finer
             # channels-last convolution (no oneDNN reorders; see `channels_last_conv`)
-            x = x.contiguous(memory_format=torch.channels_last)
-            x = F.relu(self.norms[i](channels_last_conv(self.conv_layers[i], x)))
+            x = F.relu(self.norms[i](channels_last_conv(self.conv_layers[i], x)), inplace=True)
         return x
 
 
