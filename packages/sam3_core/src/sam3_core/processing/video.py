@@ -112,13 +112,16 @@ class Sam3TrackerVideoProcessor(Sam3TrackerProcessor):
         video: a list of frames (PIL images, numpy HWC arrays, torch CHW/HWC tensors, image file
             paths), or one (T, H, W, 3) / (T, 3, H, W) array or tensor. All frames must share a size.
         """
-        frames = _frame_list(video)
-        size = self.check_video(frames)
-        return torch.stack([self.resize_frame(to_rgb_tensor(f), device) for f in frames]), size
+        resized: list[Tensor] = []
+        size = self.check_video(
+            _frame_list(video), lambda rgb: resized.append(self.resize_frame(rgb, device))
+        )
+        return torch.stack(resized), size
 
-    def check_video(self, frames: Sequence[Any]) -> tuple[int, int]:
+    def check_video(self, frames: Sequence[Any], each: Any = None) -> tuple[int, int]:
         """Read every frame once (a clear error now for an unreadable one, not mid-propagation) and
-        return their common (height, width); frames of another size are refused."""
+        return their common (height, width); frames of another size are refused. `each`, when
+        given, is called with every decoded (3, H, W) frame (so a caller reads the video once)."""
         size = None
         for i, frame in enumerate(frames):
             try:
@@ -130,6 +133,8 @@ class Sam3TrackerVideoProcessor(Sam3TrackerProcessor):
                 size = hw
             elif hw != size:
                 raise ValueError(f"video frame {i} is {hw[0]}x{hw[1]} but frame 0 is {size[0]}x{size[1]}")
+            if each is not None:
+                each(rgb)
         return size
 
     def video_frames(
