@@ -22,8 +22,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from PIL import Image  # noqa: E402
+from sam3_core.allocator import limit_arenas  # noqa: E402
 from sam3_demo.loading import load_model  # noqa: E402
-from sam3_demo.ui import build_app, limit_malloc_arenas  # noqa: E402
+from sam3_demo.ui import build_app  # noqa: E402
 from sam3_demo.uploads import MAX_UPLOAD  # noqa: E402
 from sam3_demo.video_models import DEFAULT_EDGETAM, VideoModels  # noqa: E402
 
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.max_concurrency < 1:
         parser.error(f"--max-concurrency must be at least 1, got {args.max_concurrency}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    limit_malloc_arenas()
+    limit_arenas(2)  # Gradio's handler threads share two heaps, trimmed when tabs close
     slot = load_model(args.model, device=args.device)
     if slot.error:
         print(

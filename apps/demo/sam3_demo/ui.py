@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import gc
-
 import gradio as gr
+from sam3_core.allocator import release_memory
 
 from .concept_tab import build_concept_tab
 from .gpu import MODEL_CALL, logged
@@ -45,36 +42,6 @@ def build_app(
         app.unload(on_tab_closed)
     bound_model_calls(app, max_concurrency)
     return app
-
-
-def _glibc():
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-        return libc if libc is not None and hasattr(libc, "malloc_trim") else None
-    except OSError:
-        return None
-
-
-_GLIBC = _glibc()  # None elsewhere (musl, macOS): nothing to tune
-M_ARENA_MAX = -8
-
-
-def limit_malloc_arenas(arenas: int = 2) -> None:
-    """Let glibc keep at most `arenas` heaps. Gradio runs handlers on a pool of threads and glibc
-    gives each thread its own heap, whose freed pages mostly stay with the process; a few shared
-    heaps give them back when the tabs close (with `release_memory`)."""
-    if _GLIBC is not None:
-        _GLIBC.mallopt(M_ARENA_MAX, arenas)
-
-
-def release_memory() -> None:
-    """Collect the freed state's cycles and hand the freed heap back to the system. Handlers run on
-    many threads, each with its own glibc arena; without a trim the pages a closed tab used stay
-    with the process."""
-    gc.collect()
-    if _GLIBC is not None:
-        _GLIBC.malloc_trim(0)
 
 
 def _calls_model(fn) -> bool:

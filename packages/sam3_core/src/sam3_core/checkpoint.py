@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from .allocator import tune_on_first_load
 from .checkpoint_files import (
     WEIGHTS_NAME,
     CheckpointError,
@@ -195,6 +196,7 @@ def build_from_checkpoint(
     backbone: an existing, loaded module that `factory` builds the model around (a shared ViT
         trunk). It must sit on `device` in `dtype`; it is left untouched and its keys are not read.
     """
+    tune_on_first_load()  # every loader comes here: the process is about to run a model
     with torch.device("meta"):
         model = factory()
     if backbone is not None:
@@ -283,6 +285,9 @@ class PreTrainedModel(nn.Module):
         backbone: a loaded ViT trunk (e.g. another model's `vision_encoder.backbone`, on `device` in
             `dtype`) to build this model around: the two models then share it, and only this model's
             own tensors are read from the checkpoint.
+
+        The first load in a process keeps large tensors in glibc's heap between calls (see
+        `sam3_core.allocator`; SAM3_MALLOC_TUNING=0 keeps glibc's defaults).
         """
         if device is None and device_map is not None:
             device = (
