@@ -30,8 +30,14 @@ def test_text_prompt_boxes_and_downloads(page, demo_url, tmp_path):
 
     shown = page.locator("#concept-image img").first
     box = shown.bounding_box()
+    before = shown.get_attribute("src")
     page.mouse.click(box["x"] + box["width"] * 0.1, box["y"] + box["height"] * 0.1)  # two corners: one box
     page.locator("#concept-status").get_by_text("opposite corner").wait_for()
+    # The picture is redrawn with the corner: a click while the new one loads selects nothing.
+    page.wait_for_function(
+        "([sel, old]) => { const i = document.querySelector(sel); return i && i.src !== old && i.complete; }",
+        arg=["#concept-image img", before],
+    )
     page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.6)
     page.locator("#concept-status").get_by_text("1 exemplar box(es)").wait_for()
 
