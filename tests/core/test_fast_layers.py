@@ -32,6 +32,21 @@ def test_conv_transpose_2x2_adds_a_residual_in_its_shuffle(dtype, tol):
         torch.testing.assert_close(out.float(), expected + residual.to(dtype).float(), atol=tol, rtol=tol)
 
 
+@pytest.mark.parametrize("bias", [True, False])
+def test_conv_transpose_2x2_folds_a_following_1x1_convolution(bias):
+    """`then=` (the FPN's 1x1 projection) gives the two layers' result from one matmul, at the
+    real FPN widths (1024 -> 512 -> 256 channels)."""
+    torch.manual_seed(0)
+    layer, proj = ConvTranspose2x2(512, 256), torch.nn.Conv2d(256, 256, 1, bias=bias)
+    x = torch.randn(2, 512, 6, 5)
+    expected = proj(F.conv_transpose2d(x, layer.weight, layer.bias, stride=2))
+    out = layer(x, then=proj)
+    assert out.shape == expected.shape
+    torch.testing.assert_close(out, expected, atol=2e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="1x1"):
+        layer(x, then=torch.nn.Conv2d(256, 256, 3, padding=1))
+
+
 def test_conv_transpose_2x2_keeps_checkpoint_names():
     assert set(ConvTranspose2x2(4, 2).state_dict()) == {"weight", "bias"}
 

@@ -145,13 +145,22 @@ class ConvTranspose2x2(nn.ConvTranspose2d):
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__(in_channels, out_channels, kernel_size=2, stride=2)
 
-    def forward(self, x: Tensor, residual: Tensor | None = None) -> Tensor:
-        """(B, C, H, W) -> (B, O, 2H, 2W), plus `residual` (B, O, 2H, 2W) when given."""
+    def forward(self, x: Tensor, residual: Tensor | None = None, then: nn.Conv2d | None = None) -> Tensor:
+        """(B, C, H, W) -> (B, O, 2H, 2W), plus `residual` (B, O, 2H, 2W) when given. `then`: a 1x1
+        convolution (O -> O') applied to the result, folded into the same matmul."""
         b, _, h, w = x.shape
-        o = self.out_channels
-        weight = self.weight.permute(1, 2, 3, 0).reshape(o * 4, -1)  # (O*2*2, C), rows (o, dy, dx)
+        weight, bias = self.weight, self.bias  # (C, O, 2, 2), (O,)
+        if then is not None:
+            # two linear maps per pixel make one: no pass (and no map) at the doubled resolution
+            if then.kernel_size != (1, 1) or then.stride != (1, 1) or then.groups != 1:
+                raise ValueError(f"`then` must be a plain 1x1 convolution, got {then}")
+            proj = then.weight.flatten(1)  # (O', O)
+            weight = torch.einsum("po,cokl->cpkl", proj, weight)
+            bias = proj @ bias if then.bias is None else torch.addmv(then.bias, proj, bias)
+        o = weight.shape[1]
+        weight = weight.permute(1, 2, 3, 0).reshape(o * 4, -1)  # (O*2*2, C), rows (o, dy, dx)
         # the bias goes into the matmul (no pass over the output for it)
-        y = F.linear(x.permute(0, 2, 3, 1), weight, self.bias.repeat_interleave(4))  # (B, H, W, O*4)
+        y = F.linear(x.permute(0, 2, 3, 1), weight, bias.repeat_interleave(4))  # (B, H, W, O*4)
         y = y.view(b, h, w, o, 2, 2).permute(0, 1, 4, 2, 5, 3)  # (B, H, dy, W, dx, O) view
         if residual is not None:  # shuffled and added in one pass over the output
             out = torch.add(residual.permute(0, 2, 3, 1).view(b, h, 2, w, 2, o), y)
