@@ -10,7 +10,7 @@ an idle 2-core CPU (fp32, 4-block ViT at 1008 px): backbone + FPN 4.0 → 3.6 s,
 0.89 GB, EdgeTAM 0.64 → 0.81 GB (flat after frame 30). Afterwards the process keeps up to
 `trim_threshold` of freed heap, which `release_memory` hands back.
 
-Model loading (`PreTrainedModel.from_pretrained`) calls `tune_on_first_load` once per process;
+Every model loader (`checkpoint.build_from_checkpoint`) calls `tune_on_first_load`: once per process;
 set SAM3_MALLOC_TUNING=0 to keep glibc's defaults. Elsewhere (macOS, Windows, musl) nothing changes.
 """
 
