@@ -6,9 +6,9 @@ floats; the detector's finest maps are 256x288x288). glibc serves blocks above i
 once more than the trim threshold is free, so each such map is faulted in again, page by page, on
 every call: about 100 000 page faults per backbone pass here. Keeping them in the heap, measured on
 an idle 2-core CPU (fp32, 4-block ViT at 1008 px): backbone + FPN 4.0 → 3.6 s, concept heads 2.8 →
-2.1 s, an EdgeTAM frame 1.05 → 0.76 s. Peak RSS over a 60-frame 720p video: SAM 3 tracker 0.94 →
-0.89 GB, EdgeTAM 0.64 → 0.81 GB (flat after frame 30). Afterwards the process keeps up to
-`trim_threshold` of freed heap, which `release_memory` hands back.
+2.1 s, an EdgeTAM frame 1.05 → 0.76 s. Peak RSS over a 720p video: 60 frames, SAM 3 tracker
+0.94 → 0.89 GB, EdgeTAM 0.64 → 0.81 GB; 300 frames, 1.51 → 1.49 GiB and 1.28 → 1.32 GiB.
+Afterwards the process keeps up to `trim_threshold` of freed heap, which `release_memory` hands back.
 
 Every model loader (`checkpoint.build_from_checkpoint`) calls `tune_on_first_load`: once per process;
 set SAM3_MALLOC_TUNING=0 to keep glibc's defaults. Elsewhere (macOS, Windows, musl) nothing changes.
