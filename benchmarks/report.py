@@ -41,7 +41,7 @@ def machine(args, impls: list[str]) -> dict:
         "cores": os.cpu_count(),
         "threads": args.threads or torch.get_num_threads(),
         "torch": torch.__version__,
-        "gpu": gpu(),
+        "gpu": gpu() if getattr(args, "device", "cpu") != "cpu" else None,  # named only when timed on it
         "reference": ref_version,
         "vit_layers": args.layers,
         "repeats": args.repeats,

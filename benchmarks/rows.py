@@ -38,6 +38,7 @@ class Env:
     video_frames: int
     auto_points: int
     text_video: bool = False  # sam3_core has Sam3VideoModel
+    device: str = "cpu"  # where models, inputs and sessions live ("cuda" on a GPU)
     # the "int8" rows: ours with int8 dynamically quantised linear layers, the reference in float32
     quantize: bool = False
     cache: dict = field(default_factory=dict)
@@ -49,11 +50,16 @@ class Env:
             self.cache.clear()
         if key not in self.cache:
             folder = self.edgetam if name == "EdgeTamVideoModel" else self.sam3
-            model = getattr(self.lib, name).from_pretrained(str(folder)).eval().to(dtype)
+            model = getattr(self.lib, name).from_pretrained(str(folder)).eval().to(self.device, dtype)
             if quantize:
                 model = quantize_linear_int8(model)
             self.cache[key] = model
         return self.cache[key]
+
+    def sync(self) -> None:
+        """Wait for the GPU's queued work, so a timer measures it (nothing to do on the CPU)."""
+        if self.device.startswith("cuda"):
+            torch.cuda.synchronize()
 
 
 def image(seed: int = 0, hw: tuple[int, int] = IMAGE_HW) -> np.ndarray:
@@ -63,9 +69,9 @@ def image(seed: int = 0, hw: tuple[int, int] = IMAGE_HW) -> np.ndarray:
     return np.repeat(np.repeat(small, 40, 0), 40, 1)[: hw[0], : hw[1]].copy()
 
 
-def pixels(size: int, dtype: torch.dtype) -> torch.Tensor:
+def pixels(size: int, dtype: torch.dtype, device: str = "cpu") -> torch.Tensor:
     rng = np.random.RandomState(1)
-    return torch.from_numpy(rng.standard_normal((1, 3, size, size)).astype(np.float32)).to(dtype)
+    return torch.from_numpy(rng.standard_normal((1, 3, size, size)).astype(np.float32)).to(device, dtype)
 
 
 def _sub(x: torch.Tensor, stride: int = 4) -> torch.Tensor:
@@ -99,14 +105,14 @@ def _embeddings(env: Env, dtype: torch.dtype):
     if key not in env.cache:
         model = env.model("Sam3TrackerModel", dtype)
         with torch.inference_mode():
-            env.cache[key] = model.get_image_embeddings(pixels(1008, dtype))
+            env.cache[key] = model.get_image_embeddings(pixels(1008, dtype, env.device))
     return env.cache[key]
 
 
 def backbone(env: Env, dtype: torch.dtype) -> Callable:
     """Image backbone + the tracker's FPN neck on one 1008 px image."""
     model = env.model("Sam3TrackerModel", dtype)
-    px = pixels(1008, dtype)
+    px = pixels(1008, dtype, env.device)
 
     def step():
         emb = model.get_image_embeddings(px)
@@ -120,8 +126,8 @@ def click(env: Env, dtype: torch.dtype) -> Callable:
     model = env.model("Sam3TrackerModel", dtype)
     processor = _image_processor(env)
     emb = _embeddings(env, dtype)
-    points = torch.tensor([[[[400.0, 300.0]]]])  # model-input pixels
-    labels = torch.ones(1, 1, 1, dtype=torch.long)
+    points = torch.tensor([[[[400.0, 300.0]]]], device=env.device)  # model-input pixels
+    labels = torch.ones(1, 1, 1, dtype=torch.long, device=env.device)
 
     def step():
         out = model(image_embeddings=emb, input_points=points, input_labels=labels, multimask_output=True)
@@ -141,7 +147,9 @@ def auto_masks(env: Env, dtype: torch.dtype) -> Callable:
     emb = _embeddings(env, dtype)
     n = env.auto_points
     grid = (np.arange(n) + 0.5) / n * 1008
-    pts = torch.tensor(np.stack(np.meshgrid(grid, grid), -1).reshape(-1, 2), dtype=torch.float32)
+    pts = torch.tensor(
+        np.stack(np.meshgrid(grid, grid), -1).reshape(-1, 2), dtype=torch.float32, device=env.device
+    )
 
     def step():
         ious = []
@@ -149,7 +157,7 @@ def auto_masks(env: Env, dtype: torch.dtype) -> Callable:
             out = model(
                 image_embeddings=emb,
                 input_points=chunk[None, :, None, :],
-                input_labels=torch.ones(1, len(chunk), 1, dtype=torch.long),
+                input_labels=torch.ones(1, len(chunk), 1, dtype=torch.long, device=env.device),
                 multimask_output=True,
             )
             ious.append(out.iou_scores.float())
@@ -158,12 +166,12 @@ def auto_masks(env: Env, dtype: torch.dtype) -> Callable:
     return step
 
 
-def _text(dtype):
+def _text(env: Env):
     ids = torch.zeros(1, 32, dtype=torch.long)
     ids[0, : len(PHRASE_IDS)] = torch.tensor(PHRASE_IDS)
     mask = torch.zeros(1, 32, dtype=torch.long)
     mask[0, : len(PHRASE_IDS)] = 1
-    return ids, mask
+    return ids.to(env.device), mask.to(env.device)
 
 
 def _concept_outputs(out) -> dict:
@@ -180,9 +188,9 @@ def concept_heads(env: Env, dtype: torch.dtype) -> Callable:
     key = ("vision", dtype)
     if key not in env.cache:
         with torch.inference_mode():
-            env.cache[key] = model.get_vision_features(pixel_values=pixels(1008, dtype))
+            env.cache[key] = model.get_vision_features(pixel_values=pixels(1008, dtype, env.device))
     vision = env.cache[key]
-    ids, mask = _text(dtype)
+    ids, mask = _text(env)
 
     def step():
         return _concept_outputs(model(vision_embeds=vision, input_ids=ids, attention_mask=mask)), None
@@ -193,8 +201,8 @@ def concept_heads(env: Env, dtype: torch.dtype) -> Callable:
 def concept_e2e(env: Env, dtype: torch.dtype) -> Callable:
     """Concept segmentation end to end: backbone, detector FPN, text, heads, instance masks at 720p."""
     model = env.model("Sam3Model", dtype)
-    ids, mask = _text(dtype)
-    px = pixels(1008, dtype)
+    ids, mask = _text(env)
+    px = pixels(1008, dtype, env.device)
     if env.impl == "ours":
         processor = env.lib.Sam3Processor(tokenizer=None)
     else:
@@ -242,7 +250,7 @@ def _track(
     clicks = rng.randint(100, 600, size=(objects, 2)).tolist()
 
     def step():
-        session = processor.init_video_session(video=frames, inference_device="cpu", dtype=dtype)
+        session = processor.init_video_session(video=frames, inference_device=env.device, dtype=dtype)
         processor.add_inputs_to_inference_session(
             session,
             0,
@@ -253,8 +261,10 @@ def _track(
         first = model(inference_session=session, frame_idx=0)
         outs, scores = [first.pred_masks], [first.object_score_logits]
         times = []
+        env.sync()
         t = time.perf_counter()
         for out in model.propagate_in_video_iterator(session, start_frame_idx=1):
+            env.sync()
             times.append(time.perf_counter() - t)
             outs.append(out.pred_masks)
             scores.append(out.object_score_logits)
@@ -286,15 +296,20 @@ def text_video(env: Env, dtype: torch.dtype) -> Callable | None:
     frames = [image(seed) for seed in range(env.video_frames)]
 
     def step():
-        session = processor.init_video_session(video=frames, inference_device="cpu", dtype=dtype)
+        session = processor.init_video_session(video=frames, inference_device=env.device, dtype=dtype)
         processor.add_text_prompt(session, "person")
         # Mean over the whole propagation: the iterator may do work before its first yield.
+        env.sync()
         t = time.perf_counter()
         frames_done = sum(1 for _ in model.propagate_in_video_iterator(session))
+        env.sync()
         return {}, (time.perf_counter() - t) / max(frames_done, 1)
 
     return step
 
+
+# Rows a CPU run leaves out unless asked for by name (minutes per frame there); a GPU run times them.
+GPU_ROWS = ("track_16", "track_64")
 
 # name → (description, row function); the order of the report.
 ROWS: dict[str, tuple[str, Callable]] = {
@@ -303,6 +318,8 @@ ROWS: dict[str, tuple[str, Callable]] = {
     "track_1": ("video tracking step, 1 object (backbone cached)", _video(1, cached=True)),
     "track_3": ("video tracking step, 3 objects (backbone cached)", _video(3, cached=True)),
     "track_8": ("video tracking step, 8 objects (backbone cached)", _video(8, cached=True)),
+    "track_16": ("video tracking step, 16 objects (backbone cached)", _video(16, cached=True)),
+    "track_64": ("video tracking step, 64 objects (backbone cached)", _video(64, cached=True)),
     "edgetam_1": (
         "EdgeTAM per frame, 1 object, 1024 px",
         _video(1, False, "EdgeTamVideoModel", edgetam=True),

@@ -28,7 +28,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks import checkpoints, report  # noqa: E402
-from benchmarks.rows import ROWS  # noqa: E402
+from benchmarks.rows import GPU_ROWS, ROWS  # noqa: E402
 
 IMPLS = ("ours", "reference")
 
@@ -95,7 +95,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--layers", type=int, default=checkpoints.FULL_LAYERS, help="ViT blocks (32 = full)")
-    parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated, of: {','.join(ROWS)}")
+    parser.add_argument("--rows", default=None, help=f"comma-separated, of: {','.join(ROWS)}")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda: where both implementations run")
     parser.add_argument("--dtypes", default="float32,bfloat16")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's)")
@@ -115,6 +116,8 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
 
+    if args.rows is None:  # every row; the many-object ones only where they take seconds
+        args.rows = ",".join(r for r in ROWS if args.device != "cpu" or r not in GPU_ROWS)
     rows = [r.strip() for r in args.rows.split(",") if r.strip()]
     unknown = [r for r in rows if r not in ROWS]
     if unknown:
@@ -132,7 +135,8 @@ def main() -> None:
     sam3, edgetam = checkpoints.sam3_checkpoint(args.layers), checkpoints.edgetam_checkpoint()
     env = environment()
     common = ["--sam3", str(sam3), "--edgetam", str(edgetam), "--threads", str(args.threads),
-              "--video-frames", str(args.video_frames), "--auto-points", str(args.auto_points)]  # fmt: skip
+              "--video-frames", str(args.video_frames), "--auto-points", str(args.auto_points),
+              "--device", args.device]  # fmt: skip
     if hasattr(sam3_core, "Sam3VideoModel"):  # the text-prompted video row, once ours exists
         common.append("--text-video")
 

@@ -4,7 +4,7 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def sam(tiny_checkpoint_dir):
+def sam(tiny_checkpoint_dir, model_device):
     from sam3_sdk import Sam3
 
-    return Sam3.from_pretrained(tiny_checkpoint_dir, device="cpu")
+    return Sam3.from_pretrained(tiny_checkpoint_dir, device=model_device)

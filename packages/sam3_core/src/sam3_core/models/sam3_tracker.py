@@ -285,20 +285,25 @@ class Sam3TrackerModel(TrackerBase):
             labels = torch.as_tensor(labels)
             if points is None:
                 raise ValueError("input_labels were given without input_points")
-            if labels.is_floating_point() and not torch.equal(labels, labels.round()):
+            if labels.is_floating_point() and _has_values(labels) and not torch.equal(labels, labels.round()):
                 raise ValueError("input_labels must be integers (1, 0, -1 or -10)")
             if tuple(labels.shape) != tuple(points.shape[:-1]):
                 raise ValueError(
                     f"input_labels shape {tuple(labels.shape)} does not match input_points shape "
                     f"{tuple(points.shape)}; expected labels of shape {tuple(points.shape[:-1])}"
                 )
-            labels = labels.to(device=device, dtype=torch.int64)
-            bad = labels[~torch.isin(labels, torch.tensor(_VALID_LABELS, device=device))]
+            labels = labels.to(dtype=torch.int64)
+            bad = (
+                labels[~torch.isin(labels, torch.tensor(_VALID_LABELS, device=labels.device))]
+                if _has_values(labels)
+                else labels[:0]
+            )
             if bad.numel():
                 raise ValueError(
                     f"input_labels contains {bad.unique().tolist()}; expected 1 (positive), 0 (negative), "
                     "-1 (not a point), -10 (padding), or 2 / 3 (box corners)"
                 )
+            labels = labels.to(device)
         if boxes is not None:
             boxes = _as_float(boxes, "input_boxes")
             if boxes.ndim != 3 or boxes.shape[-1] != 4:
@@ -324,7 +329,7 @@ class Sam3TrackerModel(TrackerBase):
                 raise ValueError(
                     f"input_masks has {masks.shape[1]} masks per image but the prompts have {objects} objects"
                 )
-            if masks.is_floating_point() and not torch.isfinite(masks).all():
+            if masks.is_floating_point() and _has_values(masks) and not torch.isfinite(masks).all():
                 raise ValueError("input_masks contains NaN or infinite values")
             masks = masks.to(device)  # one mask per image applies to all its objects
         return points, labels, boxes, masks
@@ -355,9 +360,15 @@ def _as_float(x: Any, name: str) -> Tensor:
     if not (x.is_floating_point() or x.dtype in (torch.int32, torch.int64, torch.int16, torch.uint8)):
         raise ValueError(f"{name} must hold numbers, got dtype {x.dtype}")
     x = x.float() if not x.is_floating_point() else x
-    if not torch.isfinite(x).all():
+    if _has_values(x) and not torch.isfinite(x).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     return x
+
+
+def _has_values(x: Tensor) -> bool:
+    """False for tensors on the `meta` device (shapes only): value checks are skipped there, so the
+    device test can run a whole forward on meta inputs."""
+    return x.device.type != "meta"
 
 
 def _check_batch(name: str, x: Tensor, batch_size: int) -> None:

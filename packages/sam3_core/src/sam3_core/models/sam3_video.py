@@ -216,7 +216,9 @@ class Sam3VideoModel(PreTrainedModel):
         trk_masks, trk_scores = self.propagate_tracks(session, frame_idx, reverse)
         old_ids = list(session.obj_ids)
 
-        trk_prompts = torch.tensor([session.obj_id_to_prompt_id[o] for o in old_ids], dtype=torch.long)
+        trk_prompts = torch.tensor(
+            [session.obj_id_to_prompt_id[o] for o in old_ids], dtype=torch.long, device=trk_masks.device
+        )
         assoc = ct.associate(dets, trk_masks, old_ids, trk_prompts, s)
         new_inds, new_ids = ct.admit_new_objects(session, assoc, dets, s)
         removed = ct.update_hotstart(session, frame_idx, reverse, assoc, new_ids, s, streaming)

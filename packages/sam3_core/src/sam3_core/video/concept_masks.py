@@ -51,7 +51,9 @@ def nms_masks(probs: Tensor, masks: Tensor, prob_threshold: float, iou_threshold
         return keep
     ious = mask_iou(masks[idx] > 0, masks[idx] > 0).cpu()  # (V, V)
     order = torch.argsort(probs[idx].float().cpu(), descending=True, stable=True).tolist()
-    suppressed = torch.zeros(len(order), dtype=torch.bool)
+    suppressed = torch.zeros(
+        len(order), dtype=torch.bool, device="cpu"
+    )  # beside `ious`: the loop runs on the host
     for i in order:
         if suppressed[i]:
             continue
@@ -83,11 +85,11 @@ def per_prompt(masks: Tensor, prompt_ids: Sequence[int], fn: Callable[[Tensor, T
     different phrases never compete for pixels. masks: (N, ...) with N == len(prompt_ids)."""
     if len(prompt_ids) != masks.shape[0]:
         raise ValueError(f"{len(prompt_ids)} prompt ids for {masks.shape[0]} masks")
-    ids = torch.tensor(list(prompt_ids), dtype=torch.long)
     out = masks.clone()
-    for prompt_id in ids.unique(sorted=True):
-        group = torch.nonzero(ids == prompt_id, as_tuple=True)[0]
-        out[group.to(masks.device)] = fn(out[group.to(masks.device)], group).to(out.dtype)
+    for prompt_id in sorted(set(prompt_ids)):  # grouped on the host: no device round trip
+        members = [i for i, p in enumerate(prompt_ids) if p == prompt_id]
+        group = torch.tensor(members, dtype=torch.long, device=masks.device)
+        out[group] = fn(out[group], group).to(out.dtype)
     return out
 
 

@@ -150,7 +150,7 @@ def associate(
     settings: ConceptTrackerSettings,
 ) -> Association:
     """Match detections (N) with tracks (M, 4h, 4w mask logits) by mask IoU within a phrase."""
-    ids = torch.tensor(trk_obj_ids, dtype=torch.long)
+    ids = torch.tensor(trk_obj_ids, dtype=torch.long, device="cpu")  # matching runs on the host
     if trk_masks.shape[0] == 0:
         return Association(list(range(len(dets))), [], [], {}, {})
     visible = (trk_masks > 0).flatten(1).any(dim=1).cpu()  # (M,)
@@ -314,7 +314,10 @@ def suppress_recently_occluded(
             session.obj_id_to_last_occluded.get(
                 obj_id,
                 torch.full(
-                    (1,), ALWAYS_OCCLUDED if obj_id in newly_removed else NEVER_OCCLUDED, dtype=torch.long
+                    (1,),
+                    ALWAYS_OCCLUDED if obj_id in newly_removed else NEVER_OCCLUDED,
+                    dtype=torch.long,
+                    device=device,
                 ),
             ).to(device)
             for obj_id in obj_ids

@@ -46,8 +46,8 @@ def as_frame_storage(
 ) -> Tensor:
     """How a frame is stored: (3, S, S) uint8 when the pixel values are exactly a uint8 image
     normalised with `normalization` (what the processors produce), else the values themselves."""
-    if pixel_values.dtype == torch.uint8:
-        return pixel_values
+    if pixel_values.dtype == torch.uint8 or pixel_values.device.type == "meta":
+        return pixel_values  # (meta: shapes only, nothing to compare)
     mean, std, rescale = normalization
     device = pixel_values.device
     shift = torch.tensor(list(mean), dtype=torch.float32, device=device)[:, None, None] / rescale
