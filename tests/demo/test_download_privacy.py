@@ -37,7 +37,14 @@ def _one_run(browser, base: Path, n: int) -> tuple[str, bytes]:
     env = {**os.environ, "SAM3_CACHE": str(base / "sam3"), "GRADIO_TEMP_DIR": str(cache),
            "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}  # fmt: skip
     port = free_port()
-    command = [sys.executable, str(ROOT / "apps" / "demo" / "app.py"), "--model", "tiny-random", "--port", str(port)]
+    command = [
+        sys.executable,
+        str(ROOT / "apps" / "demo" / "app.py"),
+        "--model",
+        "tiny-random",
+        "--port",
+        str(port),
+    ]
     with serve(command, port, env, base / f"server-{n}.log"):
         context = browser.new_context(accept_downloads=True, viewport={"width": 1400, "height": 1000})
         page = context.new_page()
