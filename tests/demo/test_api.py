@@ -84,7 +84,10 @@ def test_segment_concept_equals_the_sdk(client, sam, image_path, tmp_path):
         _image(image_path), text="red ball", boxes=boxes, box_labels=labels, threshold=0.0
     )
     assert_same_masks(coco, want, tmp_path)
-    assert coco["categories"] == [{"id": 1, "name": "red ball"}]
+    assert (
+        coco["categories"] == [{"id": 1, "name": "red ball"}]
+        and coco["images"][0]["file_name"] == "scene.png"
+    )
     assert Image.open(overlay).size == (160, 120)
 
 

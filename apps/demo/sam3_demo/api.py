@@ -23,7 +23,7 @@ from typing import Any
 
 import gradio as gr
 from sam3_sdk.video import VideoSession
-from sam3_sdk.video_io import open_video
+from sam3_sdk.video_io import probe_video
 
 from .everything_tab import BOX_NMS, POINTS_PER_SIDE, PRED_IOU, STABILITY, segment_everything
 from .gpu import CONCEPT_S, on_gpu, propagate_seconds
@@ -119,7 +119,7 @@ def build_api(slot: ModelSlot, models: VideoModels, check_video: Callable[[str],
                 boxes=_plain(boxes, "boxes"), box_labels=_plain(box_labels, "box_labels"),
                 threshold=float(threshold), mask_threshold=float(mask_threshold),
             )  # fmt: skip
-            return _image_outputs(st, found, picture)
+            return _image_outputs(st, found, picture, image)
 
         concept.click(segment_concept, [state, image, text, boxes, box_labels, threshold, mask_threshold],
                       [state, coco, overlay], api_name="segment_concept")  # fmt: skip
@@ -148,7 +148,7 @@ def build_api(slot: ModelSlot, models: VideoModels, check_video: Callable[[str],
                 "Segmentation", sam.segment_object, picture, points=_plain(points, "points"),
                 labels=_plain(labels, "labels"), box=_plain(box, "box"), multimask=MULTIMASK[multimask],
             )  # fmt: skip
-            return _image_outputs(st, found, picture, best_only=True)
+            return _image_outputs(st, found, picture, image, best_only=True)
 
         obj.click(segment_object, [state, image, points, labels, box, multimask], [state, coco, overlay],
                   api_name="segment_object")  # fmt: skip
@@ -171,7 +171,7 @@ def build_api(slot: ModelSlot, models: VideoModels, check_video: Callable[[str],
                 raise gr.Error("image is missing")
             found = segment_everything(slot, picture, points_per_side, pred_iou_thresh, stability_score_thresh,
                                        box_nms_thresh, min_mask_region_area or 0)  # fmt: skip
-            return _image_outputs(st, found, picture)
+            return _image_outputs(st, found, picture, image)
 
         everything.click(generate_masks, [state, image, per_side, pred_iou, stability, nms, min_area],
                          [state, coco, overlay], api_name="generate_masks")  # fmt: skip
@@ -187,7 +187,7 @@ def build_api(slot: ModelSlot, models: VideoModels, check_video: Callable[[str],
 
         def seconds(st, video, *_, **__):
             try:
-                return propagate_seconds(len(open_video(video)))
+                return propagate_seconds(probe_video(video).num_frames)  # the header only
             except Exception:  # the call itself will say what is wrong with the file
                 return propagate_seconds(0)
 
@@ -239,16 +239,16 @@ def build_api(slot: ModelSlot, models: VideoModels, check_video: Callable[[str],
                     api_name="track_video")  # fmt: skip
 
 
-def _image_outputs(st: dict, found, picture, best_only: bool = False) -> tuple[dict, dict, str]:
-    """(state, COCO JSON, overlay path) of an image result; the overlay lies in the caller's own
-    random folder (deleted with its state)."""
+def _image_outputs(st: dict, found, picture, path: str, best_only: bool = False) -> tuple[dict, dict, str]:
+    """(state, COCO JSON naming the uploaded file, overlay path) of an image result; the overlay lies
+    in the caller's own random folder (deleted with its state)."""
     folder = export_dir(st)
     shown = found
     if best_only and len(found) > 1:
         shown = type(found)(masks=found.masks[:1], scores=found.scores[:1], boxes=found.boxes[:1])
-    path = folder / "overlay.png"
-    shown.overlay(picture).save(path)
-    return st, found.to_coco(), str(path)
+    overlay = folder / "overlay.png"
+    shown.overlay(picture).save(overlay)
+    return st, found.to_coco(file_name=Path(path).name), str(overlay)
 
 
 def hide_ui_events(app: gr.Blocks) -> int:
