@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from browser_artifacts import screenshot  # noqa: E402
+from coco_files import coco_masks, load_coco  # noqa: E402
 from test_images import make_image  # noqa: E402
 
 
@@ -55,13 +56,22 @@ def test_text_prompt_boxes_and_downloads(page, demo_url, tmp_path):
 
     with page.expect_download() as info:
         page.locator("#concept-download-rle").click()
-    data = json.loads(Path(info.value.path()).read_text())
-    assert data["image_size"] == [160, 220] and data["prompt"]["text"] == "red ball"
-    assert len(data["annotations"]) == n_instances
+    coco = load_coco(info.value.path())  # pycocotools reads it; masks, areas and boxes checked
+    assert (coco.imgs[1]["height"], coco.imgs[1]["width"]) == (160, 220)
+    assert coco.dataset["categories"] == [{"id": 1, "name": "red ball"}]
+    assert len(coco.dataset["annotations"]) == n_instances
+    # The table shows the file's boxes (the masks' own, inside the image), XYXY.
+    cells = page.locator("#concept-table [role=gridcell]")
+    first_row = [float(cells.nth(i).inner_text()) for i in range(2, 6)]
+    x, y, w, h = coco.loadAnns([1])[0]["bbox"]
+    assert first_row == pytest.approx([x, y, x + w, y + h], abs=0.051)
     with page.expect_download() as info:
         page.locator("#concept-download-png").click()
     index = np.array(Image.open(info.value.path()))
-    assert index.shape == (160, 220) and index.max() <= len(data["annotations"])
+    assert index.shape == (160, 220) and index.max() <= n_instances
+    masks = coco_masks(coco)
+    for i, mask in enumerate(masks):  # later instances are drawn on top in the index PNG
+        assert (index[mask & ~masks[i + 1 :].any(axis=0)] == i + 1).all()
 
 
 def test_empty_prompt_is_explained(page, demo_url, tmp_path):
@@ -88,8 +98,8 @@ def test_a_phrase_that_finds_nothing_says_so(page, demo_url):
     assert page.get_by_text("Error").count() == 0
     with page.expect_download() as info:
         page.locator("#concept-download-rle").click()
-    data = json.loads(Path(info.value.path()).read_text())
-    assert data["annotations"] == [] and data["image_size"] == [360, 480]
+    coco = load_coco(info.value.path())  # an empty result is a valid COCO file too
+    assert coco.dataset["annotations"] == [] and (coco.imgs[1]["height"], coco.imgs[1]["width"]) == (360, 480)
     screenshot(page, "concept_tab_nothing_found")
 
 

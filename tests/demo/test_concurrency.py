@@ -8,7 +8,6 @@ within 10% of where it started."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from coco_files import load_coco, load_youtube_vis  # noqa: E402
 from demo_server import free_port, serve  # noqa: E402
 from tab_flows import click_at, set_slider, write_clip  # noqa: E402
 
@@ -58,7 +58,7 @@ def _rss_mb(pid: int) -> float:
 
 
 def _export_folders(tmp: Path) -> list[Path]:
-    return sorted(tmp.glob("sam3-demo-*"))
+    return sorted((tmp / "gradio").glob("sam3-downloads-*"))  # Gradio's cache: $TMPDIR/gradio
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +136,7 @@ def users_at_once(
         page.locator("#concept-status").get_by_text(f"found for {PHRASES[i]!r}").wait_for()
         with page.expect_download() as info:
             page.locator("#concept-download-rle").click()
-        assert json.loads(Path(info.value.path()).read_text())["prompt"]["text"] == PHRASES[i]
+        assert load_coco(info.value.path()).dataset["categories"] == [{"id": 1, "name": PHRASES[i]}]
 
     # Videos: each user their own clip (its own size and length) and number of objects.
     for i, page in enumerate(pages):
@@ -168,15 +168,14 @@ def users_at_once(
     for i, page in enumerate(pages):
         with page.expect_download() as info:
             page.locator("#video-download-rle").click()
-        data = json.loads(Path(info.value.path()).read_text())
-        assert data["video"]["num_frames"] == 2 + i % 3 and len(data["frames"]) == 2 + i % 3
-        assert data["object_ids"] == list(range(1, 2 + i % 2))
-        assert (data["video"]["height"], data["video"]["width"]) == (48, 64 + 8 * i)
-        first = {r["object_id"]: r for r in data["frames"][0]["annotations"]}
+        vis = load_youtube_vis(info.value.path())  # YouTube-VIS, every frame's RLE decoded
+        video = vis["data"]["videos"][0]
+        assert video["length"] == 2 + i % 3
+        assert [a["object_id"] for a in vis["data"]["annotations"]] == list(range(1, 2 + i % 2))
+        assert (video["height"], video["width"]) == (48, 64 + 8 * i)
         for obj, area in areas[i].items():  # the mask this user saw when clicking
-            record = first.get(obj, {"area": 0})  # an empty mask may have no record
-            assert record["area"] == area
-            assert record.get("segmentation", {"size": [48, 64 + 8 * i]})["size"] == [48, 64 + 8 * i]
+            first = vis["masks"][obj][0]  # null where the mask is empty
+            assert (0 if first is None else int(first.sum())) == area
     assert len(_export_folders(exports)) == 2 * users  # each tab's downloads in its own folder
     open_mb = _rss_mb(pid)
     for context in contexts:
@@ -226,6 +225,7 @@ def test_every_model_call_shares_one_queue_group(monkeypatch, tmp_path):
     grouped = sorted(f.fn.__name__ for f in app.fns.values() if f.concurrency_id == MODEL_QUEUE)
     assert grouped == [
         "<lambda>",
+        "generate_masks",  # the API's endpoints (sam3_demo.api)
         "on_click",
         "on_click",
         "on_find",
@@ -233,8 +233,12 @@ def test_every_model_call_shares_one_queue_group(monkeypatch, tmp_path):
         "on_propagate",
         "on_run",
         "on_run",
+        "on_run",  # Segment everything
         "on_undo",
         "on_upload",
+        "segment_concept",
+        "segment_object",
+        "track_video",
     ]
     assert all(f.concurrency_limit == 3 for f in app.fns.values() if f.concurrency_id == MODEL_QUEUE)
     others = {f.fn.__name__ for f in app.fns.values() if f.fn is not None and f.concurrency_id != MODEL_QUEUE}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from browser_artifacts import screenshot  # noqa: E402
+from coco_files import coco_masks, load_coco  # noqa: E402
 from test_images import make_image  # noqa: E402
 
 
@@ -48,9 +48,9 @@ def test_click_overlay_and_download(page, demo_url, tmp_path):
 
     with page.expect_download() as info:
         page.locator("#point-download-rle").click()
-    rle = json.loads(Path(info.value.path()).read_text())
-    assert rle["image_size"] == [180, 240]
-    assert rle["annotations"][0]["area"] == int((mask == 255).sum())
+    coco = load_coco(info.value.path())  # pycocotools reads it
+    assert (coco.imgs[1]["height"], coco.imgs[1]["width"]) == (180, 240)
+    np.testing.assert_array_equal(coco_masks(coco)[0], mask == 255)  # the PNG's mask
 
     # A negative click then undo returns to one point; clear empties the result.
     page.locator("#point-mode label", has_text="Negative point").click()

@@ -62,8 +62,8 @@ def test_space_folder_installs_alone_and_serves_all_three_tabs(browser, tmp_path
         page.set_default_timeout(120_000)
         page.goto(f"http://127.0.0.1:{port}/")
         page.get_by_text("Smoke-test mode").wait_for()
-        assert concept_flow(page, "red ball")["image_size"] == [360, 480]
+        assert concept_flow(page, "red ball")["images"][0]["height"] == 360
         assert point_flow(page, 0.3, 0.4)["annotations"][0]["area"] >= 0
         clip = write_clip(tmp_path / "clip.mp4", frames=3)
-        assert video_flow(page, clip, [(0.3, 0.5)])["object_ids"] == [1]
+        assert [a["object_id"] for a in video_flow(page, clip, [(0.3, 0.5)])["annotations"]] == [1]
         context.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import sys
 import zipfile
 from pathlib import Path
@@ -14,6 +13,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from browser_artifacts import screenshot  # noqa: E402
+from coco_files import load_youtube_vis  # noqa: E402
 from test_videos import make_video  # noqa: E402
 
 H, W, N = 96, 128, 6
@@ -82,14 +82,18 @@ def test_upload_click_propagate_play_download(page, demo_url, tmp_path):
         page.locator("#video-download-zip").click()
     with zipfile.ZipFile(info.value.path()) as zf:
         assert zf.namelist() == [f"frame_{i:06d}.png" for i in range(N)]
-        index = np.array(Image.open(io.BytesIO(zf.read("frame_000003.png"))))
+        index_masks = [np.array(Image.open(io.BytesIO(zf.read(f"frame_{t:06d}.png")))) for t in range(N)]
+        index = index_masks[3]
     assert index.shape == (H, W) and set(np.unique(index)) <= {0, 1, 2}
 
     with page.expect_download() as info:
         page.locator("#video-download-rle").click()
-    data = json.loads(Path(info.value.path()).read_text())
-    assert data["video"]["num_frames"] == N and data["object_ids"] == [1, 2]
-    assert len(data["frames"]) == N
+    vis = load_youtube_vis(info.value.path())  # YouTube-VIS: every frame's RLE decoded by pycocotools
+    assert vis["data"]["videos"][0]["length"] == N and sorted(vis["masks"]) == [1, 2]
+    for t in range(N):  # each frame's masks agree with the index PNGs of the zip
+        for masks in vis["masks"].values():
+            if masks[t] is not None:
+                assert (index_masks[t][masks[t]] > 0).all()
 
     # Reset clears the objects and the downloads
     page.locator("#video-reset").click()

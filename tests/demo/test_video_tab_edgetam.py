@@ -4,7 +4,6 @@ propagate, the annotated video plays; switching back to SAM 3 reopens the video.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "apps" / "demo"))
 from browser_artifacts import screenshot  # noqa: E402
+from coco_files import load_youtube_vis  # noqa: E402
 from demo_server import free_port, serve  # noqa: E402
 from sam3_demo.loading import ModelSlot  # noqa: E402
 from sam3_demo.video_models import EDGETAM, SAM3, VideoModels  # noqa: E402
@@ -78,8 +78,8 @@ def test_track_with_edgetam_click_propagate_play(browser, tmp_path):
 
         with page.expect_download() as info:
             page.locator("#video-download-rle").click()
-        data = json.loads(Path(info.value.path()).read_text())
-        assert data["video"]["num_frames"] == N and data["object_ids"] == [1] and len(data["frames"]) == N
+        vis = load_youtube_vis(info.value.path())  # YouTube-VIS, every frame's RLE decoded
+        assert vis["data"]["videos"][0]["length"] == N and list(vis["masks"]) == [1]
 
         # Back to SAM 3: the same video, reopened with it, its objects and downloads cleared
         page.locator("#video-tracker").get_by_text("SAM 3 (RANDOM weights)").click()

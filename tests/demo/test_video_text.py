@@ -5,7 +5,6 @@ carry the phrase. With EdgeTAM picked the text controls are disabled and say why
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from browser_artifacts import screenshot  # noqa: E402
+from coco_files import load_youtube_vis  # noqa: E402
 from sam3_demo.video_text import found_message, parse_phrases  # noqa: E402
 from sam3_sdk.video_results import VideoFrameMasks  # noqa: E402
 from tab_flows import click_at, set_slider, write_clip  # noqa: E402
@@ -52,7 +52,12 @@ def _legend_ids(page) -> dict[int, str]:
 def _download_rle(page) -> dict:
     with page.expect_download() as info:
         page.locator("#video-download-rle").click()
-    return json.loads(Path(info.value.path()).read_text())
+    vis = load_youtube_vis(info.value.path())  # YouTube-VIS: every frame's RLE decoded by pycocotools
+    data = vis["data"]
+    names = {c["id"]: c["name"] for c in data["categories"]}
+    # object id -> its category (the phrase that found it, or "object" for a click)
+    data["phrases"] = {a["object_id"]: names[a["category_id"]] for a in data["annotations"]}
+    return data
 
 
 def _tracked(page, count: int | None = None) -> int:
@@ -118,9 +123,8 @@ def test_find_by_text_propagate_play_click_remove_download(page, demo_url, tmp_p
     page.evaluate("document.querySelector('#video-result video').play()")
     page.wait_for_function("() => document.querySelector('#video-result video').currentTime > 0")
     data = _download_rle(page)
-    records = [r for f in data["frames"] for r in f["annotations"]]
-    assert set(found) <= set(data["object_ids"]) and len(data["frames"]) == N
-    assert all(r.get("phrase") == PHRASE for r in records)  # every object so far was found by the phrase
+    assert set(found) <= set(data["phrases"]) and data["videos"][0]["length"] == N
+    assert set(data["phrases"].values()) == {PHRASE}  # every object so far was found by the phrase
 
     # A click adds an object of its own (clicks go to a new id after Find)
     phrase_ids = {i for i, p in _legend_ids(page).items() if p == PHRASE}
@@ -143,10 +147,7 @@ def test_find_by_text_propagate_play_click_remove_download(page, demo_url, tmp_p
     _tracked(page)
     screenshot(page, "video_text")
     data = _download_rle(page)
-    assert data["video"]["num_frames"] == N and len(data["frames"]) == N
-    assert clicked in data["object_ids"] and removed not in data["object_ids"]
-    records = [r for f in data["frames"] for r in f["annotations"]]
-    assert {r["object_id"] for r in records if r.get("phrase") == PHRASE} == set(data["object_ids"]) - {
-        clicked
-    }
-    assert all("phrase" not in r for r in records if r["object_id"] == clicked)
+    assert data["videos"][0]["length"] == N
+    assert clicked in data["phrases"] and removed not in data["phrases"]
+    assert {o for o, p in data["phrases"].items() if p == PHRASE} == set(data["phrases"]) - {clicked}
+    assert data["phrases"][clicked] == "object"

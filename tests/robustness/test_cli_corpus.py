@@ -90,4 +90,4 @@ def test_bad_videos_are_reported_and_skipped(tiny_checkpoint_dir, tmp_path, caps
         "videos/good.mp4",
         "videos/good.masks.zip",
     }  # nothing for resized.ts
-    assert json.loads((out / "videos" / "good.json").read_text())["video"]["num_frames"] == 3
+    assert json.loads((out / "videos" / "good.json").read_text())["videos"][0]["length"] == 3  # YouTube-VIS

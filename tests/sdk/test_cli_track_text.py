@@ -12,9 +12,9 @@ import av
 import numpy as np
 import pytest
 from cli_inputs import write_video
+from coco_files import load_youtube_vis
 from concept_videos import make_concept_video, write_concept_checkpoint
 from PIL import Image
-from pycocotools import mask as mask_utils
 from sam3_sdk.cli import main
 from sam3_sdk.cli.arguments import EXIT_OK
 from sam3_sdk.random_checkpoint import TINY_RANDOM_EDGETAM
@@ -42,21 +42,21 @@ def test_track_text_writes_phrases_in_rle_png_and_mp4(tmp_path, capsys):
     rc = main(["track", str(tmp_path / "in"), "--text", "red ball", "--text", "blue  disc", "--threshold", "0.35",
                "--model", str(checkpoint), "--out", str(out)])  # fmt: skip
     assert rc == EXIT_OK, capsys.readouterr().err
-    tracks = json.loads((out / "videos" / "clip.json").read_text())
-    assert [f["frame_idx"] for f in tracks["frames"]] == list(range(FRAMES))
-    assert tracks["object_ids"] and set(tracks["phrases"].values()) <= {"red ball", "blue disc"}
+    tracks = load_youtube_vis(out / "videos" / "clip.json")  # every frame's RLE decoded and checked
+    data = tracks["data"]
+    names = {c["id"]: c["name"] for c in data["categories"]}
+    assert data["annotations"] and set(names.values()) <= {"red ball", "blue disc"}
     with zipfile.ZipFile(out / "videos" / "clip.masks.zip") as z:
         assert len(z.namelist()) == FRAMES
         pngs = [np.array(Image.open(io.BytesIO(z.read(name)))) for name in sorted(z.namelist())]
-    for frame, index in zip(tracks["frames"], pngs):
-        assert set(np.unique(index).tolist()) - {0} <= {a["object_id"] for a in frame["annotations"]}
-        for ann in frame["annotations"]:
-            assert ann["phrase"] == tracks["phrases"][str(ann["object_id"])]
-            mask = mask_utils.decode(ann["segmentation"]).astype(bool)
-            assert int(mask.sum()) == ann["area"] and mask[index == ann["object_id"]].all()
+    for t, index in enumerate(pngs):
+        seen = {obj_id for obj_id, masks in tracks["masks"].items() if masks[t] is not None}
+        assert set(np.unique(index).tolist()) - {0} <= seen
+        for obj_id in seen:
+            assert tracks["masks"][obj_id][t][index == obj_id].all()
     with av.open(str(out / "videos" / "clip.mp4")) as container:
         assert sum(1 for _ in container.decode(video=0)) == FRAMES
-    assert json.loads((out / "summary.json").read_text())["instances"] == len(tracks["object_ids"])
+    assert json.loads((out / "summary.json").read_text())["instances"] == len(data["annotations"])
 
 
 def test_track_clicks_with_edgetam(tiny_checkpoint_dir, tmp_path):
@@ -65,8 +65,9 @@ def test_track_clicks_with_edgetam(tiny_checkpoint_dir, tmp_path):
     rc = main(["track", str(tmp_path / "in"), "--point", "0:20,20", "--video-model", TINY_RANDOM_EDGETAM,
                "--model", str(tiny_checkpoint_dir), "--out", str(out), "--no-mp4"])  # fmt: skip
     assert rc == EXIT_OK
-    tracks = json.loads((out / "videos" / "clip.json").read_text())
-    assert tracks["object_ids"] == [1] and len(tracks["frames"]) == 3 and tracks["phrases"] == {}
+    data = load_youtube_vis(out / "videos" / "clip.json")["data"]
+    assert [a["object_id"] for a in data["annotations"]] == [1] and data["videos"][0]["length"] == 3
+    assert data["categories"] == [{"id": 1, "name": "object"}]
     assert json.loads((out / ".sam3" / "job.json").read_text())["video_model"] == TINY_RANDOM_EDGETAM
 
 
@@ -85,8 +86,7 @@ def test_track_text_on_ray_writes_what_the_local_run_writes(tmp_path):
     local, on_ray = (
         json.loads((tmp_path / d / "videos" / "clip.json").read_text()) for d in ("local", "ray")
     )
-    assert on_ray["object_ids"] == local["object_ids"] and on_ray["phrases"] == local["phrases"]
-    for got, want in zip(on_ray["frames"], local["frames"], strict=True):
-        for a, b in zip(got["annotations"], want["annotations"], strict=True):
-            assert a.pop("score") == pytest.approx(b.pop("score"), abs=1e-5)
-            assert a == b
+    assert on_ray["categories"] == local["categories"] and on_ray["videos"] == local["videos"]
+    for a, b in zip(on_ray["annotations"], local["annotations"], strict=True):
+        assert a.pop("score") == pytest.approx(b.pop("score"), abs=1e-5)
+        assert a == b

@@ -46,7 +46,7 @@ def test_no_tracked_objects_export_valid_empty_files(tmp_path):
     assert not nothing.index_mask().any()
     video = VideoMasks(size=(H, W), num_frames=3, fps=12.0)
     data = json.loads(video.save_coco_json(tmp_path / "none.json").read_text())
-    assert data["object_ids"] == [] and data["frames"] == []
+    assert data["annotations"] == [] and data["videos"][0]["length"] == 3
     video.add(nothing)  # a frame where every object is gone
     assert video.object_ids == [] and len(video[1]) == 0
     video.add(VideoFrameMasks(frame_idx=2, object_ids=[4], masks=np.zeros((1, H, W), bool), scores=[0.1]))

@@ -12,6 +12,7 @@ import av
 import concept_scenarios as cs
 import numpy as np
 import pytest
+from coco_files import load_youtube_vis
 from concept_videos import HEIGHT, WIDTH, make_concept_video, write_concept_checkpoint
 from PIL import Image
 from pycocotools import mask as mask_utils
@@ -106,7 +107,14 @@ def test_exports_carry_the_phrase(tracked, frames, tmp_path):
     for r in tracked[0]:
         store.add(r)
     assert store.phrases and set(store.phrases.values()) <= set(cs.PHRASES)
-    data = json.loads(store.save_coco_json(tmp_path / "masks.json").read_text())
+    vis = load_youtube_vis(store.save_coco_json(tmp_path / "vis.json"))
+    names = {c["id"]: c["name"] for c in vis["data"]["categories"]}
+    assert {a["object_id"]: names[a["category_id"]] for a in vis["data"]["annotations"]} == store.phrases
+    for obj_id, masks in vis["masks"].items():
+        for t, got in enumerate(masks):
+            want = store[t].mask(obj_id) if obj_id in store[t].object_ids else np.zeros((HEIGHT, WIDTH), bool)
+            np.testing.assert_array_equal(got if got is not None else np.zeros_like(want), want)
+    data = json.loads(store.to_json())
     assert data["phrases"] == {str(k): v for k, v in store.phrases.items()}
     records = [a for f in data["frames"] for a in f["annotations"]]
     assert records and all(a["phrase"] == store.phrases[a["object_id"]] for a in records)
@@ -132,7 +140,7 @@ def test_nothing_found_gives_empty_valid_results(sam, frames, tmp_path):
         store.add(r)
     assert store.frames == [0, 1, 2, 3]
     data = json.loads(store.save_coco_json(tmp_path / "e.json").read_text())
-    assert data["object_ids"] == [] and all(f["annotations"] == [] for f in data["frames"])
+    assert data["annotations"] == [] and data["videos"][0]["length"] == 4
     with av.open(str(store.save_mp4(tmp_path / "e.mp4", frames[:4]))) as video:
         assert sum(1 for _ in video.decode(video=0)) == 4
 

@@ -11,6 +11,7 @@ import av
 import numpy as np
 import pytest
 import torch
+from coco_files import load_youtube_vis
 from PIL import Image
 from sam3_sdk import VideoMasks
 from sam3_sdk.rle import rle_to_mask
@@ -138,13 +139,17 @@ def test_exports(sam, frames, clip, tmp_path):
     assert index.shape == (H, W) and set(np.unique(index)) <= {0, 1, 300}
     np.testing.assert_array_equal(index == 300, r4.mask(300))
 
-    data = json.loads(results.save_coco_json(tmp_path / "masks.json").read_text())
+    data = json.loads(results.to_json())  # the stored records, as the CLI sends them between processes
     assert data["video"] == {"height": H, "width": W, "num_frames": 8, "fps": 10.0}
     assert data["object_ids"] == [1, 300]
     frame4 = data["frames"][4]
     assert frame4["frame_idx"] == 4 and [a["object_id"] for a in frame4["annotations"]] == [1, 300]
     np.testing.assert_array_equal(rle_to_mask(frame4["annotations"][0]["segmentation"]), r4.mask(1))
     assert frame4["annotations"][0]["area"] == int(r4.mask(1).sum())
+    vis = load_youtube_vis(results.save_coco_json(tmp_path / "masks.json"))  # YouTube-VIS, decoded
+    for obj_id in (1, 300):
+        got = vis["masks"][obj_id][4]
+        np.testing.assert_array_equal(got if got is not None else False, r4.mask(obj_id))
 
 
 def test_failed_export_leaves_nothing(sam, frames, tmp_path):

@@ -12,6 +12,7 @@ import av
 import numpy as np
 import pytest
 import torch
+from coco_files import load_youtube_vis
 from PIL import Image
 from safetensors import safe_open
 from sam3_core import (
@@ -184,11 +185,17 @@ def test_exports_are_those_of_sam3(tracker, clip, tmp_path):
     np.testing.assert_array_equal(index == 300, r4.mask(300))
     np.testing.assert_array_equal(index == 1, r4.mask(1) & ~r4.mask(300))  # later ids drawn on top
 
-    data = json.loads(results.save_coco_json(tmp_path / "masks.json").read_text())
+    data = json.loads(results.to_json())
     assert data["object_ids"] == [1, 300] and len(data["frames"]) == N
     annotation = data["frames"][4]["annotations"][1]
     assert annotation["object_id"] == 300
     np.testing.assert_array_equal(rle_to_mask(annotation["segmentation"]), r4.mask(300))
+    vis = load_youtube_vis(results.save_coco_json(tmp_path / "masks.json"))
+    assert [a["object_id"] for a in vis["data"]["annotations"]] == [1, 300]
+    for t in range(N):
+        for obj_id, masks in vis["masks"].items():
+            want = results[t].mask(obj_id)
+            np.testing.assert_array_equal(masks[t] if masks[t] is not None else np.zeros_like(want), want)
 
 
 def test_bf16_tracker_equals_the_core_in_bf16(edgetam_dir, frames):

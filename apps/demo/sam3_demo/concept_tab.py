@@ -6,7 +6,7 @@ from typing import Any
 
 import gradio as gr
 from PIL import ImageDraw
-from sam3_sdk.results import Instances
+from sam3_sdk.results import Instances, masks_to_boxes
 
 from .examples import example_gallery
 from .gpu import CONCEPT_S, on_gpu
@@ -56,9 +56,10 @@ def found_message(n: int, phrase: str | None, threshold: float) -> str:
 def _table(result: Instances | None) -> list[list]:
     if result is None:
         return []
+    # The masks' own boxes, as in the COCO download (the detector's may reach past the image).
     return [
         [i + 1, round(float(s), 3), *(round(float(v), 1) for v in b), int(a)]
-        for i, (s, b, a) in enumerate(zip(result.scores, result.boxes, result.areas))
+        for i, (s, b, a) in enumerate(zip(result.scores, masks_to_boxes(result.masks), result.areas))
     ]
 
 
@@ -70,7 +71,7 @@ def _downloads(st: dict):
             value=None, interactive=False
         )
     folder = export_dir(st)
-    rle = result.save_json(folder / "instances_coco_rle.json")
+    rle = result.save_coco_json(folder / "instances_coco.json")
     png = result.save_png(folder / "instances_index.png")
     return gr.DownloadButton(value=str(rle), interactive=True), gr.DownloadButton(
         value=str(png), interactive=True
@@ -102,7 +103,7 @@ def build_concept_tab(slot: ModelSlot) -> None:
                          elem_id="concept-table")  # fmt: skip
     with gr.Row():
         rle_file = gr.DownloadButton(
-            "All masks (COCO RLE JSON)", interactive=False, elem_id="concept-download-rle"
+            "All masks (COCO JSON)", interactive=False, elem_id="concept-download-rle"
         )
         png_file = gr.DownloadButton(
             "All masks (index PNG)", interactive=False, elem_id="concept-download-png"

@@ -3,7 +3,6 @@ see the mask after each click, pick among candidates, download the mask."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import gradio as gr
@@ -65,8 +64,7 @@ def _export(st: dict, result: ObjectMasks, choice: int) -> tuple[str, str]:
         masks=result.masks[choice : choice + 1], scores=result.scores[choice : choice + 1],
         boxes=result.boxes[choice : choice + 1], prompt=result.prompt,
     )  # fmt: skip
-    rle = folder / "mask_coco_rle.json"
-    rle.write_text(json.dumps(json.loads(chosen.to_json()), indent=1))
+    rle = chosen.save_coco_json(folder / "mask_coco.json")
     return str(png), str(rle)
 
 
@@ -97,7 +95,7 @@ def build_point_tab(slot: ModelSlot) -> None:
             with gr.Row():
                 png_file = gr.DownloadButton("Mask (PNG)", interactive=False, elem_id="point-download-png")
                 rle_file = gr.DownloadButton(
-                    "Mask (COCO RLE JSON)", interactive=False, elem_id="point-download-rle"
+                    "Mask (COCO JSON)", interactive=False, elem_id="point-download-rle"
                 )
 
     def require_model():

@@ -5,12 +5,15 @@ from __future__ import annotations
 import gradio as gr
 from sam3_core.allocator import release_memory
 
+from .api import build_api, hide_ui_events
 from .concept_tab import build_concept_tab
+from .everything_tab import build_everything_tab
 from .gpu import MODEL_CALL, logged
 from .loading import ModelSlot
 from .point_tab import build_point_tab
+from .uploads import check_video
 from .video_models import VideoModels
-from .video_tab import build_video_tab
+from .video_tab import LIMITS, MAX_FRAMES, MAX_SIDE, build_video_tab
 
 TITLE = "SAM 3 — segment and track anything"
 MODEL_QUEUE = "model"
@@ -22,6 +25,7 @@ def build_app(
     """The page for the loaded `slot`; `video_models`: the trackers the Video tracking tab offers
     (default: SAM 3's, and EdgeTAM from $SAM3_VIDEO_MODEL); at most `max_concurrency` model calls
     (of any tab) run at once."""
+    video_models = video_models or VideoModels(slot)  # one set of trackers for the tab and the API
     # Gradio's copies of uploads and downloads older than an hour go, checked every hour.
     with gr.Blocks(title=TITLE, delete_cache=(3600, 3600)) as app:
         gr.Markdown(f"# {TITLE}")
@@ -33,6 +37,9 @@ def build_app(
                 build_point_tab(slot)
             with gr.Tab("Video tracking", id="video"):
                 build_video_tab(slot, video_models)
+            with gr.Tab("Segment everything", id="everything"):
+                build_everything_tab(slot)
+        build_api(slot, video_models, lambda path: check_video(path, MAX_FRAMES, MAX_SIDE, LIMITS))
 
         def on_tab_closed(request: gr.Request) -> None:
             # Free the closed tab's state now (video session, images, downloads) rather than in an hour.
@@ -40,6 +47,7 @@ def build_app(
             release_memory()
 
         app.unload(on_tab_closed)
+    hide_ui_events(app)  # the API lists build_api's endpoints only
     bound_model_calls(app, max_concurrency)
     return app
 

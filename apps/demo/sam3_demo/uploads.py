@@ -4,6 +4,7 @@ with the tab's state)."""
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
@@ -70,15 +71,30 @@ def discard_upload(path: str | os.PathLike) -> None:
         pass
 
 
+DOWNLOADS_PREFIX = "sam3-downloads-"
+
+
 def export_dir(st: dict) -> Path:
-    """A new folder for one set of downloads, inside the tab's own folder (made on first use)."""
+    """A new folder for one set of downloads, inside the tab's own folder (made on first use).
+
+    The tab's folder lies in Gradio's cache folder, so Gradio serves the files from where they are
+    written, and its name is random (128 bits from `secrets`): a download's URL
+    (`/gradio_api/file=<cache>/sam3-downloads-<random>/<n>/<file>`) cannot be guessed or derived
+    from the image, unlike the content hash Gradio names its own copies by. Anyone who has the URL
+    can fetch the file until the folder is deleted with the tab's state (`free_exports`).
+    """
     if not st.get("folder") or not Path(st["folder"]).is_dir():
-        st["folder"] = tempfile.mkdtemp(prefix="sam3-demo-")
+        cache = Path(get_upload_folder())
+        cache.mkdir(parents=True, exist_ok=True)
+        folder = cache / f"{DOWNLOADS_PREFIX}{secrets.token_urlsafe(16)}"
+        folder.mkdir(mode=0o700)
+        st["folder"] = str(folder)
     return Path(tempfile.mkdtemp(dir=st["folder"]))
 
 
 def free_exports(st: dict | None) -> None:
-    """Delete the tab's downloads (called when its state is deleted)."""
+    """Delete the tab's downloads (called when its state is deleted: the tab closed, or an hour
+    passed, or the user started over)."""
     folder = (st or {}).get("folder")
     if folder:
         shutil.rmtree(folder, ignore_errors=True)

@@ -107,7 +107,7 @@ def build_video_tab(slot: ModelSlot, models: VideoModels | None = None) -> None:
                     "Masks (PNG zip)", interactive=False, elem_id="video-download-zip"
                 )
                 rle_file = gr.DownloadButton(
-                    "Masks (COCO RLE JSON)", interactive=False, elem_id="video-download-rle"
+                    "Masks (YouTube-VIS JSON)", interactive=False, elem_id="video-download-rle"
                 )
 
     def open_session(path, choice):
@@ -253,7 +253,7 @@ def build_video_tab(slot: ModelSlot, models: VideoModels | None = None) -> None:
         progress(0, desc="Writing the annotated video")
         mp4 = session.results.save_mp4(folder / "tracked.mp4", session.reader)
         zip_path = session.results.save_png_zip(folder / "masks_png.zip")
-        rle = session.results.save_coco_json(folder / "masks_coco_rle.json")
+        rle = session.results.save_coco_json(folder / "masks_youtube_vis.json")
         tracked = len(session.results)
         st_, picture, radio, legend_text, _ = view(st, frame_idx, "")
         text = f"Tracked {len(session.object_ids)} object(s) over {tracked} frames."

@@ -137,9 +137,15 @@ class ConceptPredictor:
             out, threshold=threshold, mask_threshold=mask_threshold, target_sizes=[entry.size]
         )[0]
         order = torch.argsort(found["scores"], descending=True)
+        # The detector's boxes may reach past the image (x1 = -67 on a random checkpoint); the masks
+        # cannot, so the boxes are clamped to the image as well.
+        h, w = entry.size
+        boxes = found["boxes"][order].float().cpu()
+        boxes[:, 0::2] = boxes[:, 0::2].clamp(0, w)
+        boxes[:, 1::2] = boxes[:, 1::2].clamp(0, h)
         return Instances(
             masks=found["masks"][order].bool().cpu().numpy(),
             scores=found["scores"][order].float().cpu().numpy(),
-            boxes=found["boxes"][order].float().cpu().numpy(),
+            boxes=boxes.numpy(),
             prompt=prompt,
         )

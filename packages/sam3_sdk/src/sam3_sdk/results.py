@@ -15,8 +15,8 @@ from PIL import Image
 from sam3_core.processing.masks import masks_to_boxes as core_masks_to_boxes
 
 from .atomic import write_atomically
+from .coco import DEFAULT_CATEGORY, annotation, coco_dataset
 from .images import ImageLike, as_rgb_array
-from .rle import mask_to_rle
 
 __all__ = ["Instances", "ObjectMasks", "palette", "masks_to_boxes", "overlay_masks", "write_atomically"]
 
@@ -107,25 +107,46 @@ class Instances:
         return self.masks.sum(axis=(1, 2), dtype=np.int64)
 
     def to_coco_rle(self) -> list[dict]:
-        """One COCO-style record per instance: segmentation (compressed RLE), area, bbox (XYWH), score."""
+        """One COCO record per instance: id, segmentation (compressed RLE), area, bbox (the mask's
+        own box, XYWH, inside the image), iscrowd, score, and the `extra` fields."""
         records = []
         for i, mask in enumerate(self.masks):
-            x1, y1, x2, y2 = (float(v) for v in self.boxes[i])
-            record = {
-                "id": i + 1,
-                "segmentation": mask_to_rle(mask),
-                "area": int(mask.sum()),
-                "bbox": [x1, y1, x2 - x1, y2 - y1],
-                "score": float(self.scores[i]),
-            }
+            extra = {}
             for key, values in self.extra.items():
                 value = values[i]
-                record[key] = value.tolist() if isinstance(value, np.ndarray) else value
-            records.append(record)
+                extra[key] = value.tolist() if isinstance(value, np.ndarray) else value
+            records.append({"id": i + 1, **annotation(mask, self.scores[i], **extra)})
         return records
 
+    @property
+    def category(self) -> str:
+        """The category name of the instances in COCO files: the phrase asked for, else "object"."""
+        text = self.prompt.get("text") if isinstance(self.prompt, dict) else self.prompt
+        return text if isinstance(text, str) and text.strip() else DEFAULT_CATEGORY
+
+    def to_coco(self, file_name: str = "image.png", category: str | None = None) -> dict:
+        """A COCO instances file of this one image (`pycocotools.coco.COCO` loads it; no instances
+        gives an empty `annotations` list): image id 1 named `file_name`, every instance in
+        `category` (default `self.category`). Layout: `sam3_sdk.coco`."""
+        h, w = self.image_size
+        category = category or self.category
+        annotations = []
+        for record in self.to_coco_rle():
+            record.pop("id")
+            annotations.append({"image_id": 1, "category": category, **record})
+        return coco_dataset(
+            [{"id": 1, "file_name": file_name, "height": h, "width": w}], annotations, [category]
+        )
+
+    def save_coco_json(
+        self, path: str | os.PathLike, file_name: str = "image.png", category: str | None = None
+    ) -> Path:
+        """`to_coco` as a JSON file (written atomically)."""
+        return write_atomically(path, json.dumps(self.to_coco(file_name, category)).encode())
+
     def to_json(self) -> str:
-        """The COCO RLE records plus the image size and prompt, as JSON text."""
+        """The COCO RLE records plus the image size and prompt, as JSON text (not a COCO file:
+        see `to_coco` / `save_coco_json` for that)."""
         h, w = self.image_size
         prompt = (
             self.prompt

@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from .atomic import write_atomically
+from .coco import DEFAULT_CATEGORY, video_annotation, youtube_vis_dataset
 from .results import masks_to_boxes, overlay_masks, palette
 from .rle import mask_to_rle, rle_to_mask
 from .video_export import write_annotated_mp4, write_png_zip
@@ -111,7 +112,9 @@ class VideoMasks:
     """Tracking results of a whole video, held compactly (COCO RLE per object and frame).
 
     `masks[frame_idx]` → `VideoFrameMasks`; `frames` lists the frames that have results.
-    Exports: `to_json()` / `save_coco_json`, `save_png_zip` (index masks), `save_mp4` (annotated video).
+    Exports: `to_coco()` / `save_coco_json` (the YouTube-VIS layout video-instance tools read),
+    `save_png_zip` (index masks), `save_mp4` (annotated video); `to_json()` / `from_dict` hold every
+    frame's records as they are stored (the CLI sends them between processes).
     """
 
     size: tuple[int, int]  # (height, width)
@@ -209,9 +212,30 @@ class VideoMasks:
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
 
-    def save_coco_json(self, path: str | os.PathLike) -> Path:
-        """The COCO RLE records of every frame, with object ids, as JSON (written atomically)."""
-        return write_atomically(path, self.to_json().encode())
+    def to_coco(self, name: str = "video") -> dict:
+        """The YouTube-VIS file of these results (layout in `sam3_sdk.coco`): one annotation per
+        object with one RLE per frame (null where the object has no mask on that frame or the frame
+        was not tracked); frame t is named `<name>/<t:05d>.jpg`; an object found by a phrase has
+        that phrase as its category, a clicked one "object"."""
+        h, w = self.size
+        phrases = self.phrases
+        annotations = []
+        for obj_id in self.object_ids:
+            masks: list[np.ndarray | None] = [None] * self.num_frames
+            scores: list[float | None] = [None] * self.num_frames
+            for frame, records in self._frames.items():
+                for r in records:
+                    if r["object_id"] == obj_id and 0 <= frame < self.num_frames:
+                        masks[frame], scores[frame] = rle_to_mask(r["segmentation"]), r["score"]
+            category = phrases.get(obj_id, DEFAULT_CATEGORY)
+            annotations.append(video_annotation(obj_id, masks, scores, category))
+        video = {"file_names": [f"{name}/{t:05d}.jpg" for t in range(self.num_frames)], "height": h,
+                 "width": w, "length": self.num_frames, "fps": self.fps}  # fmt: skip
+        return youtube_vis_dataset(video, annotations)
+
+    def save_coco_json(self, path: str | os.PathLike, name: str = "video") -> Path:
+        """`to_coco` as a JSON file (written atomically)."""
+        return write_atomically(path, json.dumps(self.to_coco(name)).encode())
 
     def save_png_zip(self, path: str | os.PathLike) -> Path:
         """A zip of `frame_000000.png` index masks (pixel value = object id), one per frame with results."""

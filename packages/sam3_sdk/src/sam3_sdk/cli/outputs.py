@@ -3,8 +3,8 @@
     OUT/annotations.json        one COCO file for the run (images, annotations with RLE, categories)
     OUT/masks/<name>.png        per image: index mask (0 background, i for annotation `mask_index` i)
     OUT/overlays/<name>.jpg     per image, with --overlay
-    OUT/videos/<name>.json      per video: every frame's masks as COCO RLE, with object ids (and
-                                the phrase that found each object, with --text)
+    OUT/videos/<name>.json      per video: the YouTube-VIS layout (`sam3_sdk.coco`): per object one
+                                RLE per frame, the phrase that found it (with --text) as category
     OUT/videos/<name>.masks.zip per video: frame_000000.png ... index masks (pixel value = object id)
     OUT/videos/<name>.mp4       per video: the annotated video
     OUT/summary.json            the run's counts and failures
@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from ..atomic import write_atomically
+from ..coco import coco_dataset
 from ..results import Instances, overlay_masks
 from ..video_results import VideoMasks
 from .inputs import InputFile
@@ -161,10 +162,9 @@ class RunOutputs:
         """The video's per-frame RLE JSON (and MP4 bytes from a worker), then its record."""
         if result.mp4 is not None:
             write_atomically(self.video_path(result.key, ".mp4"), result.mp4)
-        VideoMasks.from_dict(json.loads(result.masks_json)).save_png_zip(
-            self.video_path(result.key, ".masks.zip")
-        )
-        write_atomically(self.video_path(result.key, ".json"), result.masks_json.encode())
+        masks = VideoMasks.from_dict(json.loads(result.masks_json))
+        masks.save_png_zip(self.video_path(result.key, ".masks.zip"))
+        masks.save_coco_json(self.video_path(result.key, ".json"), name=Path(result.file_name).stem)
         write_atomically(self._record_path(result.key), json.dumps(result.record()).encode())
 
     def write_coco(self, items: list[InputFile], categories: list[str]) -> Path:
@@ -173,7 +173,6 @@ class RunOutputs:
         Image ids are input positions + 1 (stable across resumed runs); category ids follow
         `categories`; annotation ids count from 1.
         """
-        category_ids = {name: i + 1 for i, name in enumerate(categories)}
         images, annotations = [], []
         for item in items:
             if not self.is_done(item.key):
@@ -184,19 +183,8 @@ class RunOutputs:
                 {"id": image_id, "file_name": record["file_name"], "height": record["height"],
                  "width": record["width"], "mask_file": f"masks/{item.key}.png"}
             )  # fmt: skip
-            for ann in record["annotations"]:
-                ann = dict(ann)
-                category = ann.pop("category")
-                annotations.append(
-                    {"id": len(annotations) + 1, "image_id": image_id, "category_id": category_ids[category],
-                     "iscrowd": 0, **ann}
-                )  # fmt: skip
-        coco = {
-            "info": {"description": "SAM 3 predictions", "version": "1.0"},
-            "images": images,
-            "annotations": annotations,
-            "categories": [{"id": i, "name": name} for name, i in category_ids.items()],
-        }
+            annotations.extend({"image_id": image_id, **ann} for ann in record["annotations"])
+        coco = coco_dataset(images, annotations, categories)
         return write_atomically(self.root / "annotations.json", json.dumps(coco).encode())
 
     def write_summary(self, stats: RunStats, extra: dict) -> Path:
