@@ -89,8 +89,10 @@ def test_ray_run_matches_the_local_run_when_a_replica_dies(
     for got, want in zip(on_ray_run["annotations"], local["annotations"]):
         assert got.pop("score") == pytest.approx(want.pop("score"), abs=1e-5)
         name = Path(files[want["image_id"]]).stem
-        decided[name] = np.abs(_object_logits(sam, tmp_path / "in" / f"{name}.jpg")) > MASK_LOGIT_TOL
+        logits = _object_logits(sam, tmp_path / "in" / f"{name}.jpg")
+        decided[name] = np.abs(logits) > MASK_LOGIT_TOL
         a, b = rle_to_mask(got.pop("segmentation")), rle_to_mask(want.pop("segmentation"))
+        assert np.array_equal(b[decided[name]], (logits > 0)[decided[name]])  # the logits of that mask
         assert np.array_equal(a[decided[name]], b[decided[name]])
         if not np.array_equal(a, b):  # the fields measured on the mask follow its flipped pixels
             for key in ("area", "bbox"):
