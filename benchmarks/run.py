@@ -90,6 +90,21 @@ def one_shot(python: str, impl: str, args: list[str], env: dict, layers: int) ->
     return {**json.loads(out.stdout.strip().splitlines()[-1]), "vit_layers": layers}
 
 
+SDK_LOAD_DTYPES = ("float32", "bfloat16")
+
+
+def sdk_load(checkpoint: Path, dtype: str, layers: int) -> dict:
+    """`Sam3.from_pretrained` + its detector and video tracker, in a fresh interpreter
+    (scripts/measure_load_memory.py): peak RSS increase, file and parameter bytes, their ratios."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from measure_load_memory import measure
+
+    try:
+        return {**measure(checkpoint, dtype=dtype), "vit_layers": layers}
+    except RuntimeError as e:
+        return {"error": str(e).strip().splitlines()[-1][:300]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -105,7 +120,7 @@ def main() -> None:
     parser.add_argument("--video-frames", type=int, default=8, help="frames per tracking row")
     parser.add_argument("--auto-points", type=int, default=32, help="points per side of the automatic grid")
     parser.add_argument("--video-rss-frames", type=int, default=300, help="0 skips the RSS-over-video row")
-    parser.add_argument("--no-load", action="store_true", help="skip the load time / RSS row")
+    parser.add_argument("--no-load", action="store_true", help="skip the load time / RSS rows")
     parser.add_argument("--fresh", action="store_true",
                         help="start a new table (default: keep the rows of an earlier run with the same settings "
                         "that this run does not measure)")  # fmt: skip
@@ -151,6 +166,9 @@ def main() -> None:
             }
             for t in trackers
         }
+        # the SDK's load (tracker, detector and video tracker around one backbone): ours only, the
+        # reference has no such composition; peak resident increase over the checkpoint's size
+        extra["sdk_load"] = {dtype: {"ours": sdk_load(sam3, dtype, args.layers)} for dtype in SDK_LOAD_DTYPES}
         report.write(args.output, meta, kept, extra, quiet=True)
     if args.video_rss_frames:
         flag = ["--video-rss", str(args.video_rss_frames)]

@@ -4,6 +4,7 @@ share the tracker's backbone), against the checkpoint's size on disk.
     python scripts/measure_load_memory.py --config real --dir /tmp/sam3-real-random
     python scripts/measure_load_memory.py --config medium --dir /tmp/sam3-medium --json
     python scripts/measure_load_memory.py --dir /tmp/sam3-real-random --src /tmp/old/packages
+    python scripts/measure_load_memory.py --dir /tmp/sam3-real-random --dtype bfloat16
 
 `--config real` is the full `facebook/sam3` size (860 M parameters, 3.4 GB in float32) with random
 weights, written once, tensor by tensor. The loading runs in a fresh interpreter; its peak resident
@@ -48,7 +49,7 @@ try:  # start the peak afresh: the imports are not the loading
 except OSError:
     pass
 before = status("VmRSS")
-sam = Sam3.from_pretrained(sys.argv[1], device="cpu")
+sam = Sam3.from_pretrained(sys.argv[1], device="cpu", dtype=sys.argv[2])
 detector, video = sam.detector, sam.video_tracker
 trunk = sam.tracker.vision_encoder.backbone
 assert detector.vision_encoder.backbone is trunk and video.vision_encoder.backbone is trunk
@@ -93,23 +94,36 @@ def write_checkpoint(folder: Path, config_name: str) -> Path:
     return write_random_checkpoint(folder, config=config)
 
 
-def measure(folder: Path, src: Path = PACKAGES) -> dict:
+def measure(folder: Path, src: Path = PACKAGES, dtype: str = "float32") -> dict:
     """Load tracker + detector + video tracker from `folder` in a fresh interpreter (packages from
-    `src`); returns file size, resident memory before, peak and increase (bytes), and the ratio."""
+    `src`) in `dtype`; returns file size, resident memory before, peak and increase (bytes), the
+    increase over the file size (`ratio`) and over the bytes of the loaded parameters
+    (`parameter_ratio`: the one to read when `dtype` is narrower than the file's)."""
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(str(src / p / "src") for p in ("sam3_core", "sam3_sdk")),
         "OMP_NUM_THREADS": "1",
     }
     out = subprocess.run(
-        [sys.executable, "-c", _LOAD, str(folder)], env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-c", _LOAD, str(folder), dtype],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if out.returncode != 0:
         raise RuntimeError(f"loading failed:\n{out.stderr[-4000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
     size = sum(p.stat().st_size for p in folder.glob("*.safetensors"))
     increase = result["peak"] - result["before"]
-    return {**result, "file_bytes": size, "increase": increase, "ratio": increase / size}
+    return {
+        **result,
+        "dtype": dtype,
+        "file_bytes": size,
+        "increase": increase,
+        "ratio": increase / size,
+        "parameter_ratio": increase / result["parameter_bytes"],
+    }
 
 
 def main() -> None:
@@ -119,9 +133,10 @@ def main() -> None:
     parser.add_argument("--config", default="real", help="medium, real, or a combined config.json path")
     parser.add_argument("--dir", type=Path, required=True, help="checkpoint folder (written when absent)")
     parser.add_argument("--src", type=Path, default=PACKAGES, help="packages folder to load with")
+    parser.add_argument("--dtype", default="float32", help="float32 (default) or bfloat16")
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     args = parser.parse_args()
-    result = measure(write_checkpoint(args.dir, args.config), args.src)
+    result = measure(write_checkpoint(args.dir, args.config), args.src, args.dtype)
     if args.json:
         print(json.dumps(result))
         return
@@ -132,7 +147,10 @@ def main() -> None:
     )
     print(f"resident before loading {result['before'] / gb:.2f} GB")
     print(f"peak while loading      {result['peak'] / gb:.2f} GB")
-    print(f"peak increase           {result['increase'] / gb:.2f} GB = {result['ratio']:.2f} x the file")
+    print(
+        f"peak increase           {result['increase'] / gb:.2f} GB = {result['ratio']:.2f} x the file, "
+        f"{result['parameter_ratio']:.2f} x the {args.dtype} parameters"
+    )
 
 
 if __name__ == "__main__":

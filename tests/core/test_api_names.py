@@ -141,7 +141,10 @@ def test_mask_generation_pipeline(tracker_model, tiny_checkpoint_dir):
         assert np.array_equal(decoded.reshape(200, 150).T, record["segmentation"])
     by_path = pipeline("mask-generation", model=tiny_checkpoint_dir, device=-1)
     again = by_path(image, points_per_batch=16, points_per_crop=4, **loose)
-    assert torch.equal(again["scores"], out["scores"])
+    # Another batch size is another GEMM shape, which another CPU may serve with another kernel:
+    # the scores agree to float32 rounding (one ulp of 0.67 is 6e-8), not bit for bit.
+    assert len(again["scores"]) == len(out["scores"])
+    torch.testing.assert_close(again["scores"], out["scores"], atol=1e-6, rtol=0)
     with pytest.raises(ValueError, match="task 'depth-estimation'"):
         pipeline("depth-estimation", model=tracker_model)
     with pytest.raises(ValueError, match="crops_n_layers=1"):

@@ -289,3 +289,34 @@ def test_reads_only_the_tensors_the_model_needs(tiny_checkpoint_dir, monkeypatch
     read.clear()
     Sam3TrackerModel.from_pretrained(tiny_checkpoint_dir, backbone=model.vision_encoder.backbone)
     assert read and not [k for k in read if ".backbone." in k]
+
+
+def test_converting_reads_pass_through_a_small_buffer_and_match_a_plain_cast(tmp_path, monkeypatch):
+    # another dtype (or device) than the stored one: read a slice at a time through one buffer; a
+    # 40-byte buffer splits every tensor below into several slices, the last one short
+    import sam3_core.checkpoint_files as files
+
+    monkeypatch.setattr(files, "CHUNK_BYTES", 40)
+    g = torch.Generator().manual_seed(0)
+    state = {
+        "a": torch.randn(7, 13, generator=g),  # 91 floats: 9 slices of 10, then 1
+        "b": torch.randn(3, generator=g).to(torch.bfloat16),
+        "c": torch.arange(25, dtype=torch.int64).reshape(5, 5),
+        "s": torch.tensor(2.5),  # 0-d
+    }
+    save_file(state, str(tmp_path / "model.safetensors"))
+    with SafetensorsCheckpoint(tmp_path) as checkpoint:
+        for key, dtype in (
+            ("a", torch.bfloat16),
+            ("a", torch.float64),
+            ("b", torch.float32),
+            ("s", torch.float16),
+        ):
+            out = torch.empty(state[key].shape, dtype=dtype)
+            checkpoint.read_into(key, out)
+            assert torch.equal(out, state[key].to(dtype)), key  # the same cast, element by element
+        strided = torch.zeros(5, 10, dtype=torch.int64)[:, ::2]  # a non-contiguous destination
+        checkpoint.read_into("c", strided)
+        assert torch.equal(strided, state["c"])
+        with pytest.raises(CheckpointError, match="'a' holds 364 bytes; expected 360"):
+            checkpoint.read_into("a", torch.empty(9, 10, dtype=torch.bfloat16))

@@ -184,7 +184,10 @@ def test_pipeline_with_the_reference_clicks(env):
         full = F.interpolate(
             out.pred_masks[0, :, k : k + 1], size=(image.height, image.width), mode="bilinear"
         )
-        assert torch.equal(full[0, 0] > 0, torch.from_numpy(rec["segmentation"]))
+        # the generator decoded 64 clicks a batch, this call one: another GEMM shape, which another
+        # CPU may serve with another kernel, so a pixel may flip where the logit is that close to 0
+        decided = full[0, 0].abs() >= MASK_LOGIT_TOL
+        assert torch.equal((full[0, 0] > 0)[decided], torch.from_numpy(rec["segmentation"])[decided])
         logits.append(full[0, 0])
     logits = torch.stack(logits)  # (N, H, W)
     masks = logits > 0

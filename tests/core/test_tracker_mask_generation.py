@@ -19,6 +19,17 @@ from sam3_core.processing.mask_cleanup import connected_components
 from test_images import make_image
 
 IMAGE = make_image(150, 200, seed=1)
+# The generator decodes clicks in batches; a direct call decodes one: another GEMM shape, which
+# another CPU may serve with another kernel, so logits agree to float32 rounding, not bit for bit.
+# A thresholded pixel may flip only where its logit is this close to 0 (1e-4: the mask logits here
+# are ~0.01-1 in size, their rounding differences ~1e-7).
+MASK_LOGIT_TOL = 1e-4
+
+
+def assert_same_decisions(mask: np.ndarray, logits: torch.Tensor) -> None:
+    """`mask` is `logits > 0` wherever the logit is decided (|logit| > MASK_LOGIT_TOL)."""
+    decided = logits.abs() > MASK_LOGIT_TOL
+    assert torch.equal(torch.from_numpy(mask)[decided], (logits > 0)[decided])
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +61,7 @@ def test_records_match_direct_model_calls(tracker_model, everything):
         full = F.interpolate(
             out.pred_masks[0, :, k : k + 1], size=(150, 200), mode="bilinear", align_corners=False
         )
-        assert np.array_equal(full[0, 0].numpy() > 0, rec["segmentation"])
+        assert_same_decisions(rec["segmentation"], full[0, 0])
 
 
 def test_record_fields_are_consistent(everything):
@@ -74,7 +85,12 @@ def test_thresholds_and_nms(tracker_model, everything):
         box_nms_thresh=0.9,
     )
     kept = gen.generate(IMAGE)
-    passing = [r for r in everything if r["predicted_iou"] > 0.45 and r["stability_score"] > 0.05]
+    # `everything` decoded 5 clicks a batch, `kept` 16: another GEMM shape, so a score may differ in
+    # its last bits (and a stability score by a pixel's worth): the bound counts the records that pass
+    # with that much slack
+    passing = [
+        r for r in everything if r["predicted_iou"] > 0.45 - 1e-5 and r["stability_score"] > 0.05 - 1e-3
+    ]
     assert 0 < len(kept) <= len(passing) < len(everything)
     assert all(r["predicted_iou"] > 0.45 and r["stability_score"] > 0.05 for r in kept)
     boxes = torch.tensor([[b[0], b[1], b[0] + b[2] - 1, b[1] + b[3] - 1] for b in (r["bbox"] for r in kept)])

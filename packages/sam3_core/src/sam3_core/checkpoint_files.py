@@ -139,6 +139,10 @@ _SAFETENSORS_DTYPES = {
 }
 
 
+# The most bytes a converting read (another dtype or device) holds at once besides its destination.
+CHUNK_BYTES = 16 << 20
+
+
 @dataclass(frozen=True)
 class _StoredTensor:
     file: int  # index into SafetensorsCheckpoint.paths
@@ -194,6 +198,7 @@ class SafetensorsCheckpoint:
         self.folder = Path(checkpoint_dir)
         self.paths, weight_map = checkpoint_files(self.folder)
         self._handles: list[BinaryIO] = []
+        self._scratch: torch.Tensor | None = None  # uint8, CHUNK_BYTES: the converting reads' buffer
         self._tensors: dict[str, _StoredTensor] = {}
         try:
             for i, path in enumerate(self.paths):
@@ -252,6 +257,7 @@ class SafetensorsCheckpoint:
         for handle in self._handles:
             handle.close()
         self._handles = []
+        self._scratch = None
 
     def keys(self) -> list[str]:
         """Every tensor name, in file order (reading in this order is sequential on disk)."""
@@ -261,25 +267,52 @@ class SafetensorsCheckpoint:
         return self._tensors[key].shape
 
     def read_into(self, key: str, out: torch.Tensor) -> None:
-        """Fill `out` (same shape; any dtype and device) with tensor `key`, cast to `out`'s dtype."""
+        """Fill `out` (same shape; any dtype and device) with tensor `key`, cast to `out`'s dtype.
+
+        A contiguous CPU tensor of the stored dtype is read into directly. Otherwise (another dtype,
+        another device) the bytes pass through one reused buffer of at most `CHUNK_BYTES`, a slice of
+        the tensor at a time, so converting never holds a second full-size copy of a tensor.
+        """
         stored = self._tensors[key]
-        direct = out.device.type == "cpu" and out.dtype == stored.dtype and out.is_contiguous()
-        buffer = out if direct else torch.empty(stored.shape, dtype=stored.dtype)
-        raw = memoryview(buffer.detach().reshape(-1).view(torch.uint8).numpy())
-        if len(raw) != stored.nbytes:
+        numel = out.numel()
+        if numel * stored.dtype.itemsize != stored.nbytes:
             raise CheckpointError(
-                f"tensor {key!r} holds {stored.nbytes} bytes; expected {len(raw)} for shape {stored.shape}"
+                f"tensor {key!r} holds {stored.nbytes} bytes; expected {numel * stored.dtype.itemsize} "
+                f"for shape {tuple(out.shape)} in {stored.dtype}"
             )
-        handle = self._handles[stored.file]
-        handle.seek(stored.offset)
+        if out.device.type == "cpu" and out.dtype == stored.dtype and out.is_contiguous():
+            self._read_bytes(key, stored.offset, out.detach().reshape(-1).view(torch.uint8))
+            return
+        target = out.detach()
+        flat = (
+            target.view(-1)
+            if target.is_contiguous()
+            else torch.empty(numel, dtype=out.dtype, device=out.device)
+        )
+        step = max(1, CHUNK_BYTES // stored.dtype.itemsize)  # elements per slice
+        if self._scratch is None:
+            self._scratch = torch.empty(CHUNK_BYTES, dtype=torch.uint8)
+        with torch.no_grad():
+            for start in range(0, numel, step):
+                n = min(step, numel - start)
+                raw = self._scratch[: n * stored.dtype.itemsize]
+                self._read_bytes(key, stored.offset + start * stored.dtype.itemsize, raw)
+                flat[start : start + n].copy_(raw.view(stored.dtype))  # synchronous: the buffer is free again
+            if not target.is_contiguous():  # filled through a contiguous stand-in
+                target.copy_(flat.view(out.shape))
+
+    def _read_bytes(self, key: str, offset: int, out: torch.Tensor) -> None:
+        """Read `out.numel()` bytes at `offset` of tensor `key`'s file into the uint8 CPU tensor `out`."""
+        raw = memoryview(out.numpy())
+        handle = self._handles[self._tensors[key].file]
+        handle.seek(offset)
         while raw:
             n = handle.readinto(raw)
             if not n:
-                raise CheckpointError(f"{self.paths[stored.file]} ends inside tensor {key!r} (truncated?)")
+                raise CheckpointError(
+                    f"{self.paths[self._tensors[key].file]} ends inside tensor {key!r} (truncated?)"
+                )
             raw = raw[n:]
-        if not direct:
-            with torch.no_grad():
-                out.copy_(buffer)
 
     def read(self, key: str) -> torch.Tensor:
         """Tensor `key` on the CPU in its stored dtype."""

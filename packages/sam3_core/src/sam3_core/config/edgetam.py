@@ -9,6 +9,7 @@ RepViT widths and depths from that name and those arguments, and never import ti
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -28,6 +29,64 @@ REPVIT_ARCHITECTURES: dict[str, tuple[tuple[int, ...], tuple[int, ...], bool]] =
     "repvit_m2_3": ((80, 160, 320, 640), (6, 6, 34, 2), False),
 }
 
+# The pretrained tags timm publishes for each variant (`timm.list_models("repvit*", pretrained=True)`).
+# A tag picks weights, never widths, but timm refuses a tag it does not know, and so do we.
+REPVIT_PRETRAINED_TAGS: dict[str, tuple[str, ...]] = {
+    "repvit_m1": ("dist_in1k",),
+    "repvit_m2": ("dist_in1k",),
+    "repvit_m3": ("dist_in1k",),
+    **{
+        name: ("dist_300e_in1k", "dist_450e_in1k")
+        for name in ("repvit_m0_9", "repvit_m1_0", "repvit_m1_1", "repvit_m1_5", "repvit_m2_3")
+    },
+}
+
+# A model source prefix as timm parses one (two or more characters, so a drive letter is not one).
+_TIMM_SOURCE = re.compile(r"[a-zA-Z][a-zA-Z0-9+.\-_]+")
+
+
+def repvit_variant(name: str) -> str:
+    """The RepViT variant (a key of `REPVIT_ARCHITECTURES`) a timm model name builds.
+
+    Accepts what timm's `create_model` accepts for these variants: the registry name
+    (`"repvit_m1"`), the name with a pretrained tag (`"repvit_m1.dist_in1k"`, or an empty tag
+    `"repvit_m1."`), and a timm hub repository (`"hf-hub:timm/repvit_m1.dist_in1k"`, also spelled
+    `hf_hub:`, optionally `@revision`), whose config timm's own repositories name by that same registry
+    name. Raises `ConfigError` for anything else: an unknown variant or tag, another hub owner or a
+    local folder (their config.json, which we do not read, would name the architecture).
+    """
+    source, sep, model_id = name.partition(":")
+    if sep and _TIMM_SOURCE.fullmatch(source):
+        source = {"hf_hub": "hf-hub"}.get(source.lower(), source.lower())
+        repo = model_id.split("@", 1)[0]
+        owner, _, repo_name = repo.rpartition("/")
+        if source not in ("hf-hub", "local-dir"):
+            raise ConfigError(
+                f"EdgeTamBackboneConfig.architecture: {name!r} has model source {source!r}, which timm does "
+                "not know; expected a timm registry name such as 'repvit_m1.dist_in1k'"
+            )
+        if source != "hf-hub" or owner != "timm":
+            raise ConfigError(
+                f"EdgeTamBackboneConfig.architecture: {name!r} names a model by its {source!r} source, whose "
+                "config.json says which network it is; we read the network from the name, so expected a "
+                "timm registry name such as 'repvit_m1.dist_in1k' (or a 'hf-hub:timm/...' repository)"
+            )
+        name = repo_name
+    arch, _, tag = name.partition(".")
+    if arch not in REPVIT_ARCHITECTURES:
+        raise ConfigError(
+            f"EdgeTamBackboneConfig.architecture: {name!r} is not a RepViT we can build; "
+            f"expected one of {sorted(REPVIT_ARCHITECTURES)}, optionally with a timm pretrained tag "
+            "(e.g. 'repvit_m1.dist_in1k')"
+        )
+    if tag and tag not in REPVIT_PRETRAINED_TAGS[arch]:
+        raise ConfigError(
+            f"EdgeTamBackboneConfig.architecture: {name!r} has pretrained tag {tag!r}, which timm does not "
+            f"know for {arch}; expected one of {list(REPVIT_PRETRAINED_TAGS[arch])} or no tag"
+        )
+    return arch
+
+
 # timm keyword arguments that change the network; anything else in model_args (features_only,
 # out_indices, pretrained settings) only says how timm wraps it.
 _REPVIT_ARGS = {"embed_dim", "depth", "legacy", "mlp_ratio", "kernel_size", "in_chans"}
@@ -38,7 +97,7 @@ class EdgeTamBackboneConfig(BaseConfig):
     """The RepViT backbone, as the hub's timm-wrapper config names it."""
 
     model_type: ClassVar[str] = "timm_wrapper"
-    architecture: str = "repvit_m1"
+    architecture: str = "repvit_m1"  # a timm model name: "repvit_m1", "repvit_m1.dist_in1k", ...
     model_args: dict | None = None  # timm keyword arguments (embed_dim, depth, in_chans, ...)
 
     def __post_init__(self) -> None:
@@ -47,11 +106,7 @@ class EdgeTamBackboneConfig(BaseConfig):
         super().__post_init__()
 
     def validate(self) -> None:
-        if self.architecture not in REPVIT_ARCHITECTURES:
-            raise ConfigError(
-                f"EdgeTamBackboneConfig.architecture: {self.architecture!r} is not a RepViT we can build; "
-                f"expected one of {sorted(REPVIT_ARCHITECTURES)}"
-            )
+        repvit_variant(self.architecture)
         unknown = set(self.model_args) - _REPVIT_ARGS - {"features_only", "out_indices", "pretrained"}
         if unknown:
             raise ConfigError(
@@ -68,8 +123,13 @@ class EdgeTamBackboneConfig(BaseConfig):
                 f"EdgeTamBackboneConfig: {len(self.embed_dim)} stage widths but {len(self.depth)} depths"
             )
 
+    @property
+    def variant(self) -> str:
+        """The RepViT variant `architecture` names, without timm's pretrained tag or hub source."""
+        return repvit_variant(self.architecture)
+
     def _arch(self, index: int):
-        return REPVIT_ARCHITECTURES[self.architecture][index]
+        return REPVIT_ARCHITECTURES[self.variant][index]
 
     @property
     def embed_dim(self) -> list[int]:
