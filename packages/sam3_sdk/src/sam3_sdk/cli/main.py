@@ -3,6 +3,7 @@ and summary, and exit with a code that says how it went (see `arguments`)."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from .arguments import (
@@ -25,6 +26,29 @@ def _error(message: str) -> None:
     print(f"sam3: error: {message}", file=sys.stderr)
 
 
+_RESUME_HINT = (
+    "\nThe inputs finished so far are kept (each with its record); free some space (or fix the "
+    "folder) and run the same command with --resume to do the rest"
+)
+
+
+def _write_run_files(
+    outputs: RunOutputs, job: ImageJob | VideoJob, items: list, stats: RunStats, args: argparse.Namespace
+) -> bool:
+    """annotations.json (images: what is done so far, also after an interrupt) and summary.json;
+    False, after saying why, when they cannot be written (a full disk)."""
+    name = "annotations.json"
+    try:
+        if isinstance(job, ImageJob):
+            outputs.write_coco(items, job.categories)
+        name = "summary.json"
+        outputs.write_summary(stats, {"command": args.command, "model": args.model})
+    except OSError as e:
+        _error(f"cannot write {outputs.root / name}: {e.strerror or e}{_RESUME_HINT}")
+        return False
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the `sam3` command line with `argv` (default: sys.argv[1:]); returns the exit code."""
     parser = build_parser()
@@ -41,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         _error(str(e))
         return EXIT_USAGE
 
-    items, problems = (expand_videos if args.command == "track" else expand_images)(args.inputs)
+    expand = expand_videos if args.command == "track" else expand_images
+    items, problems = expand(args.inputs, exclude=args.out)  # outputs are never inputs
     stats = RunStats(total=len(items))
     for problem in problems:
         stats.fail("input", problem)
@@ -85,12 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         stats.interrupted = True
     except OSError as e:
-        _error(f"writing the outputs failed: {e}")
+        _error(f"writing the outputs failed: {e}{_RESUME_HINT}")
         return EXIT_ERROR
     finally:
-        if isinstance(job, ImageJob):
-            outputs.write_coco(items, job.categories)  # what is done so far, also after an interrupt
-        outputs.write_summary(stats, {"command": args.command, "model": args.model})
+        finished = _write_run_files(outputs, job, items, stats, args)
+    if not finished:
+        return EXIT_ERROR
     if not args.quiet:
         print(stats.summary(unit), file=sys.stderr)
     if stats.interrupted:
