@@ -239,3 +239,48 @@ def test_outputs_of_a_killed_run_without_records_are_removed_on_resume(tiny_chec
     assert (summary["done"], summary["skipped"]) == (2, 1)
     assert not (out / "masks" / ".img02.tmp-999.png").exists() and not (out / "masks" / "gone.png").exists()
     assert sorted(_assert_consistent(out)) == ["img00", "img01", "img02"]
+
+
+def _noisy_video(path: Path, frames: int, seed: int) -> Path:
+    """An H.264 MP4 of noise (large, so a small disk fills after a video or two)."""
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.RandomState(seed)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        for _ in range(frames):
+            rgb = rng.randint(0, 256, (240, 320, 3), dtype=np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def test_disk_full_while_tracking_leaves_no_video_output_without_a_record(
+    tiny_checkpoint_dir, tmp_path, small_disk, capsys
+):
+    for i in range(3):
+        _noisy_video(tmp_path / "in" / f"clip{i}.mp4", 3, seed=i)
+    _grow(small_disk, "300k")  # one video's outputs (~200 KB: the annotated MP4 of noise, masks) fit
+    out = small_disk / "out"
+    argv = ["track", str(tmp_path / "in"), "--point", "0:12,9", "--model", str(tiny_checkpoint_dir),
+            "--out", str(out), "-q"]  # fmt: skip
+    rc = main(argv)
+    err = capsys.readouterr().err
+    assert rc == EXIT_ERROR
+    assert "No space left on device" in err and "--resume" in err and "Traceback" not in err, err
+    records = _records(out)
+    assert 0 < len(records) < 3
+    listed = {f for r in records.values() for f in r["files"]}
+    assert {p.relative_to(out).as_posix() for p in (out / "videos").rglob("*") if p.is_file()} == listed
+    assert all(any(f.endswith(".mp4") for f in r["files"]) for r in records.values())
+    if (out / "summary.json").is_file():
+        assert json.loads((out / "summary.json").read_text())["done"] == len(records)
+    _grow(small_disk, "64m")
+    assert main([*argv, "--resume"]) == EXIT_OK
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["skipped"], summary["done"]) == (len(records), 3 - len(records))
+    assert sorted(_records(out)) == [f"clip{i}" for i in range(3)]
