@@ -228,3 +228,21 @@ def test_feature_store_shared_by_threads_keeps_its_bound_and_entries(sam):
 
     assert _run_threads(work, 4) == [True] * 4
     assert len(store) <= store.cache_size
+
+
+def test_models_loaded_on_first_use_load_once_when_threads_ask_at_once(tiny_checkpoint_dir, monkeypatch):
+    """The detector and the video tracker load on first use; two handler threads asking at once
+    loaded two copies (twice the memory, and two detectors for one feature store)."""
+    from sam3_sdk import Sam3
+
+    sam = Sam3.from_pretrained(tiny_checkpoint_dir, device="cpu")
+    loads = []
+    for name in ("_load_detector", "_load_video_predictor"):
+        real = getattr(Sam3, name)
+        monkeypatch.setattr(
+            Sam3, name, lambda self, real=real, name=name: (loads.append(name), real(self))[1]
+        )
+    out = _run_threads(lambda i: (sam.detector, sam.concept_predictor, sam.video_predictor), 3)
+    assert not any(isinstance(r, Exception) for r in out), out
+    assert sorted(loads) == ["_load_detector", "_load_video_predictor"]
+    assert all(r[0] is out[0][0] and r[1] is out[0][1] and r[2] is out[0][2] for r in out)
