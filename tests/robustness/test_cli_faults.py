@@ -284,3 +284,14 @@ def test_disk_full_while_tracking_leaves_no_video_output_without_a_record(
     summary = json.loads((out / "summary.json").read_text())
     assert (summary["skipped"], summary["done"]) == (len(records), 3 - len(records))
     assert sorted(_records(out)) == [f"clip{i}" for i in range(3)]
+
+
+def test_a_first_run_into_a_folder_of_someone_elses_files_removes_nothing(tiny_checkpoint_dir, tmp_path):
+    """Tidying is only for folders an earlier run wrote (.sam3/job.json): a first run into a folder
+    that already has a masks/ folder of its owner's PNGs leaves them alone."""
+    _images(tmp_path / "in", 1)
+    out = tmp_path / "out"
+    (out / "masks").mkdir(parents=True)
+    (out / "masks" / "mine.png").write_bytes(b"the owner's file")
+    assert _object([str(tmp_path / "in")], out, tiny_checkpoint_dir) == EXIT_OK
+    assert (out / "masks" / "mine.png").read_bytes() == b"the owner's file"

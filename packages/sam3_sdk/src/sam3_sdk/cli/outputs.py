@@ -132,9 +132,10 @@ class RunOutputs:
     def prepare(self, job: dict, resume: bool) -> None:
         """Create the folder and record the job. With `resume`, the recorded job must be the same
         (ValueError naming the difference); without, earlier records are forgotten (a fresh run).
-        Then outputs that no record lists are removed (`reconcile`)."""
+        Then, where an earlier run wrote, outputs that no record lists are removed (`reconcile`)."""
         job_path = self.state / "job.json"
         job = json.loads(json.dumps(job))  # tuples become lists, as they are read back
+        ours = job_path.is_file()  # an earlier run wrote here: its output folders are ours to tidy
         if resume and job_path.is_file():
             before = json.loads(job_path.read_text())
             if before != job:
@@ -146,7 +147,8 @@ class RunOutputs:
         elif not resume and self.done_dir.exists():
             shutil.rmtree(self.done_dir)
         self.done_dir.mkdir(parents=True, exist_ok=True)
-        self.reconcile()
+        if ours:  # never in a folder no run of ours wrote (its masks/ may be someone's own files)
+            self.reconcile()
         write_atomically(job_path, json.dumps(job, indent=1, sort_keys=True).encode())
 
     # Where each input's outputs go (relative to the root), by the suffixes of `write_image` / `write_video`.
@@ -158,6 +160,10 @@ class RunOutputs:
         removed = []
         listed: set[Path] = set()
         for record_path in sorted(self.done_dir.rglob("*.json")):
+            if ".tmp-" in record_path.name:  # a record write that was interrupted
+                record_path.unlink()
+                removed.append(record_path)
+                continue
             try:
                 files = json.loads(record_path.read_text()).get("files")
             except (OSError, ValueError):
@@ -191,6 +197,11 @@ class RunOutputs:
         except (OSError, ValueError):
             return False
 
+    def forget(self, key: str) -> None:
+        """Remove the record under `key` (one of another input of that name, or incomplete), before
+        its files are replaced: no record ever describes another input's files."""
+        self._record_path(key).unlink(missing_ok=True)
+
     def read_record(self, key: str) -> dict:
         return json.loads(self._record_path(key).read_text())
 
@@ -199,6 +210,7 @@ class RunOutputs:
         each atomically. If any write fails, this input's files are removed again and the error
         raised: no output is left without a record."""
         record = {**record, "files": [p.relative_to(self.root).as_posix() for p, _ in files]}
+        self.forget(key)  # (done by `runners.pending` already; a caller may not have)
         try:
             for path, data in files:
                 if data is not None:

@@ -21,8 +21,12 @@ _STOPS_THE_RUN = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES}
 
 
 def pending(items: list[InputFile], outputs: RunOutputs, stats: RunStats) -> list[InputFile]:
-    """The inputs an earlier run did not finish (the others count as skipped)."""
+    """The inputs an earlier run did not finish (the others count as skipped). A record under the
+    name of one of these (another input's of the same name, an edited file's) is removed now, before
+    its files are replaced."""
     todo = [item for item in items if not outputs.is_done(item)]
+    for item in todo:
+        outputs.forget(item.key)
     stats.skipped += len(items) - len(todo)
     return todo
 
