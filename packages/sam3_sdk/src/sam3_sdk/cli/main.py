@@ -26,8 +26,8 @@ def _error(message: str) -> None:
     print(f"sam3: error: {message}", file=sys.stderr)
 
 
-_RESUME_HINT = (
-    "\nThe inputs finished so far are kept (each with its record); free some space (or fix the "
+RESUME_HINT = (
+    "sam3: the inputs finished so far are kept, each with its record; free some space (or fix the "
     "folder) and run the same command with --resume to do the rest"
 )
 
@@ -35,18 +35,21 @@ _RESUME_HINT = (
 def _write_run_files(
     outputs: RunOutputs, job: ImageJob | VideoJob, items: list, stats: RunStats, args: argparse.Namespace
 ) -> bool:
-    """annotations.json (images: what is done so far, also after an interrupt) and summary.json;
-    False, after saying why, when they cannot be written (a full disk)."""
-    name = "annotations.json"
-    try:
-        if isinstance(job, ImageJob):
-            outputs.write_coco(items, job.categories)
-        name = "summary.json"
-        outputs.write_summary(stats, {"command": args.command, "model": args.model})
-    except OSError as e:
-        _error(f"cannot write {outputs.root / name}: {e.strerror or e}{_RESUME_HINT}")
-        return False
-    return True
+    """annotations.json (images: what is done so far, also after an interrupt) and summary.json,
+    each tried; False, after saying which could not be written and why (a full disk)."""
+    writes = [
+        ("summary.json", lambda: outputs.write_summary(stats, {"command": args.command, "model": args.model}))
+    ]
+    if isinstance(job, ImageJob):
+        writes.insert(0, ("annotations.json", lambda: outputs.write_coco(items, job.categories)))
+    written = True
+    for name, write in writes:
+        try:
+            write()
+        except OSError as e:
+            _error(f"cannot write {outputs.root / name}: {e.strerror or e}")
+            written = False
+    return written
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
 
     unit = "videos" if args.command == "track" else "images"
+    failed_write = False  # a write of an input's outputs failed: the run stopped
     try:
         if args.ray is not None:
             try:
@@ -110,11 +114,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         stats.interrupted = True
     except OSError as e:
-        _error(f"writing the outputs failed: {e}{_RESUME_HINT}")
-        return EXIT_ERROR
+        _error(f"writing the outputs failed: {e}")
+        failed_write = True
     finally:
         finished = _write_run_files(outputs, job, items, stats, args)
-    if not finished:
+    if failed_write or not finished:
+        print(RESUME_HINT, file=sys.stderr)
         return EXIT_ERROR
     if not args.quiet:
         print(stats.summary(unit), file=sys.stderr)

@@ -149,6 +149,10 @@ class RunOutputs:
         self.done_dir.mkdir(parents=True, exist_ok=True)
         if ours:  # never in a folder no run of ours wrote (its masks/ may be someone's own files)
             self.reconcile()
+            # The earlier run's COCO file and summary go: this run writes its own at the end, and
+            # one it cannot write (a full disk) must be missing, not stale.
+            for name in ("annotations.json", "summary.json"):
+                (self.root / name).unlink(missing_ok=True)
         write_atomically(job_path, json.dumps(job, indent=1, sort_keys=True).encode())
 
     # Where each input's outputs go (relative to the root), by the suffixes of `write_image` / `write_video`.
