@@ -15,6 +15,7 @@ import threading
 import av
 import numpy as np
 import pytest
+from sam3_sdk import SessionBusyError
 from test_videos import make_video
 
 H, W = 24, 32
@@ -154,7 +155,7 @@ def test_second_propagation_and_prompt_changes_from_another_thread_are_refused(s
             lambda: session.remove_object(1),
             lambda: session.reset(),
         ):
-            with pytest.raises(RuntimeError, match="a propagation of this session is under way"):
+            with pytest.raises(SessionBusyError, match="a propagation of this session is under way"):
                 call()
             refused.append(True)
         return refused
@@ -182,7 +183,7 @@ def test_two_threads_propagating_one_session_get_right_masks_or_a_clear_refusal(
     out = _run_threads(lambda i: _masks(session.propagate()), 2)
     for result in out:
         if isinstance(result, Exception):
-            assert isinstance(result, RuntimeError) and "under way" in str(result), repr(result)
+            assert isinstance(result, SessionBusyError) and "under way" in str(result), repr(result)
         else:
             assert _same(result, reference), "a propagation running beside another gave other masks"
     assert any(not isinstance(r, Exception) for r in out)

@@ -21,8 +21,9 @@ object is kept as a hidden track, so the detector does not find it again while i
 Threads: a session may be used from several threads (a server's handler threads), one call at a
 time: every call holds the session's lock, a propagation holds it for each frame it computes, and
 while a propagation is under way (started and not finished, closed or garbage-collected) another
-propagation or a prompt change is refused with a RuntimeError, since either would mix into the
-tracking state the running one reads. Reading frames and `results` is allowed meanwhile.
+propagation or a prompt change is refused with `SessionBusyError` (a RuntimeError), since either
+would mix into the tracking state the running one reads. Reading frames and `results` is allowed
+meanwhile.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ __all__ = [
     "DIRECTIONS",
     "MAX_OBJECT_ID",
     "ModelFrames",
+    "SessionBusyError",
     "VideoFrameMasks",
     "VideoMasks",
     "VideoSession",
@@ -56,6 +58,10 @@ Progress = Callable[[int, int], Any]  # progress(frames done, frames in this pro
 ConceptSource = ConceptVideoTracker | Callable[[], ConceptVideoTracker]  # made on first use
 CLICK_PROMPT_ID_BASE = -1  # clicked object k gets prompt id -1 - k: no phrase ever matches it
 T = TypeVar("T")
+
+
+class SessionBusyError(RuntimeError):
+    """A call refused because a propagation of the session is under way (see the module doc)."""
 
 
 def _changes_state(method: Callable[..., T]) -> Callable[..., T]:
@@ -372,7 +378,7 @@ class VideoSession:
 
     def _refuse_during_propagation(self, what: str) -> None:
         if self._propagating:
-            raise RuntimeError(
+            raise SessionBusyError(
                 f"VideoSession.{what}: a propagation of this session is under way (in this thread or "
                 "another); let it finish or close its iterator first (one propagation at a time; "
                 "prompt changes would mix into its tracking state)"
