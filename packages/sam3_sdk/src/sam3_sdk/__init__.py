@@ -26,7 +26,7 @@ from .model import Sam3
 from .results import Instances, ObjectMasks
 from .sessions import ImageSession
 from .tracking import track_concept, track_object
-from .video import VideoSession
+from .video import SessionBusyError, VideoSession
 from .video_io import VideoReader, open_video
 from .video_results import VideoFrameMasks, VideoMasks
 from .video_tracker import VideoTracker
@@ -45,6 +45,7 @@ __all__ = [
     "MaskGenerator",
     "ObjectMasks",
     "Sam3",
+    "SessionBusyError",
     "VideoFrameMasks",
     "VideoMasks",
     "VideoReader",

@@ -97,6 +97,10 @@ def as_rgb_array(image: ImageLike) -> np.ndarray:
     if arr.dtype != np.uint8:
         if not np.issubdtype(arr.dtype, np.number) or arr.dtype == bool:
             raise ValueError(f"image arrays must be uint8 (or float in [0, 1]), got dtype {arr.dtype}")
+        if np.issubdtype(arr.dtype, np.complexfloating):  # casting would drop the imaginary part
+            raise ValueError(
+                f"image arrays must be real: uint8 (or float in [0, 1]), got complex dtype {arr.dtype}"
+            )
         if not np.isfinite(arr).all():
             raise ValueError("the image array contains NaN or infinite values")
         if np.issubdtype(arr.dtype, np.floating) and arr.min() >= 0 and arr.max() <= 1:

@@ -9,7 +9,7 @@ from sam3_core import Sam3TrackerMaskGenerator, Sam3TrackerModel, Sam3TrackerPro
 
 from .features import FeatureStore, ImageFeatures
 from .images import ImageLike
-from .prompts import check_threshold
+from .prompts import check_threshold, is_int
 from .results import Instances, masks_to_boxes
 
 __all__ = ["MaskGenerator"]
@@ -47,15 +47,20 @@ class MaskGenerator:
         Returns `Instances` sorted by predicted IoU; `extra` holds stability_score and point_coords.
         """
         for name, value in (("points_per_side", points_per_side), ("points_per_batch", points_per_batch)):
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            if not is_int(value) or value <= 0:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         for name, value in (("pred_iou_thresh", pred_iou_thresh), ("stability_score_thresh", stability_score_thresh),
                             ("box_nms_thresh", box_nms_thresh)):  # fmt: skip
             check_threshold(value, name)
-        if not isinstance(min_mask_region_area, int) or min_mask_region_area < 0:
+        if not is_int(min_mask_region_area) or min_mask_region_area < 0:
             raise ValueError(
                 f"min_mask_region_area must be a non-negative integer, got {min_mask_region_area!r}"
             )
+        # numpy scalars are accepted; the core and the result's prompt get plain Python numbers
+        points_per_side, points_per_batch = int(points_per_side), int(points_per_batch)
+        min_mask_region_area = int(min_mask_region_area)
+        pred_iou_thresh, stability_score_thresh = float(pred_iou_thresh), float(stability_score_thresh)
+        box_nms_thresh = float(box_nms_thresh)
         entry = self.features.get(image)
         generator = Sam3TrackerMaskGenerator(
             self.tracker, self.processor, points_per_side=points_per_side,

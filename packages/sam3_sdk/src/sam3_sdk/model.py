@@ -12,6 +12,7 @@ place, `_load_detector`, `_load_video_predictor` and `_load_concept_video_tracke
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -85,6 +86,8 @@ class Sam3:
         self.concept_config = dict(concept_config or {})
         self.cache_size = cache_size
         self.text_cache_size = text_cache_size
+        # Handler threads that ask for a model at once load it once: the first loads, the others wait.
+        self._loading = threading.RLock()
 
     @classmethod
     def from_pretrained(
@@ -247,12 +250,15 @@ class Sam3:
     def detector(self) -> Sam3Model:
         """The concept detector (`sam3_core.Sam3Model`), loaded on first use with the tracker's backbone."""
         if self._detector is None:
-            detector, processor = self._load_detector()
-            if processor.size != self.tracker_processor.size:
-                raise ValueError(
-                    f"the detector expects {processor.size} px images but the tracker {self.tracker_processor.size} px"
-                )
-            self._detector, self._detector_processor = detector, processor
+            with self._loading:  # another thread may have loaded it meanwhile
+                if self._detector is None:
+                    detector, processor = self._load_detector()
+                    if processor.size != self.tracker_processor.size:
+                        raise ValueError(
+                            f"the detector expects {processor.size} px images but the tracker "
+                            f"{self.tracker_processor.size} px"
+                        )
+                    self._detector_processor, self._detector = processor, detector
         return self._detector
 
     @property
@@ -264,12 +270,14 @@ class Sam3:
     def concept_predictor(self) -> ConceptPredictor:
         """The `ConceptPredictor` over `detector` and the shared features (made on first use)."""
         if self._concept_predictor is None:
-            self._concept_predictor = ConceptPredictor(
-                self.detector,
-                self.detector_processor,
-                self.feature_store,
-                text_cache_size=self.text_cache_size,
-            )
+            with self._loading:
+                if self._concept_predictor is None:
+                    self._concept_predictor = ConceptPredictor(
+                        self.detector,
+                        self.detector_processor,
+                        self.feature_store,
+                        text_cache_size=self.text_cache_size,
+                    )
         return self._concept_predictor
 
     def segment_concept(
@@ -305,7 +313,9 @@ class Sam3:
         video tracker built around the tracker's image backbone (one copy in memory), or the
         `video_model` checkpoint's (e.g. EdgeTAM)."""
         if self._video_predictor is None:
-            self._video_predictor = self._load_video_predictor()
+            with self._loading:
+                if self._video_predictor is None:
+                    self._video_predictor = self._load_video_predictor()
         return self._video_predictor
 
     @property
@@ -322,7 +332,9 @@ class Sam3:
         """The text-prompted video tracker (`ConceptVideoTracker`: `detector` and SAM 3's video
         tracker composed around the one backbone), made on first use."""
         if self._concept_video_tracker is None:
-            self._concept_video_tracker = self._load_concept_video_tracker()
+            with self._loading:
+                if self._concept_video_tracker is None:
+                    self._concept_video_tracker = self._load_concept_video_tracker()
         return self._concept_video_tracker
 
     def video_session(self, video: VideoLike | VideoReader, fps: float | None = None) -> VideoSession:

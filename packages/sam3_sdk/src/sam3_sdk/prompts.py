@@ -3,12 +3,35 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["check_points", "check_box", "check_boxes", "check_mask", "check_threshold", "check_video_prompts"]
+__all__ = [
+    "MAX_OBJECT_ID",
+    "check_object_id",
+    "check_points",
+    "check_box",
+    "check_boxes",
+    "check_mask",
+    "check_threshold",
+    "check_video_prompts",
+    "is_int",
+    "is_number",
+]
+
+
+def is_number(value: Any) -> bool:
+    """A real number: Python int / float or a numpy scalar such as np.float32(0.5) (not a bool, not
+    complex)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def is_int(value: Any) -> bool:
+    """An integer: Python int or a numpy integer scalar such as np.int64(3) (not a bool)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
 def _finite_pairs(points, name: str) -> np.ndarray:
@@ -84,7 +107,7 @@ def check_boxes(boxes, image_size: tuple[int, int]) -> np.ndarray | None:
     arr = np.asarray(boxes, dtype=object if not len(boxes) else None)
     if len(boxes) == 0:
         return None
-    if arr.ndim == 1 and len(arr) == 4 and all(isinstance(v, (int, float, np.number)) for v in boxes):
+    if arr.ndim == 1 and len(arr) == 4 and all(is_number(v) for v in boxes):
         boxes = [boxes]
     return np.stack([check_box(b, image_size, name=f"box {i}") for i, b in enumerate(boxes)])
 
@@ -104,14 +127,26 @@ def check_mask(mask, image_size: tuple[int, int]) -> np.ndarray | None:
 
 
 def check_threshold(value: float, name: str) -> float:
-    if (
-        not isinstance(value, (int, float))
-        or isinstance(value, bool)
-        or math.isnan(value)
-        or not 0 <= value <= 1
-    ):
+    if not is_number(value) or math.isnan(value) or not 0 <= value <= 1:
         raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
     return float(value)
+
+
+MAX_OBJECT_ID = 65535  # index masks hold object ids as pixel values: 8-bit PNGs up to 255, 16-bit above
+
+
+def check_object_id(obj_id: Any) -> int:
+    """A video object id as an int in 1..65535, or a ValueError saying why not: ids are the pixel
+    values of the index masks (`VideoFrameMasks.index_mask`, the PNG exports), where 0 is the
+    background."""
+    if not is_int(obj_id):
+        raise ValueError(f"obj_id must be an int, got {obj_id!r}")
+    if not 1 <= obj_id <= MAX_OBJECT_ID:
+        raise ValueError(
+            f"object id {int(obj_id)} is out of range; expected an int in 1..{MAX_OBJECT_ID} (ids are the "
+            "pixel values of the index masks, where 0 is the background)"
+        )
+    return int(obj_id)
 
 
 def check_video_prompts(prompts: Any) -> dict[int, dict]:
@@ -124,8 +159,7 @@ def check_video_prompts(prompts: Any) -> dict[int, dict]:
         )
     out = {}
     for obj_id, prompt in prompts.items():
-        if not isinstance(obj_id, (int, np.integer)) or isinstance(obj_id, bool):
-            raise ValueError(f"object ids must be ints, got {obj_id!r}")
+        check_object_id(obj_id)
         if not isinstance(prompt, Mapping):
             raise ValueError(f"the prompt of object {obj_id} must be a dict, got {type(prompt).__name__}")
         unknown = set(prompt) - allowed

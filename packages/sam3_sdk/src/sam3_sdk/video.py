@@ -17,24 +17,35 @@ has already seen with the same phrases (their detections are cached, bounded in 
 `concept_video.DetectionCache`). Objects found before keep their ids and are no longer removed by
 the hot-start rules meant for fresh detections; new instances can still join. A removed phrase
 object is kept as a hidden track, so the detector does not find it again while it is followed.
+
+Threads: a session may be used from several threads (a server's handler threads), one call at a
+time: every call holds the session's lock, a propagation holds it for each frame it computes, and
+while a propagation is under way (started and not finished, closed or garbage-collected) another
+propagation or a prompt change is refused with `SessionBusyError` (a RuntimeError), since either
+would mix into the tracking state the running one reads. Reading frames and `results` is allowed
+meanwhile.
 """
 
 from __future__ import annotations
 
+import functools
+import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from .concept_video import ConceptVideoState, ConceptVideoTracker, init_concept_state
-from .prompts import check_video_prompts
+from .prompts import MAX_OBJECT_ID, check_object_id, check_video_prompts, is_int
 from .video_io import VideoLike, VideoReader, open_video
 from .video_results import VideoFrameMasks, VideoMasks, object_color
 from .video_tracker import ModelFrames, VideoTracker
 
 __all__ = [
     "DIRECTIONS",
+    "MAX_OBJECT_ID",
     "ModelFrames",
+    "SessionBusyError",
     "VideoFrameMasks",
     "VideoMasks",
     "VideoSession",
@@ -46,6 +57,24 @@ DIRECTIONS = ("forward", "backward", "both")
 Progress = Callable[[int, int], Any]  # progress(frames done, frames in this propagation)
 ConceptSource = ConceptVideoTracker | Callable[[], ConceptVideoTracker]  # made on first use
 CLICK_PROMPT_ID_BASE = -1  # clicked object k gets prompt id -1 - k: no phrase ever matches it
+T = TypeVar("T")
+
+
+class SessionBusyError(RuntimeError):
+    """A call refused because a propagation of the session is under way (see the module doc)."""
+
+
+def _changes_state(method: Callable[..., T]) -> Callable[..., T]:
+    """A session call that changes prompts or objects: run under the session's lock, and refused
+    while a propagation is under way (see the module doc)."""
+
+    @functools.wraps(method)
+    def call(self: VideoSession, *args: Any, **kwargs: Any) -> T:
+        with self._lock:
+            self._refuse_during_propagation(method.__name__)
+            return method(self, *args, **kwargs)
+
+    return call
 
 
 class VideoSession:
@@ -83,6 +112,9 @@ class VideoSession:
         self.stale = False  # prompts changed since the last propagation
         self._text_frames: set[int] = set()  # frames phrases were added on
         self._preview: Any = None  # (frame, core output) of the last add_text, while still current
+        self._lock = threading.RLock()  # held by each call and each propagated frame (module doc)
+        self._propagating = False  # a propagation has started and not ended
+        self._closes = 0  # calls of close(): a propagation stops when it changes under it
 
     # -- the video ----------------------------------------------------------------------------
 
@@ -139,7 +171,7 @@ class VideoSession:
     # -- prompts ------------------------------------------------------------------------------
 
     def _check_frame(self, frame: Any) -> int:
-        if not isinstance(frame, (int, np.integer)) or isinstance(frame, bool):
+        if not is_int(frame):
             raise ValueError(f"frame must be an int frame index, got {frame!r}")
         if not 0 <= frame < self.num_frames:
             raise ValueError(
@@ -147,6 +179,7 @@ class VideoSession:
             )
         return int(frame)
 
+    @_changes_state
     def add_object(
         self,
         frame: int = 0,
@@ -159,16 +192,15 @@ class VideoSession:
         """Start tracking a new object from prompts on `frame` (pixels of the video frame).
 
         points: (x, y) clicks; labels: 1 positive / 0 negative (default all 1); box: (x1, y1, x2, y2);
-        mask: (H, W) bool. obj_id: any int not in use (default: the next free id, from 1).
+        mask: (H, W) bool. obj_id: an int in 1..65535 not in use (default: the next free id, from
+        1); 0 and negative ids are refused (0 is the index masks' background).
         Returns every object's masks on that frame.
         """
         state = self.state
         concept = isinstance(state, ConceptVideoState)
         if obj_id is None:
             obj_id = max([*state.obj_ids, state.max_obj_id if concept else 0, 0]) + 1
-        if not isinstance(obj_id, (int, np.integer)) or isinstance(obj_id, bool):
-            raise ValueError(f"obj_id must be an int, got {obj_id!r}")
-        obj_id = int(obj_id)
+        obj_id = check_object_id(obj_id)
         if obj_id in state.obj_ids or (concept and obj_id in state.obj_id_to_score):
             raise ValueError(
                 f"object id {obj_id} is already tracked (or was used); use refine() or another id"
@@ -181,6 +213,7 @@ class VideoSession:
             state.max_obj_id = max(state.max_obj_id, obj_id)
         return result
 
+    @_changes_state
     def refine(
         self,
         obj_id: int,
@@ -241,6 +274,7 @@ class VideoSession:
         )
         return VideoFrameMasks(result.frame_idx, ids, result.masks[keep], scores, phrases=phrases)
 
+    @_changes_state
     def remove_object(self, obj_id: int) -> None:
         """Stop tracking an object: its prompts, memories and stored results go. An object found by
         a phrase is dropped from every frame and kept as a hidden track, so that the detector does
@@ -262,6 +296,7 @@ class VideoSession:
         self.results.remove_object(obj_id)
         self._changed()
 
+    @_changes_state
     def add_text(self, text: str | list[str], frame: int = 0) -> VideoFrameMasks:
         """Find every instance of a phrase (or of each phrase of a list) on `frame` and start
         tracking them; more instances join as `propagate` finds them on other frames.
@@ -278,6 +313,7 @@ class VideoSession:
         self._preview = (frame, out)
         return self._record(concept.frame_masks(self.state, out))
 
+    @_changes_state
     def remove_text(self, phrase: str) -> None:
         """Take a phrase back: the objects it found leave every frame (refined ones too); the
         detector no longer looks for it."""
@@ -294,6 +330,7 @@ class VideoSession:
         state.detections.forget_phrase(phrase)
         self._changed()
 
+    @_changes_state
     def reset(self) -> None:
         """Forget every object, phrase, prompt and result (the video stays open)."""
         if isinstance(self.state, ConceptVideoState):
@@ -332,9 +369,44 @@ class VideoSession:
         """
         if direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
-        if self._has_phrases():
-            return self._propagate_concept(direction, start_frame, max_frames, progress)
-        return self._propagate_tracker(direction, start_frame, max_frames, progress)
+        with self._lock:
+            if self._has_phrases():
+                steps = self._propagate_concept(direction, start_frame, max_frames, progress)
+            else:
+                steps = self._propagate_tracker(direction, start_frame, max_frames, progress)
+        return self._one_propagation(steps)
+
+    def _refuse_during_propagation(self, what: str) -> None:
+        if self._propagating:
+            raise SessionBusyError(
+                f"VideoSession.{what}: a propagation of this session is under way (in this thread or "
+                "another); let it finish or close its iterator first (one propagation at a time; "
+                "prompt changes would mix into its tracking state)"
+            )
+
+    def _one_propagation(self, steps: Iterator[VideoFrameMasks]) -> Iterator[VideoFrameMasks]:
+        # Each frame is computed under the lock; the session counts as propagating from the first
+        # frame until the passes end or the iterator is closed (a `break`, garbage collection).
+        with self._lock:
+            self._refuse_during_propagation("propagate")
+            self._propagating = True
+            closes = self._closes
+        try:
+            while True:
+                with self._lock:
+                    if self._closes != closes:
+                        raise RuntimeError(
+                            "VideoSession.propagate: the session was closed during propagation"
+                        )
+                    try:
+                        result = next(steps)
+                    except StopIteration:
+                        return
+                yield result
+        finally:
+            with self._lock:
+                self._propagating = False
+                steps.close()
 
     def _propagate_tracker(
         self, direction: str, start_frame: int | None, max_frames: int | None, progress: Progress | None
@@ -346,8 +418,9 @@ class VideoSession:
             raise ValueError("no object has prompts; add points, a box or a mask first")
         if start_frame is not None:
             start_frame = self._check_frame(start_frame)
-        if max_frames is not None and (not isinstance(max_frames, int) or max_frames < 0):
+        if max_frames is not None and (not is_int(max_frames) or max_frames < 0):
             raise ValueError(f"max_frames must be a non-negative int, got {max_frames!r}")
+        max_frames = None if max_frames is None else int(max_frames)
         last = self.num_frames - 1
         passes = []
         if direction in ("forward", "both"):
@@ -382,8 +455,9 @@ class VideoSession:
         # Passes of the text-prompted model; its reverse pass starts one frame before its start.
         if start_frame is not None:
             start_frame = self._check_frame(start_frame)
-        if max_frames is not None and (not isinstance(max_frames, int) or max_frames < 0):
+        if max_frames is not None and (not is_int(max_frames) or max_frames < 0):
             raise ValueError(f"max_frames must be a non-negative int, got {max_frames!r}")
+        max_frames = None if max_frames is None else int(max_frames)
         prompted = sorted(set(self.prompted_frames()) | self._text_frames)
         last = self.num_frames - 1
         span = last if max_frames is None else max_frames
@@ -448,10 +522,13 @@ class VideoSession:
         return self.results
 
     def close(self) -> None:
-        """Free the session's frames, memories and decoder."""
-        self.state.reset_inference_session()
-        self.results.clear()
-        self.reader.close()
+        """Free the session's frames, memories and decoder. A propagation under way in another
+        thread stops at its next frame with a RuntimeError."""
+        with self._lock:
+            self._closes += 1
+            self.state.reset_inference_session()
+            self.results.clear()
+            self.reader.close()
 
     def __enter__(self) -> VideoSession:
         return self

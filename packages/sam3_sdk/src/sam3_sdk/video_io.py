@@ -5,11 +5,17 @@ Every source becomes a `VideoReader`: `len(reader)`, `reader.fps`, `reader.size`
 an index of packet timestamps is read up front (no decoding), then frames are decoded on
 demand — sequentially when read in order, from the nearest keyframe after a seek — and only a
 bounded number of decoded frames is kept.
+
+A reader can be shared by threads (a preview, a propagation and an export reading one video): a
+file's single decoder is held by one read at a time (a lock), so concurrent reads wait for each
+other and each gets the frame it asked for.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import threading
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -21,6 +27,7 @@ import numpy as np
 
 from .cache import LRUCache
 from .images import as_rgb_array
+from .prompts import is_int, is_number
 
 __all__ = [
     "MAX_FRAME_PIXELS",
@@ -80,7 +87,7 @@ class VideoReader(Sequence[np.ndarray]):
 
     def check_index(self, frame_idx: Any, name: str = "frame") -> int:
         """`frame_idx` as a valid non-negative index, or a ValueError naming the range."""
-        if not isinstance(frame_idx, (int, np.integer)) or isinstance(frame_idx, bool):
+        if not is_int(frame_idx):
             raise ValueError(f"{name} must be an int frame index, got {frame_idx!r}")
         n = len(self)
         if not -n <= frame_idx < n:
@@ -128,7 +135,7 @@ def open_video(video: VideoLike | VideoReader, fps: float | None = None) -> Vide
     """
     if isinstance(video, VideoReader):
         return video
-    if fps is not None and (not isinstance(fps, (int, float)) or not fps > 0):
+    if fps is not None and (not is_number(fps) or not fps > 0 or not math.isfinite(fps)):
         raise ValueError(f"fps must be a positive number, got {fps!r}")
     if isinstance(video, (str, os.PathLike)):
         path = Path(video)
@@ -328,6 +335,9 @@ class _AvSource(_Source):
         self._decoder: Iterator[Any] | None = None
         self._next = -1  # index of the frame the running decoder yields next (-1: unknown)
         self._cache: LRUCache[int, np.ndarray] = LRUCache(2)  # decoded frames by index
+        # One decoder and cache per file: a seek in one thread under another's decode crashes FFmpeg,
+        # so every read holds this lock (re-entrant: `frame` calls `_decode_to`).
+        self._lock = threading.RLock()
         first = self._decode_to(0)
         self.size = (int(first.shape[0]), int(first.shape[1]))
         self._cache.maxsize = max(2, cache_bytes // max(1, first.nbytes))
@@ -381,16 +391,18 @@ class _AvSource(_Source):
         raise ValueError(f"frame {i} of {self.path!r} could not be decoded (the file may be truncated)")
 
     def frame(self, i: int) -> np.ndarray:
-        cached = self._cache.get(i)
-        if cached is not None:
-            return cached
-        return self._decode_to(i)
+        with self._lock:
+            cached = self._cache.get(i)
+            if cached is not None:
+                return cached
+            return self._decode_to(i)
 
     def close(self) -> None:
-        if self._container is not None:
-            self._container.close()
-        self._container, self._decoder, self._next = None, None, -1
-        self._cache.clear()
+        with self._lock:
+            if self._container is not None:
+                self._container.close()
+            self._container, self._decoder, self._next = None, None, -1
+            self._cache.clear()
 
     def __del__(self) -> None:
         try:

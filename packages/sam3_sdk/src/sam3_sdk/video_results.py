@@ -115,6 +115,7 @@ class VideoMasks:
     Exports: `to_coco()` / `save_coco_json` (the YouTube-VIS layout video-instance tools read),
     `save_png_zip` (index masks), `save_mp4` (annotated video); `to_json()` / `from_dict` hold every
     frame's records as they are stored (the CLI sends them between processes).
+    Reading while another thread adds frames (a propagation) is safe: readers work on a snapshot.
     """
 
     size: tuple[int, int]  # (height, width)
@@ -131,7 +132,7 @@ class VideoMasks:
         self._frames[result.frame_idx] = result.to_coco_rle()
 
     def remove_object(self, obj_id: int) -> None:
-        for frame, records in self._frames.items():
+        for frame, records in list(self._frames.items()):
             self._frames[frame] = [r for r in records if r["object_id"] != obj_id]
 
     def clear(self) -> None:
@@ -143,19 +144,24 @@ class VideoMasks:
 
     @property
     def object_ids(self) -> list[int]:
-        return sorted({r["object_id"] for records in self._frames.values() for r in records})
+        return sorted({r["object_id"] for records in list(self._frames.values()) for r in records})
 
     @property
     def phrases(self) -> dict[int, str]:
         """Object id -> the phrase that found it, over every frame (clicked objects absent)."""
         return {
-            r["object_id"]: r["phrase"] for records in self._frames.values() for r in records if "phrase" in r
+            r["object_id"]: r["phrase"]
+            for records in list(self._frames.values())
+            for r in records
+            if "phrase" in r
         }
 
     @property
     def visible_object_ids(self) -> list[int]:
         """Ids of the objects whose mask is non-empty on at least one frame."""
-        return sorted({r["object_id"] for records in self._frames.values() for r in records if r["area"] > 0})
+        return sorted(
+            {r["object_id"] for records in list(self._frames.values()) for r in records if r["area"] > 0}
+        )
 
     def __len__(self) -> int:
         return len(self._frames)

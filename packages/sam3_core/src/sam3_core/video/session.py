@@ -15,6 +15,10 @@ click again on a long-ago tracked frame and have it see its tracked neighbours).
 
 Devices: `inference_device` runs the model; `inference_state_device` holds the outputs and the
 feature cache; `video_storage_device` holds the frames.
+
+Threads: a session is plain state without a lock; use it from one thread at a time (two
+propagations interleaving their frames on one session mix their memories). The SDK's
+`VideoSession` holds a lock around its session and refuses a second propagation.
 """
 
 from __future__ import annotations

@@ -256,5 +256,5 @@ class VideoJob:
             write_annotated_mp4(item.path, masks, mp4_path)
         return VideoResult(
             key=item.key, index=item.index, file_name=item.name, masks_json=masks.to_json(),
-            objects=masks.object_ids, frames=len(masks),
+            objects=masks.object_ids, frames=len(masks), source=item.source,
         )  # fmt: skip

@@ -3,6 +3,7 @@ and summary, and exit with a code that says how it went (see `arguments`)."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 from .arguments import (
@@ -25,6 +26,32 @@ def _error(message: str) -> None:
     print(f"sam3: error: {message}", file=sys.stderr)
 
 
+RESUME_HINT = (
+    "sam3: the inputs finished so far are kept, each with its record; free some space (or fix the "
+    "folder) and run the same command with --resume to do the rest"
+)
+
+
+def _write_run_files(
+    outputs: RunOutputs, job: ImageJob | VideoJob, items: list, stats: RunStats, args: argparse.Namespace
+) -> bool:
+    """annotations.json (images: what is done so far, also after an interrupt) and summary.json,
+    each tried; False, after saying which could not be written and why (a full disk)."""
+    writes = [
+        ("summary.json", lambda: outputs.write_summary(stats, {"command": args.command, "model": args.model}))
+    ]
+    if isinstance(job, ImageJob):
+        writes.insert(0, ("annotations.json", lambda: outputs.write_coco(items, job.categories)))
+    written = True
+    for name, write in writes:
+        try:
+            write()
+        except OSError as e:
+            _error(f"cannot write {outputs.root / name}: {e.strerror or e}")
+            written = False
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the `sam3` command line with `argv` (default: sys.argv[1:]); returns the exit code."""
     parser = build_parser()
@@ -41,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         _error(str(e))
         return EXIT_USAGE
 
-    items, problems = (expand_videos if args.command == "track" else expand_images)(args.inputs)
+    expand = expand_videos if args.command == "track" else expand_images
+    items, problems = expand(args.inputs, exclude=args.out)  # outputs are never inputs
     stats = RunStats(total=len(items))
     for problem in problems:
         stats.fail("input", problem)
@@ -61,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
 
     unit = "videos" if args.command == "track" else "images"
+    failed_write = False  # a write of an input's outputs failed: the run stopped
     try:
         if args.ray is not None:
             try:
@@ -86,11 +115,12 @@ def main(argv: list[str] | None = None) -> int:
         stats.interrupted = True
     except OSError as e:
         _error(f"writing the outputs failed: {e}")
-        return EXIT_ERROR
+        failed_write = True
     finally:
-        if isinstance(job, ImageJob):
-            outputs.write_coco(items, job.categories)  # what is done so far, also after an interrupt
-        outputs.write_summary(stats, {"command": args.command, "model": args.model})
+        finished = _write_run_files(outputs, job, items, stats, args)
+    if failed_write or not finished:
+        print(RESUME_HINT, file=sys.stderr)
+        return EXIT_ERROR
     if not args.quiet:
         print(stats.summary(unit), file=sys.stderr)
     if stats.interrupted:

@@ -180,7 +180,7 @@ def run_images(
                 stats.fail(str(item.path), str(row["error"]))
             else:
                 fields = json.loads(row["record"])
-                fields.update(key=item.key, index=item.index, file_name=item.name)
+                fields.update(key=item.key, index=item.index, file_name=item.name, source=item.source)
                 result = ImageResult(
                     **fields, mask_png=bytes(row["mask_png"]), overlay_jpg=bytes(row["overlay_jpg"]) or None
                 )
@@ -220,7 +220,7 @@ def run_videos(
                 stats.fail(str(item.path), str(row["error"]))
             else:
                 fields = json.loads(row["record"])
-                fields.update(key=item.key, index=item.index, file_name=item.name)
+                fields.update(key=item.key, index=item.index, file_name=item.name, source=item.source)
                 result = VideoResult(**fields, mp4=bytes(row["mp4"]) or None)
                 outputs.write_video(result)
                 stats.done += 1

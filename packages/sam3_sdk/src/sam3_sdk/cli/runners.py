@@ -3,6 +3,7 @@ one after the other. A bad input is reported and skipped; finished inputs are ne
 
 from __future__ import annotations
 
+import errno
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from tqdm import tqdm
@@ -15,10 +16,17 @@ from .progress import RunStats, progress_bar
 
 __all__ = ["pending", "run_images", "run_videos"]
 
+# A video's failure with one of these is the output folder's, not the video's: the run stops.
+_STOPS_THE_RUN = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES}
+
 
 def pending(items: list[InputFile], outputs: RunOutputs, stats: RunStats) -> list[InputFile]:
-    """The inputs an earlier run did not finish (the others count as skipped)."""
-    todo = [item for item in items if not outputs.is_done(item.key)]
+    """The inputs an earlier run did not finish (the others count as skipped). A record under the
+    name of one of these (another input's of the same name, an edited file's) is removed now, before
+    its files are replaced."""
+    todo = [item for item in items if not outputs.is_done(item)]
+    for item in todo:
+        outputs.forget(item.key)
     stats.skipped += len(items) - len(todo)
     return todo
 
@@ -36,20 +44,27 @@ def run_images(
     """Run `job` on every pending image: `batch_size` images per backbone pass; up to
     `prefetch_depth` images decoded ahead of the model (0: decoded on this thread)."""
     todo = pending(items, outputs, stats)
-    writes: list[Future] = []
+    writes: list[tuple[Future, ImageResult]] = []
     with progress_bar(len(todo), "img", quiet, desc=job.command) as bar, ThreadPoolExecutor(1) as writer:
 
         def finish(batch: list[Decoded]) -> None:
             for decoded, result in zip(batch, job.run_batch(sam, batch)):
                 if isinstance(result, ImageResult):
-                    writes.append(writer.submit(outputs.write_image, result))
-                    stats.done += 1
-                    stats.instances += len(result.annotations)
+                    writes.append((writer.submit(outputs.write_image, result), result))
                 else:
                     stats.fail(str(decoded.item.path), result)
-            for write in writes:
-                write.result()  # a failed write (disk full, no permission) stops the run
+            failed: OSError | None = None
+            for write, result in writes:
+                try:
+                    write.result()
+                except OSError as e:  # disk full, no permission: the run stops after this batch
+                    failed = failed or e
+                    continue
+                stats.done += 1  # counted once its record is written, never before
+                stats.instances += len(result.annotations)
             writes.clear()
+            if failed is not None:
+                raise failed
             bar.update(len(batch))
             bar.set_postfix(instances=stats.instances, failed=stats.failed, refresh=False)
 
@@ -81,10 +96,18 @@ def run_videos(
                 frames.total = total
                 frames.update(done - frames.n)
 
+            mp4 = outputs.video_path(item.key, ".mp4") if job.mp4 else None
             try:
-                mp4 = outputs.video_path(item.key, ".mp4") if job.mp4 else None
                 result = job.run(sam, item, mp4, progress=progress)
+            except OSError as e:
+                if mp4 is not None:
+                    mp4.unlink(missing_ok=True)  # a half-written MP4 has no record
+                if e.errno in _STOPS_THE_RUN:
+                    raise
+                stats.fail(str(item.path), f"{type(e).__name__}: {e}")
             except Exception as e:  # unreadable video, prompt outside the frame, ...: reported, skipped
+                if mp4 is not None:
+                    mp4.unlink(missing_ok=True)
                 stats.fail(str(item.path), f"{type(e).__name__}: {e}")
             else:
                 outputs.write_video(result)
