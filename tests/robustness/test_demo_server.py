@@ -76,7 +76,9 @@ def _server(tmp: Path, concurrency: int):
 def _picture_frame(events: DemoEvents, value, frames: list[np.ndarray]) -> int:
     """The frame whose pixels the served picture shows (nearest in mean squared difference)."""
     value = value.get("value", value)
-    picture = np.asarray(Image.open(io.BytesIO(events.http.get(value["url"], timeout=30).content)).convert("RGB"))
+    picture = np.asarray(
+        Image.open(io.BytesIO(events.http.get(value["url"], timeout=30).content)).convert("RGB")
+    )
     picture = picture[:: picture.shape[0] // H, :: picture.shape[1] // W][:H, :W].astype(np.float32)
     return int(np.argmin([np.mean((picture - f) ** 2) for f in frames]))
 
@@ -124,7 +126,9 @@ def test_a_storm_of_one_tabs_frame_requests(concurrency, clip, tmp_path):
         assert _picture_frame(events, values[1], frames) == last
         assert proc.poll() is None
     log = (tmp_path / "server.log").read_text()
-    print(f"concurrency {concurrency}: {rounds} rounds of {IN_FLIGHT}, {answered} answered, {len(refused)} refused")
+    print(
+        f"concurrency {concurrency}: {rounds} rounds of {IN_FLIGHT}, {answered} answered, {len(refused)} refused"
+    )
     assert not wrong, f"pictures of other frames served: {wrong[:5]}"
     assert not refused, f"requests failed: {sorted(set(refused))[:5]}"
     assert answered == rounds * IN_FLIGHT and rounds >= 3
@@ -186,7 +190,9 @@ def test_crafted_clicks_are_refused_in_a_sentence(server, tmp_path, index):
     assert status.startswith("⚠️ A click must be two pixel coordinates [x, y] inside the 64x48 image"), status
     assert repr(index) in status
     # The refused click changed nothing: the next good click is the first point.
-    good = outputs(events.call("point-image", "select", [None, "Positive point"], {"index": [10, 20], "value": None}))
+    good = outputs(
+        events.call("point-image", "select", [None, "Positive point"], {"index": [10, 20], "value": None})
+    )
     assert good[3].startswith("Mask 1 of 3")
     assert "Traceback" not in log.text()
 
@@ -216,7 +222,9 @@ def test_a_crafted_table_row_is_refused_in_a_sentence(server, tmp_path):
     for row in (999, -1, "abc"):
         answer = events.call("concept-table", "select", [None], {"index": [row, 1], "value": None})
         status = outputs(answer)[3]
-        assert status == f"⚠️ The table has rows 1 to {n}; the click named row index {row!r}. Click a row.", status
+        assert status == f"⚠️ The table has rows 1 to {n}; the click named row index {row!r}. Click a row.", (
+            status
+        )
     answer = events.call("concept-table", "select", [None], {"index": [0, 1], "value": None})
     assert outputs(answer)[3].startswith("Instance 1 highlighted")
     assert "Traceback" not in log.text()
