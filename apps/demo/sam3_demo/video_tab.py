@@ -242,6 +242,8 @@ def build_video_tab(slot: ModelSlot, models: VideoModels | None = None) -> None:
         return view(st, frame_idx, f"Frame {frame_idx}" + ("" if tracked else " (not tracked yet)"))
 
     def on_player(st, seconds):
+        if seconds == -1:  # the video played to its end: the user chose no frame
+            return (st, *(gr.skip() for _ in view_outputs[1:]))
         session = require_session(st)
         frame_idx = frame_at(session, seconds)
         return view(
@@ -255,8 +257,10 @@ def build_video_tab(slot: ModelSlot, models: VideoModels | None = None) -> None:
         scale = display_scale(session)  # the click's pixel on the enlarged picture -> the frame's pixel
         h, w = session.size
         x, y = click_xy(evt, (h * scale, w * scale))
-        x, y = min(w - 1.0, (x + 0.5) / scale - 0.5), min(h - 1.0, (y + 0.5) / scale - 0.5)
-        x, y = max(0.0, x), max(0.0, y)
+        x, y = (
+            float(min(w - 1, int(x) // scale)),
+            float(min(h - 1, int(y) // scale)),
+        )  # the frame pixel clicked
         obj_id = st["current"]
         clicks = st["clicks"].setdefault(obj_id, {}).setdefault(frame_idx, [])
         clicks.append((x, y, 1 if click_mode == POSITIVE else 0))
@@ -410,8 +414,10 @@ def build_video_tab(slot: ModelSlot, models: VideoModels | None = None) -> None:
     for event in (frame_slider.input, frame_slider.release):
         bind(event, on_scrub, [state, frame_slider], view_outputs, status, trigger_mode="always_last",
              show_progress="hidden")  # fmt: skip
+    # A pause of the tracked video chooses the frame it shows; its end (a pause too) chooses none.
     bind(result_video.pause, on_player, [state, player_time], view_outputs, status,
-         js="(st, t) => [st, document.querySelector('#video-result video')?.currentTime ?? 0]")  # fmt: skip
+         js="(st, t) => { const v = document.querySelector('#video-result video');"
+            " return [st, !v ? 0 : v.ended ? -1 : v.currentTime]; }")  # fmt: skip
     # Every click counts: one sent while the previous is served is queued, not dropped. A click goes to
     # the slider's frame (what the user chose), even when sent before that frame's picture arrived.
     bind(frame_view.select, on_click, [state, frame_slider, mode], view_outputs, status, trigger_mode="multiple",
