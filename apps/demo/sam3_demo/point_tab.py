@@ -221,11 +221,17 @@ def build_point_tab(slot: ModelSlot) -> None:
             return (
                 render(st) if st["image"] is not None else (st, None, gr.Radio(choices=[]), "", *_no_files())
             )
+        before = {"history": list(st["history"]), "corner": st["corner"], "result": st["result"],
+                  "choice": st["choice"]}  # fmt: skip
         if st["corner"] is not None:
             st["corner"] = None
         elif st["history"]:
             st["history"].pop()
-        return render(run(st))
+        try:
+            return render(run(st))
+        except gr.Error:  # refused: the prompts and mask before it stay
+            st.update(before)
+            raise
 
     def on_clear(st):
         if st["image"] is None:

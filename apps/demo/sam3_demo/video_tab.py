@@ -410,10 +410,12 @@ def build_video_tab(slot: ModelSlot, models: VideoModels | None = None) -> None:
     tracker_outputs = [*view_outputs, tracker, tracker_note, result_video, *files, *text_outputs]
     bind(tracker.input, on_tracker, [state, tracker, frame_slider], tracker_outputs, status)
     # Frame changes: only the last pending one is served (a fast drag or key repeat sends many), and
-    # the picture is never covered by a progress overlay that would swallow a click.
+    # the picture is never covered by a progress overlay that would swallow a click. They are not model
+    # calls and have no concurrency limit: one waiting for its tab's lock (while that tab propagates)
+    # holds no slot another tab's frame change needs.
     for event in (frame_slider.input, frame_slider.release):
         bind(event, on_scrub, [state, frame_slider], view_outputs, status, trigger_mode="always_last",
-             show_progress="hidden")  # fmt: skip
+             show_progress="hidden", concurrency_limit=None)  # fmt: skip
     # A pause of the tracked video chooses the frame it shows; its end (a pause too) chooses none.
     bind(result_video.pause, on_player, [state, player_time], view_outputs, status,
          js="(st, t) => { const v = document.querySelector('#video-result video');"
