@@ -11,7 +11,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from browser_artifacts import screenshot  # noqa: E402
 from tab_flows import set_slider  # noqa: E402
 
-TABS = {"Concept segmentation": "#concept-image", "Point prompting": "#point-image", "Video tracking": "#video-upload"}
+TABS = {
+    "Concept segmentation": "#concept-image",
+    "Point prompting": "#point-image",
+    "Video tracking": "#video-upload",
+}
 
 
 def test_every_tab_and_the_table_at_400_px(browser, demo_url):
