@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from PIL import Image  # noqa: E402
 from sam3_core.allocator import limit_arenas  # noqa: E402
 from sam3_demo.loading import load_model  # noqa: E402
-from sam3_demo.ui import build_app  # noqa: E402
+from sam3_demo.ui import CSS, build_app  # noqa: E402
 from sam3_demo.uploads import MAX_UPLOAD  # noqa: E402
 from sam3_demo.video_models import DEFAULT_EDGETAM, VideoModels  # noqa: E402
 
@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
         slot, VideoModels(slot, args.video_model, device=args.device), max_concurrency=args.max_concurrency
     )
     app.queue(default_concurrency_limit=args.max_concurrency).launch(
-        server_name=args.host, server_port=args.port, max_file_size=MAX_UPLOAD, show_error=True
+        server_name=args.host, server_port=args.port, max_file_size=MAX_UPLOAD, show_error=True, css=CSS
     )
 
 

@@ -21,7 +21,8 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="session")
-def demo_url(tmp_path_factory):
+def demo_server(tmp_path_factory):
+    """(url, path of its log) of the session's demo server."""
     cache = tmp_path_factory.mktemp("sam3-cache")
     env = {
         **os.environ,
@@ -39,7 +40,12 @@ def demo_url(tmp_path_factory):
         str(port),
     ]
     with serve(command, port, env, cache / "server.log") as (url, _):
-        yield url
+        yield url, cache / "server.log"
+
+
+@pytest.fixture(scope="session")
+def demo_url(demo_server):
+    return demo_server[0]
 
 
 @pytest.fixture(scope="session")

@@ -33,6 +33,7 @@ def click_at(page, selector: str, fx: float, fy: float) -> None:
     """Click at the fractions (fx, fy) of the width and height of the image shown in `selector`."""
     shown = page.locator(f"{selector} img").first
     shown.wait_for()
+    shown.scroll_into_view_if_needed()
     box = shown.bounding_box()
     page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
 

@@ -8,10 +8,11 @@ import gradio as gr
 from PIL import ImageDraw
 from sam3_sdk.results import Instances, masks_to_boxes
 
+from .events import bind, click_xy, refusal, table_row
 from .examples import example_gallery
 from .gpu import CONCEPT_S, on_gpu
 from .loading import ModelSlot, log
-from .uploads import IMAGE_LIMITS, export_dir, free_exports, read_image
+from .uploads import IMAGE_LIMITS, export_dir, free_exports, read_image, uploaded_path
 
 POSITIVE_BOX, NEGATIVE_BOX = "Positive example", "Negative example"
 COLUMNS = ["#", "score", "x1", "y1", "x2", "y2", "area (px)"]
@@ -100,7 +101,7 @@ def build_concept_tab(slot: ModelSlot) -> None:
             status = gr.Markdown(f"Upload an image and describe what to find. {IMAGE_LIMITS}",
                                  elem_id="concept-status")  # fmt: skip
     table = gr.Dataframe(headers=COLUMNS, value=[], interactive=False, label="Instances (click a row to highlight)",
-                         elem_id="concept-table")  # fmt: skip
+                         elem_id="concept-table", elem_classes=["sam3-results"])  # fmt: skip
     with gr.Row():
         rle_file = gr.DownloadButton(
             "All masks (COCO JSON)", interactive=False, elem_id="concept-download-rle"
@@ -115,20 +116,31 @@ def build_concept_tab(slot: ModelSlot) -> None:
         return (st, _picture(st), _table(st["result"]), message, *_downloads(st))
 
     def on_upload(picture, st):
+        picture = uploaded_path(picture)
+        if picture is None:
+            free_exports(st)
+            return render(empty_state(), "Upload an image.")
+        try:
+            rgb = read_image(picture)
+        except gr.Error as e:  # the image, boxes, results and downloads before it stay
+            log.info("upload refused: %s", e.message)
+            st = st or empty_state()
+            return refusal(e.message, len(outputs), outputs.index(status), {1: _picture(st)})
         free_exports(st)
         st = empty_state()
-        if picture is None:
-            return render(st, "Upload an image.")
-        st["image"] = read_image(picture)
+        st["image"] = rgb
         return render(st, "Type a concept (and/or draw exemplar boxes), then press Segment.")
 
-    def on_click(st, kind, evt: gr.SelectData):
+    def on_click(st, kind, evt: gr.EventData):
         if st["image"] is None:
             raise gr.Error("Upload an image first.")
-        x, y = (float(v) for v in evt.index)
+        x, y = click_xy(evt, st["image"].shape)
         if st["corner"] is None:
             st["corner"] = (x, y)
-            return render(st, "Click the opposite corner of the box.")
+            hint = "Click the opposite corner of the box (the blue circle marks the first)."
+            if st["result"] is not None:
+                hint += " The masks stay until you press Segment again."
+            return render(st, hint)
         (x0, y0), st["corner"] = st["corner"], None
         st["boxes"].append((min(x0, x), min(y0, y), max(x0, x) + 1, max(y0, y) + 1))
         st["labels"].append(1 if kind == POSITIVE_BOX else 0)
@@ -161,20 +173,20 @@ def build_concept_tab(slot: ModelSlot) -> None:
         st.update(result=result, selected=None)
         return render(st, found_message(len(result), phrase, float(thr)))
 
-    def on_select_row(st, evt: gr.SelectData):
+    def on_select_row(st, evt: gr.EventData):
         if st["result"] is None or not len(st["result"]):
-            return render(st, "")
-        row = evt.index[0] if isinstance(evt.index, (list, tuple)) else int(evt.index)
+            raise gr.Error("There is no instance to highlight yet: press Segment first.")
+        row = table_row(evt, len(st["result"]))
         st["selected"] = None if st["selected"] == row else int(row)
         score = st["result"].scores[row]
         return render(st, f"Instance {row + 1} highlighted (score {score:.2f}).")
 
-    image.upload(on_upload, [image, state], outputs)
-    image.select(on_click, [state, box_kind], outputs)
-    clear_boxes.click(on_clear_boxes, [state], outputs)
-    run.click(on_run, [state, text, threshold, mask_threshold], outputs)
-    text.submit(on_run, [state, text, threshold, mask_threshold], outputs)
-    table.select(on_select_row, [state], outputs)
+    bind(image.upload, on_upload, [image, state], outputs, status, preprocess=False)
+    bind(image.select, on_click, [state, box_kind], outputs, status)
+    bind(clear_boxes.click, on_clear_boxes, [state], outputs, status)
+    bind(run.click, on_run, [state, text, threshold, mask_threshold], outputs, status)
+    bind(text.submit, on_run, [state, text, threshold, mask_threshold], outputs, status)
+    bind(table.select, on_select_row, [state], outputs, status)
     example_gallery(image, outputs, lambda p: on_upload(p, None), elem_id="concept-tab-examples")
 
 

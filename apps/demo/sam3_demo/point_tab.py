@@ -10,10 +10,11 @@ import numpy as np
 from PIL import Image, ImageDraw
 from sam3_sdk.results import ObjectMasks
 
+from .events import bind, click_xy, refusal
 from .examples import example_gallery
 from .gpu import CLICK_S, FEATURES_S, on_gpu
 from .loading import ModelSlot, log
-from .uploads import IMAGE_LIMITS, export_dir, free_exports, read_image
+from .uploads import IMAGE_LIMITS, export_dir, free_exports, read_image, uploaded_path
 
 POSITIVE, NEGATIVE, BOX = "Positive point", "Negative point", "Box (2 clicks)"
 
@@ -134,6 +135,8 @@ def build_point_tab(slot: ModelSlot) -> None:
                     f"Mask {choice + 1} of {len(result)} is empty: nothing was segmented there. "
                     "Pick another candidate, or click inside the object."
                 )
+            if st["corner"] is not None:  # a box is being drawn over the mask
+                text = f"Box started (the blue square): click its opposite corner. {text}"
         radio = gr.Radio(choices=labels, value=labels[choice] if labels else None)
         return st, picture, radio, text, *files
 
@@ -156,35 +159,53 @@ def build_point_tab(slot: ModelSlot) -> None:
 
     @on_gpu(FEATURES_S)
     def on_upload(picture, st):
-        free_exports(st)
-        st = empty_state()
+        picture = uploaded_path(picture)
         if picture is None:
+            free_exports(st)
             return (
-                st,
+                empty_state(),
                 None,
                 gr.Radio(choices=[], value=None),
                 f"Upload an image. {IMAGE_LIMITS}",
                 *_no_files(),
             )
-        st["image"] = read_image(picture)
-        require_model().features(st["image"])  # warm the cache: later clicks only decode
+        try:
+            rgb = read_image(picture)
+        except gr.Error as e:  # the image, clicks, mask and downloads before it stay
+            log.info("upload refused: %s", e.message)
+            shown = None if not st or st["image"] is None else render(st)[1]
+            return refusal(e.message, len(outputs), outputs.index(status), {1: shown})
+        free_exports(st)
+        st = empty_state()
+        st["image"] = rgb
+        if slot.sam is None:  # the picture shows; the status says why nothing can be segmented
+            return (*render(st)[:3], f"No model is loaded: {slot.error}", *_no_files())
+        slot.sam.features(st["image"])  # warm the cache: later clicks only decode
         return render(st)
 
     @on_gpu(CLICK_S)
-    def on_click(st, click_mode, evt: gr.SelectData):
+    def on_click(st, click_mode, evt: gr.EventData):
         if st["image"] is None:
             raise gr.Error("Upload an image first.")
-        x, y = (float(v) for v in evt.index)
+        x, y = click_xy(evt, st["image"].shape)
         if click_mode == BOX:
             if st["corner"] is None:
                 st["corner"] = (x, y)
                 return render(st)
-            (x0, y0), st["corner"] = st["corner"], None
+            corner, st["corner"] = st["corner"], None
+            x0, y0 = corner
             box = (min(x0, x), min(y0, y), max(x0, x) + 1, max(y0, y) + 1)
             st["history"].append({"kind": "box", "box": box})
         else:
+            corner = None
             st["history"].append({"kind": "point", "xy": (x, y), "label": 1 if click_mode == POSITIVE else 0})
-        return render(run(st))
+        before = {"corner": corner, "result": st["result"], "choice": st["choice"]}
+        try:
+            return render(run(st))
+        except gr.Error:  # the click is refused: the prompts and mask before it stay
+            st["history"].pop()
+            st.update(before)
+            raise
 
     def on_choose(st, label):
         labels = _candidates(st["result"])
@@ -198,11 +219,17 @@ def build_point_tab(slot: ModelSlot) -> None:
             return (
                 render(st) if st["image"] is not None else (st, None, gr.Radio(choices=[]), "", *_no_files())
             )
+        before = {"history": list(st["history"]), "corner": st["corner"], "result": st["result"],
+                  "choice": st["choice"]}  # fmt: skip
         if st["corner"] is not None:
             st["corner"] = None
         elif st["history"]:
             st["history"].pop()
-        return render(run(st))
+        try:
+            return render(run(st))
+        except gr.Error:  # refused: the prompts and mask before it stay
+            st.update(before)
+            raise
 
     def on_clear(st):
         if st["image"] is None:
@@ -211,13 +238,13 @@ def build_point_tab(slot: ModelSlot) -> None:
         return render(st)
 
     outputs = [state, image, candidates, status, png_file, rle_file]
-    image.upload(on_upload, [image, state], outputs)
+    bind(image.upload, on_upload, [image, state], outputs, status, preprocess=False)
     with image.parent:  # examples below the image; a click on one loads it like an upload
         example_gallery(image, outputs, lambda p: on_upload(p, None), elem_id="point-tab-examples")
-    image.select(on_click, [state, mode], outputs)
-    candidates.input(on_choose, [state, candidates], outputs)
-    undo.click(on_undo, [state], outputs)
-    clear.click(on_clear, [state], outputs)
+    bind(image.select, on_click, [state, mode], outputs, status)
+    bind(candidates.input, on_choose, [state, candidates], outputs, status)
+    bind(undo.click, on_undo, [state], outputs, status)
+    bind(clear.click, on_clear, [state], outputs, status)
 
 
 def _no_files():

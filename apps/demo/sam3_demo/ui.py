@@ -18,6 +18,16 @@ from .video_tab import LIMITS, MAX_FRAMES, MAX_SIDE, build_video_tab
 TITLE = "SAM 3 — segment and track anything"
 MODEL_QUEUE = "model"
 
+# Passed to `launch(css=...)`. Tables scroll sideways in a narrow window rather than cut columns off;
+# the results tables (read-only) look like lists one clicks, not cells one edits.
+CSS = """
+.sam3-results .table-wrap, .sam3-results .table-container { overflow-x: auto !important; }
+.sam3-results table { min-width: max-content; }
+.sam3-results td, .sam3-results [role=gridcell] { cursor: pointer; }
+.sam3-results td:focus, .sam3-results td:focus-within, .sam3-results [role=gridcell]:focus { outline: none; }
+.sam3-results input, .sam3-results textarea { pointer-events: none; }
+"""
+
 
 def build_app(
     slot: ModelSlot, video_models: VideoModels | None = None, max_concurrency: int = 1
@@ -30,7 +40,7 @@ def build_app(
     with gr.Blocks(title=TITLE, delete_cache=(3600, 3600)) as app:
         gr.Markdown(f"# {TITLE}")
         gr.Markdown(slot.banner(), elem_id="model-banner")
-        with gr.Tabs():
+        with gr.Tabs(overflow_behavior="wrap"):  # at 400 px every tab stays in sight
             with gr.Tab("Concept segmentation", id="concept"):
                 build_concept_tab(slot)
             with gr.Tab("Point prompting", id="points"):

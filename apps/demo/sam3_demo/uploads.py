@@ -38,6 +38,17 @@ def read_image(path: str | os.PathLike | np.ndarray) -> np.ndarray:
         raise gr.Error(message if "are accepted" in message else f"{message}. {IMAGE_LIMITS}") from None
 
 
+def uploaded_path(value) -> str | None:
+    """The server path of an upload, from the handler's input: a path, or Gradio's file payload (a
+    dict with "path") when the event skips Gradio's preprocessing. The image tabs' upload events do
+    (`preprocess=False`): Gradio opens an uploaded image before the handler runs, and a file that is
+    not an image would fail there with its internals ("Could not preprocess input component ...
+    Expected a ImageData"); `read_image` refuses it with a sentence instead."""
+    if isinstance(value, dict):
+        value = value.get("path")
+    return str(value) if value else None
+
+
 def check_video(path: str | os.PathLike, max_frames: int, max_side: int, limits: str) -> None:
     """Refuse an uploaded video from its container header, before a frame is decoded: unreadable
     files, and files above MAX_VIDEO_BYTES, MAX_VIDEO_SECONDS, `max_frames` frames or `max_side` px.

@@ -1,0 +1,68 @@
+"""The demo at 400 px wide, in a real browser: every tab is in sight (none hidden in a "More tabs"
+menu) and opens; the results table scrolls sideways to its last column; it is read-only and does
+not look editable (no text cursor, no editor on a double click)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from browser_artifacts import screenshot  # noqa: E402
+from tab_flows import set_slider  # noqa: E402
+
+TABS = {
+    "Concept segmentation": "#concept-image",
+    "Point prompting": "#point-image",
+    "Video tracking": "#video-upload",
+}
+
+
+def test_every_tab_and_the_table_at_400_px(browser, demo_url):
+    context = browser.new_context(viewport={"width": 400, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        page.goto(demo_url)
+        page.get_by_text("Smoke-test mode").wait_for()
+        assert page.get_by_role("button", name="More tabs").count() == 0
+        for name, content in TABS.items():
+            tab = page.get_by_role("tab", name=name)
+            assert tab.is_visible()
+            box = tab.bounding_box()
+            assert 0 <= box["x"] and box["x"] + box["width"] <= 400, (name, box)
+            tab.click()
+            page.locator(content).wait_for()
+        screenshot(page, "narrow_video_tab")
+
+        page.get_by_role("tab", name="Concept segmentation").click()
+        page.locator("#concept-tab-examples img").first.click()
+        page.locator("#concept-status").get_by_text("press Segment").wait_for()
+        page.locator("#concept-text textarea, #concept-text input").first.fill("ball")
+        set_slider(page, "concept-threshold", 0)
+        page.locator("#concept-run").click()
+        page.locator("#concept-status").get_by_text("found for 'ball'").wait_for()
+
+        # The table is wider than the window: it scrolls, and its last column comes into sight.
+        table = page.locator("#concept-table")
+        table.scroll_into_view_if_needed()
+        last = page.locator("#concept-table th", has_text="area (px)").first
+        viewport = page.locator("#concept-table .virtual-table-viewport").first
+        widths = viewport.evaluate("e => [e.scrollWidth, e.clientWidth]")
+        assert widths[0] > widths[1], widths
+        viewport.evaluate("e => { e.scrollLeft = e.scrollWidth; }")
+        page.wait_for_timeout(200)
+        seen, shown = last.bounding_box(), viewport.bounding_box()
+        assert seen["x"] >= shown["x"] - 1 and seen["x"] + seen["width"] <= shown["x"] + shown["width"] + 1
+        screenshot(page, "narrow_concept_table_scrolled")
+
+        # Read-only: a pointer, not a text cursor, and no editor on a double click.
+        viewport.evaluate("e => { e.scrollLeft = 0; }")
+        cell = page.locator("#concept-table [role=gridcell]").nth(1)  # row 1, score column
+        assert cell.evaluate("e => getComputedStyle(e).cursor") == "pointer"
+        cell.dblclick()
+        page.wait_for_timeout(300)
+        assert page.locator("#concept-table td input, #concept-table td textarea").count() == 0
+        page.locator("#concept-status").get_by_text("highlighted").wait_for()
+    finally:
+        context.close()
