@@ -10,10 +10,11 @@ import gradio as gr
 from PIL import Image
 from sam3_sdk.results import Instances, masks_to_boxes
 
+from .events import bind, refusal
 from .examples import example_gallery
 from .gpu import CONCEPT_S, on_gpu
 from .loading import ModelSlot, log
-from .uploads import IMAGE_LIMITS, export_dir, free_exports, read_image
+from .uploads import IMAGE_LIMITS, export_dir, free_exports, read_image, uploaded_path
 
 COLUMNS = ["#", "predicted IoU", "stability", "x1", "y1", "x2", "y2", "area (px)"]
 # The settings' defaults and ranges. 32 points per side is SAM's default; 16 keeps a CPU run under a
@@ -128,11 +129,19 @@ def build_everything_tab(slot: ModelSlot) -> None:
         return (st, picture, _table(st["result"]), message, *_downloads(st))
 
     def on_upload(picture, st):
+        picture = uploaded_path(picture)
+        if picture is None:
+            free_exports(st)
+            return render(empty_state(), "Upload an image.")
+        try:
+            rgb = read_image(picture)
+        except gr.Error as e:  # the picture, masks and downloads before it stay
+            log.info("upload refused: %s", e.message)
+            shown = None if not st or st["image"] is None else render(st, "")[1]
+            return refusal(e.message, len(outputs), outputs.index(status), {1: shown})
         free_exports(st)
         st = empty_state()
-        if picture is None:
-            return render(st, "Upload an image.")
-        st["image"] = read_image(picture)
+        st["image"] = rgb
         return render(st, "Choose the settings, then press Segment everything.")
 
     @on_gpu(CONCEPT_S)
@@ -143,8 +152,9 @@ def build_everything_tab(slot: ModelSlot) -> None:
         st["result"] = segment_everything(slot, st["image"], n_points, iou, stab, nms, area or 0)
         return render(st, found_message(st["result"]))
 
-    image.upload(on_upload, [image, state], outputs)
-    run.click(on_run, [state, points, pred_iou, stability, box_nms, min_area], outputs)
+    # preprocess=False: a file that is not an image is refused by `read_image` in a sentence
+    bind(image.upload, on_upload, [image, state], outputs, status, preprocess=False)
+    bind(run.click, on_run, [state, points, pred_iou, stability, box_nms, min_area], outputs, status)
     example_gallery(image, outputs, lambda p: on_upload(p, None), elem_id="everything-tab-examples")
 
 
