@@ -12,6 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from browser_artifacts import screenshot  # noqa: E402
+from coco_files import coco_masks, load_coco  # noqa: E402
 from tab_flows import click_at, set_slider, write_clip  # noqa: E402
 
 
@@ -155,7 +156,8 @@ def test_point_tab_keeps_its_work(page, demo_server, tmp_path):
     screenshot(page, "point_tab_error_kept_work")
     with page.expect_download() as info:
         page.locator("#point-download-rle").click()
-    assert json.loads(Path(info.value.path()).read_text())["prompt"]["points"] is not None
+    coco = load_coco(info.value.path())  # the kept mask's COCO file, still a valid one
+    assert len(coco.getAnnIds()) == 1 and coco_masks(coco).any()
     logged = log.text()
     assert "Traceback" not in logged, logged[-3000:]
     assert "on_click refused: A click must be" in logged
