@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import Sam3TrackerPromptEncoderConfig
+from ..dtypes import at_least_float32
 from .layers import LayerNorm2d
 from .layers import activation as get_activation
 
@@ -57,7 +58,7 @@ class FourierPositionEmbedding(nn.Module):
         float64 buffer computes them in float64, as the reference does.
         """
         compute = torch.promote_types(self.positional_embedding.dtype, torch.float32)
-        coords = (2 * coords.to(torch.promote_types(coords.dtype, torch.float32)) - 1).to(compute)
+        coords = (2 * at_least_float32(coords) - 1).to(compute)
         coords = 2 * math.pi * (coords @ self.positional_embedding.to(compute))
         return torch.cat([coords.sin(), coords.cos()], dim=-1).to(self.positional_embedding.dtype)
 
@@ -157,7 +158,7 @@ class PromptEncoder(nn.Module):
             return masks
         lead = masks.shape[:-2]
         resized = F.interpolate(
-            masks.reshape(-1, 1, *masks.shape[-2:]).float(),
+            at_least_float32(masks.reshape(-1, 1, *masks.shape[-2:])),
             size=self.mask_input_size,
             mode="bilinear",
             align_corners=False,
