@@ -32,8 +32,8 @@ def as_dtype(dtype: torch.dtype | str | None) -> torch.dtype:
 def at_least_float32(x: torch.Tensor) -> torch.Tensor:
     """`x` in float32 where it is narrower (bf16, fp16, integers), float64 left as it is.
 
-    For the steps computed in float32 whatever the model's dtype (interpolations, RoPE, Fourier
-    features): a float64 model then stays float64 end to end, so that parity checks in float64
+    For the steps computed in float32 for bf16 models (mask interpolations, Fourier features): a
+    float64 model then stays float64 through them, so that parity checks in float64
     see differences of logic rather than float32 rounding (float32 kernels round differently for
     different tensor shapes, e.g. bilinear upsampling of 1 channel vs 3).
     """

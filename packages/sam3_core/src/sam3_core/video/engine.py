@@ -287,7 +287,9 @@ class TrackingEngine:
             best = torch.zeros(batch, dtype=torch.long, device=low_res.device)
         chosen = low_res[rows, 0, best].unsqueeze(1)  # (B, 1, 4h, 4w)
         size = (self.settings.image_size, self.settings.image_size)
-        # Only the chosen candidate is upsampled (bilinear works per channel: the same numbers).
+        # Only the chosen candidate is upsampled (bilinear works per channel: the same numbers as
+        # upsampling all candidates, up to float32 kernels' last bit, which differs for 1 and 3
+        # channels; a float64 model upsamples in float64).
         high_res = F.interpolate(
             at_least_float32(chosen), size=size, mode="bilinear", align_corners=False
         ).to(low_res.dtype)  # (B, 1, S, S)
