@@ -20,6 +20,8 @@ import video_scenarios as vs
 from safetensors.torch import load_file
 from tiny_checkpoint import HERE, write_tiny_checkpoint
 
+from golden._float64 import interpolate_in_float64
+
 TINY_EDGETAM_DIR = HERE / "tiny_edgetam"
 SIZE = 128  # the tiny config's image size
 MASK_SIZE = 32
@@ -41,6 +43,8 @@ def reference_model(checkpoint_dir: Path, dtype=torch.float32):
     # the random writer stores every tensor as float32; BatchNorm counters are int64 in the model
     state = {k: v.to(own[k].dtype) for k, v in state.items()}
     model.load_state_dict(state, strict=True)
+    if dtype == torch.float64:
+        interpolate_in_float64(type(model))
     return model.to(dtype)
 
 
@@ -81,6 +85,21 @@ def generate(ctx) -> None:
             tensors, meta = vs.record(outputs)
             ctx.save(name, tensors, meta)
 
+        generate_f64(ctx, ckpt)
+
         model_bf16 = reference_model(ckpt, torch.bfloat16)
         tensors, meta = vs.record(vs.one_object(model_bf16, processor, vs.video(), dtype=torch.bfloat16))
         ctx.save("one_object_bf16", tensors, meta)
+
+
+def generate_f64(ctx, checkpoint_dir: Path | None = None) -> None:
+    """The `_f64` cases: the reference EdgeTAM in float64 (tests compare at 1e-9)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        if checkpoint_dir is None:
+            checkpoint_dir = write_tiny_checkpoint(Path(tmp) / "tiny_edgetam", source_dir=TINY_EDGETAM_DIR)
+        model = reference_model(checkpoint_dir, torch.float64)
+        processor = reference_processor()
+        for name, (scenario, num_frames) in edgetam_scenarios.F64_SCENARIOS.items():
+            outputs = scenario(model, processor, vs.video(num_frames), dtype=torch.float64)
+            tensors, meta = vs.record(outputs, stride=vs.F64_STRIDE, dtype=torch.float64)
+            ctx.save(name, tensors, meta)

@@ -139,6 +139,67 @@ def _inputs_meta(case: dict) -> dict:
     return {k: v for k, v in case.items() if k in ("images", "input_points", "input_labels", "input_boxes")}
 
 
+# float64 cases (suffix `_f64`): the reference and ours in float64, compared at 1e-9. Mask logits
+# every 2nd pixel.
+F64_CASES = (
+    "single_click",
+    "pos_neg_clicks",
+    "box",
+    "box_multimask",
+    "box_and_clicks",
+    "objects_ragged",
+    "two_images_boxes",
+    "points_no_labels",
+)
+F64_STRIDE = 2
+
+
+def generate_f64(ctx) -> None:
+    """The `_f64` cases: prompts of every kind, multimask, and a mask input resized by the model."""
+    from transformers import Sam3ImageProcessor, Sam3TrackerModel, Sam3TrackerProcessor
+
+    from golden._float64 import float_keeps_float64
+
+    model = Sam3TrackerModel.from_pretrained(str(ctx.checkpoint_dir)).eval().double()
+    processor = Sam3TrackerProcessor(Sam3ImageProcessor(size={"height": SIZE, "width": SIZE}))
+
+    def save(name, out, meta):
+        tensors = {
+            "pred_masks": out.pred_masks[..., ::F64_STRIDE, ::F64_STRIDE].contiguous(),
+            "iou_scores": out.iou_scores,
+            "object_score_logits": out.object_score_logits,
+        }
+        assert all(t.dtype == torch.float64 for t in tensors.values())
+        ctx.save(name + "_f64", tensors, {**meta, "stride": F64_STRIDE})
+
+    for name in F64_CASES:
+        case = CASES[name]
+        prompts = {k: case[k] for k in ("input_points", "input_labels", "input_boxes") if k in case}
+        inputs = processor(images=images_for(case["images"]), return_tensors="pt", **prompts)
+        inputs["pixel_values"] = inputs["pixel_values"].double()
+        with torch.no_grad():
+            out = model(**inputs, multimask_output=case["multimask"])
+        save(name, out, {**_inputs_meta(case), "multimask_output": case["multimask"]})
+        if name == "single_click":
+            # the best mask at another size as a mask input (antialiased resize in the model)
+            best = out.pred_masks[:, :, torch.argmax(out.iou_scores.squeeze())]
+            mask_input = F.interpolate(best, size=(100, 100), mode="bilinear", align_corners=False)
+            refine_points = {"input_points": [[[[80, 60], [120, 40]]]], "input_labels": [[[1, 1]]]}
+            refine = processor(original_sizes=inputs["original_sizes"], return_tensors="pt", **refine_points)
+            with torch.no_grad(), float_keeps_float64():  # the mask input's resize in float64
+                refined = model(
+                    **refine,
+                    input_masks=mask_input,
+                    image_embeddings=out.image_embeddings,
+                    multimask_output=False,
+                )
+            save(
+                "mask_refine_resized",
+                refined,
+                {**refine_points, "source_case": name, "mask_input_size": [100, 100]},
+            )
+
+
 def generate(ctx) -> None:
     from transformers import Sam3ImageProcessor, Sam3TrackerModel, Sam3TrackerProcessor
 
@@ -217,3 +278,5 @@ def generate(ctx) -> None:
         if hole > 0 or sprinkle > 0:
             meta["low_res_pixels_changed"] = changed
         ctx.save(name, tensors, meta)
+
+    generate_f64(ctx)

@@ -10,6 +10,8 @@ import torch
 import video_scenarios as vs
 from safetensors.torch import load_file
 
+from golden._float64 import interpolate_in_float64
+
 SIZE = 224  # the tiny config's image size
 
 
@@ -27,17 +29,27 @@ def reference_model(ctx, dtype=torch.float32):
         elif key.startswith("tracker_model."):
             state[key[len("tracker_model.") :]] = value
     model.load_state_dict(state, strict=True)
+    if dtype == torch.float64:
+        interpolate_in_float64(type(model))
     return model.to(dtype)
 
 
-def reference_processor():
-    """The processor the hub's `processor_config.json` describes, at the tiny model's size."""
+# A video processor config that differs from the image processor's (the frames normalised with
+# ImageNet statistics, the prompts' image processor with SAM's 0.5): the `video_config_differs_f64` case.
+IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+
+
+def reference_processor(video_mean=(0.5,) * 3, video_std=(0.5,) * 3):
+    """The processor the hub's `processor_config.json` describes, at the tiny model's size (or with
+    other statistics for the video frames)."""
     from transformers import Sam2VideoVideoProcessor, Sam3ImageProcessor, Sam3TrackerVideoProcessor
 
     size = {"height": SIZE, "width": SIZE}
     return Sam3TrackerVideoProcessor(
         image_processor=Sam3ImageProcessor(size=size),
-        video_processor=Sam2VideoVideoProcessor(size=size, image_mean=[0.5] * 3, image_std=[0.5] * 3),
+        video_processor=Sam2VideoVideoProcessor(
+            size=size, image_mean=list(video_mean), image_std=list(video_std)
+        ),
     )
 
 
@@ -62,7 +74,25 @@ def generate(ctx) -> None:
         tensors, meta = vs.record(outputs)
         ctx.save(name, tensors, meta)
 
+    generate_f64(ctx)
+
     # bf16: the reference in bf16 on the same scenario as `one_object`.
     model_bf16 = reference_model(ctx, torch.bfloat16)
     tensors, meta = vs.record(vs.one_object(model_bf16, processor, vs.video(), dtype=torch.bfloat16))
     ctx.save("one_object_bf16", tensors, meta)
+
+
+def generate_f64(ctx) -> None:
+    """The `_f64` cases: the reference in float64 (tests compare at 1e-9: logic, not rounding)."""
+    model = reference_model(ctx, torch.float64)
+    processor = reference_processor()
+    for name, (scenario, num_frames) in vs.F64_SCENARIOS.items():
+        outputs = scenario(model, processor, vs.video(num_frames), dtype=torch.float64)
+        tensors, meta = vs.record(outputs, stride=vs.F64_STRIDE, dtype=torch.float64)
+        ctx.save(name, tensors, meta)
+    processor = reference_processor(IMAGENET_MEAN, IMAGENET_STD)
+    outputs = vs.objects_on_different_frames(model, processor, vs.video(), dtype=torch.float64)
+    tensors, meta = vs.record(outputs, stride=vs.F64_STRIDE, dtype=torch.float64)
+    ctx.save(
+        "video_config_differs_f64", tensors, {**meta, "video_mean": IMAGENET_MEAN, "video_std": IMAGENET_STD}
+    )

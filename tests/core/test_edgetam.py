@@ -38,6 +38,11 @@ def edgetam_model(edgetam_dir):
 
 
 @pytest.fixture(scope="module")
+def edgetam_model_f64(edgetam_dir):
+    return EdgeTamVideoModel.from_pretrained(edgetam_dir, dtype=torch.float64)
+
+
+@pytest.fixture(scope="module")
 def edgetam_processor():
     return Sam2VideoProcessor(size=128, mask_size=32)
 
@@ -57,6 +62,26 @@ def _check(ours: dict, meta: dict, golden: dict, golden_meta: dict, tol: float) 
         assert diff <= tol, f"{key}: max abs diff {diff:.2e} > {tol}"
         worst = max(worst, diff)
     return worst
+
+
+# float64 on both sides: rounding differences are ~1e-14 here (measured), so anything above 1e-9 is
+# a difference in what is computed.
+F64_TOL = 1e-9
+
+
+@pytest.mark.parametrize("name", list(es.F64_SCENARIOS))
+def test_scenario_matches_reference_in_float64(name, edgetam_model_f64, edgetam_processor, golden):
+    model = edgetam_model_f64
+    scenario, num_frames = es.F64_SCENARIOS[name]
+    outputs = scenario(model, edgetam_processor, vs.video(num_frames), dtype=torch.float64)
+    tensors, meta = vs.record(outputs, stride=vs.F64_STRIDE, dtype=torch.float64)
+    expected, expected_meta = golden("edgetam", name)
+    assert all(v.dtype == torch.float64 for v in expected.values())
+    _check(tensors, meta, expected, expected_meta, F64_TOL)
+    for key in expected:  # binarised masks identical (away from the 1e-9 band around 0)
+        if key.startswith("masks"):
+            clear = expected[key].abs() > F64_TOL
+            assert torch.equal((tensors[key] > 0)[clear], (expected[key] > 0)[clear]), key
 
 
 @pytest.mark.parametrize("name", list(es.SCENARIOS))

@@ -18,13 +18,16 @@ from golden_io import max_abs_diff
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
-from golden.tracker import CASES, IMAGES, LOGIT_STRIDE, POST  # noqa: E402
+from golden.tracker import CASES, F64_CASES, F64_STRIDE, IMAGES, LOGIT_STRIDE, POST  # noqa: E402
 from sam3_core import (
     Sam3TrackerModel,  # noqa: E402
 )
 from test_images import make_image  # noqa: E402
 
 TOL = 1e-4
+# float64 on both sides: rounding differences are ~1e-14, so anything above 1e-9 is a difference in
+# what is computed (random-weight logits are often only ~1e-2: 1e-4 can hide a 1 % error).
+F64_TOL = 1e-9
 AREA = "tracker"
 
 
@@ -91,6 +94,58 @@ def test_mask_input_refinement_with_cached_embeddings(tracker_model, tracker_pro
     with torch.no_grad():
         plain = tracker_model(**refine, image_embeddings=out.image_embeddings, multimask_output=False)
     assert max_abs_diff(plain.pred_masks, gold["pred_masks"]) > 1e-2
+
+
+@pytest.fixture(scope="module")
+def tracker_model_f64(tiny_checkpoint_dir):
+    return Sam3TrackerModel.from_pretrained(tiny_checkpoint_dir, dtype=torch.float64)
+
+
+def _check_f64(out, gold):
+    masks = out.pred_masks[..., ::F64_STRIDE, ::F64_STRIDE]
+    for key, ours in (
+        ("pred_masks", masks),
+        ("iou_scores", out.iou_scores),
+        ("object_score_logits", out.object_score_logits),
+    ):
+        assert ours.dtype == gold[key].dtype == torch.float64, key
+        diff = max_abs_diff(ours, gold[key])
+        assert diff <= F64_TOL, f"{key}: max abs diff {diff:.2e} > {F64_TOL}"
+    decided = gold["pred_masks"].abs() > F64_TOL  # binarised masks identical
+    assert torch.equal((masks > 0)[decided], (gold["pred_masks"] > 0)[decided])
+
+
+@pytest.mark.parametrize("name", F64_CASES)
+def test_prompted_segmentation_matches_reference_in_float64(
+    tracker_model_f64, tracker_processor, golden, name
+):
+    gold, meta = golden(AREA, name + "_f64")
+    case = CASES[name]
+    prompts = {k: case[k] for k in ("input_points", "input_labels", "input_boxes") if k in case}
+    inputs = tracker_processor(images=_images(case["images"]), **prompts)
+    inputs["pixel_values"] = inputs["pixel_values"].double()
+    with torch.no_grad():
+        out = tracker_model_f64(**inputs, multimask_output=case["multimask"])
+    _check_f64(out, gold)
+    if name == "single_click":
+        gold, meta = golden(AREA, "mask_refine_resized_f64")
+        best = out.pred_masks[:, :, torch.argmax(out.iou_scores.squeeze())]
+        mask_input = F.interpolate(
+            best, size=tuple(meta["mask_input_size"]), mode="bilinear", align_corners=False
+        )
+        refine = tracker_processor(
+            original_sizes=inputs["original_sizes"],
+            input_points=meta["input_points"],
+            input_labels=meta["input_labels"],
+        )
+        with torch.no_grad():
+            refined = tracker_model_f64(
+                **refine,
+                input_masks=mask_input,
+                image_embeddings=out.image_embeddings,
+                multimask_output=False,
+            )
+        _check_f64(refined, gold)
 
 
 CLEANUP = {"max_hole_area", "max_sprinkle_area"}

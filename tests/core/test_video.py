@@ -6,9 +6,12 @@ import pytest
 import torch
 import video_scenarios as vs
 from golden_io import max_abs_diff
-from sam3_core import Sam3TrackerVideoModel
+from sam3_core import Sam3TrackerVideoModel, Sam3TrackerVideoProcessor
 
 TOL = 1e-4  # fp32 mask logits and object scores, on every frame
+# float64 on both sides: rounding differences are ~1e-14 here (measured), so anything above 1e-9 is
+# a difference in what is computed, however small (random-weight logits are often ~1e-2).
+F64_TOL = 1e-9
 BF16_TOL = 0.1  # bf16 vs fp32 mask logits (|logits| up to ~2.3 here); the reference's bf16 is as far
 
 
@@ -30,6 +33,61 @@ def test_scenario_matches_reference(name, video_model, video_processor, golden):
     tensors, meta = vs.record(scenario(video_model, video_processor, vs.video(num_frames)))
     expected, expected_meta = golden("video", name)
     _check_steps(tensors, meta, expected, expected_meta, TOL)
+
+
+@pytest.fixture(scope="module")
+def video_model_f64(tiny_checkpoint_dir):
+    return Sam3TrackerVideoModel.from_pretrained(tiny_checkpoint_dir, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("name", list(vs.F64_SCENARIOS))
+def test_scenario_matches_reference_in_float64(name, video_model_f64, video_processor, golden):
+    scenario, num_frames = vs.F64_SCENARIOS[name]
+    outputs = scenario(video_model_f64, video_processor, vs.video(num_frames), dtype=torch.float64)
+    tensors, meta = vs.record(outputs, stride=vs.F64_STRIDE, dtype=torch.float64)
+    expected, expected_meta = golden("video", name)
+    assert all(v.dtype == torch.float64 for v in expected.values())
+    _check_steps(tensors, meta, expected, expected_meta, F64_TOL)
+    for key in expected:  # every decision: the binarised masks (away from the 1e-9 band around 0)
+        if key.startswith("masks"):
+            clear = expected[key].abs() > F64_TOL
+            assert torch.equal((tensors[key] > 0)[clear], (expected[key] > 0)[clear]), key
+
+
+def test_video_processor_config_of_its_own_matches_reference_in_float64(video_model_f64, golden):
+    """Frames normalised with the video section's statistics (ImageNet), prompts mapped with the
+    image section's; the reference run with the same two configs."""
+    expected, expected_meta = golden("video", "video_config_differs_f64")
+    processor = Sam3TrackerVideoProcessor(
+        size=224, video_mean=expected_meta["video_mean"], video_std=expected_meta["video_std"]
+    )
+    assert processor.image_mean != processor.video_mean
+    outputs = vs.objects_on_different_frames(video_model_f64, processor, vs.video(), dtype=torch.float64)
+    tensors, meta = vs.record(outputs, stride=vs.F64_STRIDE, dtype=torch.float64)
+    _check_steps(tensors, meta, expected, expected_meta, F64_TOL)
+    # the video statistics matter: with the image's, the masks are far from these
+    sam_stats, _ = golden("video", "objects_on_different_frames_f64")
+    assert max(max_abs_diff(sam_stats[k], expected[k]) for k in expected if k.startswith("masks")) > 1e-2
+
+
+def test_late_objects_need_every_tracked_output(video_model_f64, video_processor, golden):
+    """Issue 20: pruning tracked outputs changes the objects tracked before a late prompt (their
+    memory on the prompt's frame lost its dropped neighbours); the default keeps them all."""
+    frames = vs.video(vs.LATE_OBJECTS_FRAMES)
+    processor = video_processor
+    init = processor.init_video_session
+    processor.init_video_session = lambda **kw: init(**kw, keep_all_outputs=False)
+    try:
+        pruned, _ = vs.record(
+            vs.late_objects(video_model_f64, processor, frames, dtype=torch.float64),
+            stride=vs.F64_STRIDE,
+            dtype=torch.float64,
+        )
+    finally:
+        del processor.init_video_session
+    expected, _ = golden("video", "late_objects_f64")
+    worst = max(max_abs_diff(pruned[k], expected[k]) for k in expected if k.startswith("masks"))
+    assert worst > 1e-3, worst
 
 
 def test_masks_are_not_trivial(golden):

@@ -64,7 +64,7 @@ def test_long_stream_keeps_memory_bounded(video_model, video_processor):
 
 
 def test_long_video_prunes_tracked_outputs(video_model, video_processor):
-    session = _prompted(video_processor, video_model, num_frames=40)
+    session = _prompted(video_processor, video_model, num_frames=40, keep_all_outputs=False)
     sizes = []
     for _ in video_model.propagate_in_video_iterator(session):
         sizes.append(session.state_nbytes())
@@ -75,12 +75,34 @@ def test_long_video_prunes_tracked_outputs(video_model, video_processor):
     assert max(sizes[window + 3 :]) == sizes[window + 3]
 
 
-def test_keep_all_outputs_opts_out_of_pruning(video_model, video_processor):
+def test_a_whole_video_keeps_all_outputs_by_default(video_model, video_processor):
+    # As the reference: tracking resumed on any frame later reads that frame's tracked neighbours.
     session = _prompted(video_processor, video_model, num_frames=24)
-    session.keep_all_outputs = True
+    assert session.keep_all_outputs
     for _ in video_model.propagate_in_video_iterator(session):
         pass
     assert sorted(session.output_dict_per_obj[0]["non_cond_frame_outputs"]) == list(range(1, 24))
+    assert not video_processor.init_video_session().keep_all_outputs  # streamed: bounded
+
+
+def test_pruning_changes_resumed_tracking_and_keeping_all_does_not(video_model, video_processor):
+    """The cause of a difference from the reference (issue 20): with pruning, a click on a frame
+    far behind the last tracked one misses that frame's tracked neighbours (dropped), so the
+    object is segmented from fewer memories than the reference reads. Keeping every output (the
+    default for a whole video) gives what an unpruned session gives."""
+    num_frames = 24  # longer than the memory window (15 frames), so pruning drops outputs
+
+    def refine(keep_all):
+        session = _prompted(video_processor, video_model, num_frames=num_frames, keep_all_outputs=keep_all)
+        for _ in video_model.propagate_in_video_iterator(session):
+            pass
+        video_processor.add_inputs_to_inference_session(
+            session, 5, 1, input_points=[[[vs.RECTANGLE]]], input_labels=[[[1]]]
+        )
+        return video_model(inference_session=session, frame_idx=5).pred_masks
+
+    pruned, kept = refine(False), refine(True)
+    assert (pruned - kept).abs().max() > 1e-3  # frames 1..4 were dropped: a different memory
 
 
 def test_feature_cache_is_bounded(video_model, video_processor):

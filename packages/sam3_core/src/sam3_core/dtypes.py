@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["as_dtype"]
+__all__ = ["as_dtype", "at_least_float32"]
 
 _NAMED = {
     "float32": torch.float32,
@@ -27,3 +27,14 @@ def as_dtype(dtype: torch.dtype | str | None) -> torch.dtype:
             f"dtype {dtype!r} is not supported; expected one of {sorted(_NAMED)} or a torch.dtype"
         )
     return _NAMED[dtype]
+
+
+def at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    """`x` in float32 where it is narrower (bf16, fp16, integers), float64 left as it is.
+
+    For the steps computed in float32 for bf16 models (mask interpolations, Fourier features): a
+    float64 model then stays float64 through them, so that parity checks in float64
+    see differences of logic rather than float32 rounding (float32 kernels round differently for
+    different tensor shapes, e.g. bilinear upsampling of 1 channel vs 3).
+    """
+    return x if x.dtype == torch.float64 else x.float()

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import Sam3TrackerPromptEncoderConfig
+from ..dtypes import at_least_float32
 from .layers import LayerNorm2d
 from .layers import activation as get_activation
 
@@ -53,10 +54,12 @@ class FourierPositionEmbedding(nn.Module):
     def forward(self, coords: Tensor) -> Tensor:
         """coords: (..., 2) as (x, y) normalised to [0, 1] -> (..., C) in the buffer's dtype.
 
-        The Fourier features are computed in fp32 (bf16 would lose the phase of the sines).
+        The Fourier features are computed in fp32 (bf16 would lose the phase of the sines); a
+        float64 buffer computes them in float64, as the reference does.
         """
-        coords = 2 * coords.float() - 1
-        coords = 2 * math.pi * (coords @ self.positional_embedding.float())
+        compute = torch.promote_types(self.positional_embedding.dtype, torch.float32)
+        coords = (2 * at_least_float32(coords) - 1).to(compute)
+        coords = 2 * math.pi * (coords @ self.positional_embedding.to(compute))
         return torch.cat([coords.sin(), coords.cos()], dim=-1).to(self.positional_embedding.dtype)
 
     def dense_grid(self, height: int, width: int) -> Tensor:
@@ -78,8 +81,9 @@ class FourierPositionEmbedding(nn.Module):
 
     def _dense_grid(self, height: int, width: int) -> Tensor:
         device = self.positional_embedding.device
-        ys = (torch.arange(height, device=device, dtype=torch.float32) + 0.5) / height
-        xs = (torch.arange(width, device=device, dtype=torch.float32) + 0.5) / width
+        dtype = torch.promote_types(self.positional_embedding.dtype, torch.float32)  # float64 stays
+        ys = (torch.arange(height, device=device, dtype=dtype) + 0.5) / height
+        xs = (torch.arange(width, device=device, dtype=dtype) + 0.5) / width
         grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)  # (h, w, 2) as (x, y)
         return self(grid).permute(2, 0, 1).unsqueeze(0)
 
@@ -154,7 +158,7 @@ class PromptEncoder(nn.Module):
             return masks
         lead = masks.shape[:-2]
         resized = F.interpolate(
-            masks.reshape(-1, 1, *masks.shape[-2:]).float(),
+            at_least_float32(masks.reshape(-1, 1, *masks.shape[-2:])),
             size=self.mask_input_size,
             mode="bilinear",
             align_corners=False,

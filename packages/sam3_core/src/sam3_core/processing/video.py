@@ -153,6 +153,7 @@ class Sam3TrackerVideoProcessor(Sam3TrackerProcessor):
         video_storage_device: str | torch.device | None = None,
         max_vision_features_cache_size: int = 1,
         dtype: torch.dtype = torch.float32,
+        keep_all_outputs: bool | None = None,
     ) -> Sam3TrackerVideoInferenceSession:
         """Start tracking a video (or, with `video=None`, a stream of frames).
 
@@ -165,8 +166,16 @@ class Sam3TrackerVideoProcessor(Sam3TrackerProcessor):
             video_storage_device: where streamed frames are kept (default: inference_device); a
                 given video stays where it is and is read frame by frame.
             max_vision_features_cache_size: how many frames' backbone features to keep.
-            dtype: the model's dtype (torch.float32 or torch.bfloat16).
+            dtype: the model's dtype (torch.float32, torch.bfloat16; torch.float64 for exact parity).
+            keep_all_outputs: keep every tracked output, as the reference does, so that tracking
+                resumed anywhere (a click on a tracked frame, a propagation from another frame)
+                reads exactly the memories the reference reads; False keeps only the memory window
+                around the frame being tracked (flat memory on long videos, but a resumed frame
+                then misses the dropped neighbours). Default: True for a given `video`, False for
+                streamed frames.
         """
+        if keep_all_outputs is None:
+            keep_all_outputs = video is not None
         return open_session(
             self.session_class,
             self,
@@ -177,6 +186,7 @@ class Sam3TrackerVideoProcessor(Sam3TrackerProcessor):
             video_storage_device=video_storage_device,
             dtype=dtype,
             max_vision_features_cache_size=max_vision_features_cache_size,
+            keep_all_outputs=keep_all_outputs,
         )
 
     # -- prompts ------------------------------------------------------------------------------

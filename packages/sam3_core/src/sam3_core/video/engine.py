@@ -52,6 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..dtypes import at_least_float32
 from ..modeling.mask_decoder import MaskDecoderOutput
 from ..modeling.memory.pointers import object_pointer_tokens
 from ..modeling.prompt_encoder import PromptEncoder
@@ -286,10 +287,12 @@ class TrackingEngine:
             best = torch.zeros(batch, dtype=torch.long, device=low_res.device)
         chosen = low_res[rows, 0, best].unsqueeze(1)  # (B, 1, 4h, 4w)
         size = (self.settings.image_size, self.settings.image_size)
-        # Only the chosen candidate is upsampled (bilinear works per channel: the same numbers).
-        high_res = F.interpolate(chosen.float(), size=size, mode="bilinear", align_corners=False).to(
-            low_res.dtype
-        )  # (B, 1, S, S)
+        # Only the chosen candidate is upsampled (bilinear works per channel: the same numbers as
+        # upsampling all candidates, up to float32 kernels' last bit, which differs for 1 and 3
+        # channels; a float64 model upsamples in float64).
+        high_res = F.interpolate(
+            at_least_float32(chosen), size=size, mode="bilinear", align_corners=False
+        ).to(low_res.dtype)  # (B, 1, S, S)
         pointer = m.object_pointer_proj(decoded.mask_tokens[rows, 0, best])  # (B, C)
         weight = appearing[:, 0].to(pointer.dtype)  # (B, 1)
         pointer = weight * pointer + (1 - weight) * m.no_object_pointer
@@ -313,11 +316,15 @@ class TrackingEngine:
         mask_f = mask.to(dtype)
         if tuple(mask_f.shape[-2:]) != (side, side):
             mask_f = F.interpolate(
-                mask_f.float(), size=(side, side), mode="bilinear", align_corners=False, antialias=True
+                at_least_float32(mask_f),
+                size=(side, side),
+                mode="bilinear",
+                align_corners=False,
+                antialias=True,
             ).to(mask.dtype)
         high_res = mask_f * MASK_AS_OUTPUT_SCALE + MASK_AS_OUTPUT_BIAS
         low_res = F.interpolate(
-            high_res.float(),
+            at_least_float32(high_res),
             size=m.heads.prompt_encoder.mask_input_size,
             mode="bilinear",
             align_corners=False,
@@ -406,7 +413,7 @@ class TrackingEngine:
         mem_size = tuple(4 * side for side in m.heads.prompt_encoder.mask_input_size)
         if tuple(masks.shape[-2:]) != mem_size:
             masks = F.interpolate(
-                masks.float(), size=mem_size, mode="bilinear", align_corners=False, antialias=True
+                at_least_float32(masks), size=mem_size, mode="bilinear", align_corners=False, antialias=True
             ).to(masks.dtype)
         probs = (masks > 0).to(masks.dtype) if from_prompts else torch.sigmoid(masks)
         probs = probs * s.sigmoid_scale_for_mem_enc + s.sigmoid_bias_for_mem_enc

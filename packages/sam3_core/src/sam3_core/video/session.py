@@ -5,13 +5,16 @@ Plain, commented state. What grows with the video is bounded:
 - frames are kept as uint8 (3, S, S) images, already resized to the model size, and normalised
   only when the backbone needs them (4x smaller than float32 pixel values);
 - the backbone features of at most `max_vision_features_cache_size` frames are cached;
-- per object, tracked (non-conditioning) outputs are kept only within the memory window of the
-  frame being tracked (`memory_window` frames either side); conditioning outputs (frames with
-  prompts) are kept for the whole session;
+- with `keep_all_outputs=False`, per object, tracked (non-conditioning) outputs are kept only
+  within the memory window of the frame being tracked (`memory_window` frames either side);
+  conditioning outputs (frames with prompts) are kept for the whole session;
 - when frames are streamed in, frames older than the memory window are dropped too.
 
-The reference keeps every output instead; `keep_all_outputs=True` does the same (only needed to
-click again on a long-ago tracked frame and have it see its tracked neighbours).
+The reference keeps every output, and so does `keep_all_outputs=True` (what
+`Sam3TrackerVideoProcessor.init_video_session` gives a session over a whole video): tracking resumed
+away from the last tracked frame (a click on a tracked frame, a new object, a propagation from
+another start) reads the tracked neighbours of that frame, which pruning would have dropped.
+Pruning is exact only for tracking that goes on from where it stopped (streaming, one pass).
 
 Devices: `inference_device` runs the model; `inference_state_device` holds the outputs and the
 feature cache; `video_storage_device` holds the frames.
@@ -72,13 +75,14 @@ class Sam3TrackerVideoInferenceSession:
         inference_device: where the model runs.
         inference_state_device: where outputs and cached features are kept ("cpu" saves GPU memory).
         video_storage_device: where the frames are kept.
-        dtype: dtype of the model inputs (pixel values, mask prompts); torch.float32 or bfloat16.
+        dtype: dtype of the model inputs (pixel values, mask prompts): torch.float32, bfloat16 or
+            float64 (exact parity checks).
         max_vision_features_cache_size: how many frames' backbone features are cached.
         memory_window: how many frames before / after the current one keep their outputs; the
             model sets it from its config (`max(num_maskmem, max_object_pointers_in_encoder) - 1`).
         keep_all_outputs: keep every tracked output and streamed frame, as the reference does
-            (memory grows with the video; a later click on a long-ago tracked frame then sees that
-            frame's tracked neighbours). Also settable on the session: `session.keep_all_outputs = True`.
+            (memory grows with the video; tracking resumed on any frame then reads that frame's
+            tracked neighbours, as the reference does). Also settable: `session.keep_all_outputs = True`.
     """
 
     def __init__(
@@ -413,9 +417,10 @@ class Sam3TrackerVideoInferenceSession:
     def prune_outputs(self, frame_idx: int) -> None:
         """Drop tracked outputs farther than `memory_window` frames from `frame_idx`.
 
-        They are never read again by sequential tracking in either direction; conditioning
-        outputs are kept. (Re-tracking from a frame whose neighbours were dropped starts from
-        the conditioning frames alone.)
+        They are never read again by tracking that goes on from this frame in either direction;
+        conditioning outputs are kept. Tracking resumed elsewhere (a click on a frame whose tracked
+        neighbours were dropped, a propagation from another start) reads fewer memories than the
+        reference, which keeps every output; `keep_all_outputs=True` does too.
         """
         if self.memory_window is None or self.keep_all_outputs:
             return
