@@ -53,10 +53,12 @@ class FourierPositionEmbedding(nn.Module):
     def forward(self, coords: Tensor) -> Tensor:
         """coords: (..., 2) as (x, y) normalised to [0, 1] -> (..., C) in the buffer's dtype.
 
-        The Fourier features are computed in fp32 (bf16 would lose the phase of the sines).
+        The Fourier features are computed in fp32 (bf16 would lose the phase of the sines); a
+        float64 buffer computes them in float64, as the reference does.
         """
-        coords = 2 * coords.float() - 1
-        coords = 2 * math.pi * (coords @ self.positional_embedding.float())
+        compute = torch.promote_types(self.positional_embedding.dtype, torch.float32)
+        coords = (2 * coords.to(torch.promote_types(coords.dtype, torch.float32)) - 1).to(compute)
+        coords = 2 * math.pi * (coords @ self.positional_embedding.to(compute))
         return torch.cat([coords.sin(), coords.cos()], dim=-1).to(self.positional_embedding.dtype)
 
     def dense_grid(self, height: int, width: int) -> Tensor:
@@ -78,8 +80,9 @@ class FourierPositionEmbedding(nn.Module):
 
     def _dense_grid(self, height: int, width: int) -> Tensor:
         device = self.positional_embedding.device
-        ys = (torch.arange(height, device=device, dtype=torch.float32) + 0.5) / height
-        xs = (torch.arange(width, device=device, dtype=torch.float32) + 0.5) / width
+        dtype = torch.promote_types(self.positional_embedding.dtype, torch.float32)  # float64 stays
+        ys = (torch.arange(height, device=device, dtype=dtype) + 0.5) / height
+        xs = (torch.arange(width, device=device, dtype=dtype) + 0.5) / width
         grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)  # (h, w, 2) as (x, y)
         return self(grid).permute(2, 0, 1).unsqueeze(0)
 
