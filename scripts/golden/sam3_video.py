@@ -38,6 +38,7 @@ from concept_videos import write_concept_checkpoint
 
 SIZE = 224  # the tiny config's image size
 F64_ONLY = bool(os.environ.get("GOLDEN_F64_ONLY"))  # regenerate only the float64 cases
+ONLY = set(filter(None, os.environ.get("GOLDEN_CASES", "").split(",")))  # ... or only these of them
 # ~100x the implementations' differences, which grow through the tracker's memory to ~1e-4 in
 # mask logits and scores over the video's frames
 SCORE_MARGIN = 2e-4
@@ -277,12 +278,12 @@ def reference_model(checkpoint_dir: Path, overrides: dict = cs.CONFIG_OVERRIDES)
     return model
 
 
-def reference_processor(checkpoint_dir: Path):
+def reference_processor(checkpoint_dir: Path, image_section: dict | None = None):
     from transformers import CLIPTokenizer, Sam2VideoVideoProcessor, Sam3ImageProcessor, Sam3VideoProcessor
 
     size = {"height": SIZE, "width": SIZE}
     return Sam3VideoProcessor(
-        image_processor=Sam3ImageProcessor(size=size),
+        image_processor=Sam3ImageProcessor(size=size, **(image_section or {})),
         video_processor=Sam2VideoVideoProcessor(size=size, image_mean=[0.5] * 3, image_std=[0.5] * 3),
         tokenizer=CLIPTokenizer.from_pretrained(str(checkpoint_dir)),
     )
@@ -314,11 +315,14 @@ def generate(ctx) -> None:
 
 def _generate_float64(ctx, folder: Path, processor) -> None:
     """The float64 cases (`cs.F64_SCENARIOS`): the reference in float64, margins at 1e-7."""
-    for name, (scenario, overrides) in cs.F64_SCENARIOS.items():
+    for name, (scenario, overrides, image_section) in cs.F64_SCENARIOS.items():
+        if ONLY and name not in ONLY:
+            continue
         margins = _Margins(LOGIT_MARGIN_F64)
         _patch_reference(margins)
         model = reference_model(folder, overrides).double()
-        outputs = scenario(model, processor, cs.video(cs.F64_FRAMES), dtype=torch.float64)
+        proc = processor if image_section is None else reference_processor(folder, image_section)
+        outputs = scenario(model, proc, cs.video(cs.F64_FRAMES), dtype=torch.float64)
         tensors, meta = cs.record(outputs, torch.float64)
         meta["config_overrides"] = overrides
         ctx.save(name, tensors, meta)

@@ -125,10 +125,15 @@ def test_scenario_matches_reference(name, concept_model, concept_processor, gold
 
 
 @pytest.mark.parametrize("name", list(cs.F64_SCENARIOS))
-def test_float64_scenario_matches_reference(name, concept_dir, concept_processor, golden):
-    scenario, overrides = cs.F64_SCENARIOS[name]
+def test_float64_scenario_matches_reference(name, concept_dir, concept_processor, golden, tmp_path):
+    scenario, overrides, image_section = cs.F64_SCENARIOS[name]
     model = Sam3VideoModel.from_pretrained(concept_dir, dtype=torch.float64, **overrides)
-    outputs = scenario(model, concept_processor, cs.video(cs.F64_FRAMES), dtype=torch.float64)
+    processor = concept_processor
+    if image_section is not None:  # a checkpoint whose image section differs from its video section
+        processor = Sam3VideoProcessor.from_pretrained(
+            _with_processor_sections(concept_dir, tmp_path, image_section)
+        )
+    outputs = scenario(model, processor, cs.video(cs.F64_FRAMES), dtype=torch.float64)
     tensors, meta = cs.record(outputs, torch.float64)
     expected, expected_meta = golden("sam3_video", name)
     assert expected_meta["config_overrides"] == overrides
@@ -268,21 +273,27 @@ def test_fill_holes_and_sprinkles():
     assert torch.equal(fill_holes_in_mask_scores(masks, max_area=0), masks)
 
 
-def test_streamed_frames_keep_the_image_section_s_settings(concept_dir, tmp_path):
-    # The reference preprocesses streamed frames (`processor(images=...)`) with its image
-    # processor and whole videos with its video processor; a checkpoint may normalise the two
-    # differently. Ours dropped the image section's settings for SAM 3's defaults, so a streamed
-    # frame was normalised otherwise than the reference's and could give other detections.
+def _with_processor_sections(concept_dir, tmp_path, image_section: dict):
+    """A copy of the checkpoint folder whose processor_config.json normalises images with
+    `image_section` and video frames with mean = std = 0.5."""
     import shutil
 
     folder = tmp_path / "ckpt"
     shutil.copytree(concept_dir, folder)
     size = {"height": 224, "width": 224}
-    image = {"size": size, "image_mean": [0.4, 0.45, 0.5], "image_std": [0.3, 0.25, 0.2]}
     video = {"size": size, "image_mean": [0.5] * 3, "image_std": [0.5] * 3}
-    config = {"image_processor": image, "video_processor": video}
+    config = {"image_processor": {"size": size, **image_section}, "video_processor": video}
     (folder / "processor_config.json").write_text(json.dumps(config))
-    processor = Sam3VideoProcessor.from_pretrained(folder)
+    return folder
+
+
+def test_streamed_frames_keep_the_image_section_s_settings(concept_dir, tmp_path):
+    # The reference preprocesses streamed frames (`processor(images=...)`) with its image
+    # processor and whole videos with its video processor; a checkpoint may normalise the two
+    # differently. Ours dropped the image section's settings for SAM 3's defaults, so a streamed
+    # frame was normalised otherwise than the reference's and could give other detections.
+    image = cs.IMAGE_SECTION
+    processor = Sam3VideoProcessor.from_pretrained(_with_processor_sections(concept_dir, tmp_path, image))
     frame = cs.video(1)[0]
     streamed = processor(images=frame)["pixel_values"]
     rgb = torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255
