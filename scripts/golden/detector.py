@@ -13,6 +13,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
 from test_images import make_image
 
@@ -180,3 +181,44 @@ def generate(ctx) -> None:
             )
 
     ctx.save("processor_config", None, {"processor_config.json": processor_config})
+    _generate_float64(ctx, model, processor, images)
+
+
+def _float64_inputs(inputs) -> dict:
+    return {k: v.double() if v.is_floating_point() else v for k, v in inputs.items() if hasattr(v, "dtype")}
+
+
+def _generate_float64(ctx, model, processor, images) -> None:
+    """The same cases with the model and its floating inputs in float64 (`<case>_f64`): rounding
+    differences there are ~1e-12, so the tests can tell logic from rounding at 1e-9. Masks on a
+    4-pixel grid keep the files small."""
+    model = model.double()
+    for name, (indices, kwargs) in CASES.items():
+        inputs = processor(images=[images[i] for i in indices], return_tensors="pt", **kwargs)
+        with torch.no_grad():
+            out = model(**_float64_inputs(inputs))
+        meta = {"images": indices, "kwargs": kwargs, "mask_stride": 4, "dtype": "float64"}
+        ctx.save(f"{name}_f64", _outputs(out, 4), meta)
+        if name in ("text", "batch_text"):
+            # kept instances at a threshold crossed by no score: every decision must agree
+            probs = out.pred_logits.sigmoid() * out.presence_logits.sigmoid()
+            threshold = _threshold_between_scores(probs)
+            sizes = inputs["original_sizes"].tolist()
+            results = processor.post_process_instance_segmentation(
+                out, threshold=threshold, mask_threshold=0.5, target_sizes=sizes
+            )
+            tensors = {}
+            for i, inst in enumerate(results):
+                tensors.update(
+                    {
+                        f"scores_{i}": inst["scores"],
+                        f"boxes_{i}": inst["boxes"],
+                        f"masks_{i}": torch.from_numpy(np.packbits(inst["masks"].numpy().reshape(-1))),
+                        f"mask_shape_{i}": torch.tensor(inst["masks"].shape),
+                    }
+                )
+            ctx.save(
+                f"post_process_{name}_f64",
+                tensors,
+                {"threshold": threshold, "mask_threshold": 0.5, "target_sizes": sizes, "images": indices},
+            )

@@ -22,11 +22,17 @@ side whatever the pixels with |logit| < LOGIT_MARGIN do (tracked logits differ b
 after a few frames of memory); and no hole-filling decision could flip (the scenarios leave hole
 filling off: the tiny random tracker's masks are speckled with pixels within 1e-7 of 0, so
 component areas there can never be made robust).
+
+The float64 cases (`cs.F64_SCENARIOS`, `<name>_f64`) run the reference in float64, where the
+implementations differ by ~1e-12: their thresholds may sit among many close values (a crowded frame
+where many detections cross them at once), and the margins asserted are 1e-7. `GOLDEN_F64_ONLY=1`
+regenerates only them, `GOLDEN_CASES=a,b` only those of them.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections import deque
 from pathlib import Path
 from types import SimpleNamespace
@@ -36,10 +42,15 @@ import torch
 from concept_videos import write_concept_checkpoint
 
 SIZE = 224  # the tiny config's image size
+F64_ONLY = bool(os.environ.get("GOLDEN_F64_ONLY"))  # regenerate only the float64 cases
+ONLY = set(filter(None, os.environ.get("GOLDEN_CASES", "").split(",")))  # ... or only these of them
 # ~100x the implementations' differences, which grow through the tracker's memory to ~1e-4 in
 # mask logits and scores over the video's frames
 SCORE_MARGIN = 2e-4
 LOGIT_MARGIN = 1e-3
+# float64: the implementations differ by ~1e-12 there, so 1e-7 is ample
+SCORE_MARGIN_F64 = 1e-7
+LOGIT_MARGIN_F64 = 1e-7
 
 
 def _generic_nms(ious: torch.Tensor, scores: torch.Tensor, iou_threshold: float, use_iou_matrix: bool = True):
@@ -88,7 +99,8 @@ class _Margins:
     within one pixel of a threshold, the mask logits from 0 (if none is near 0, both
     implementations binarise the masks alike and compute the same IoU)."""
 
-    def __init__(self):
+    def __init__(self, logit_margin: float = LOGIT_MARGIN):
+        self.logit_margin = logit_margin  # pixels with |logit| below it may go either way
         self.score = float("inf")
         self.score_at = None  # the threshold nearest to a score
         self.iou = float("inf")  # smallest distance of a threshold from an IoU's range of values
@@ -98,7 +110,7 @@ class _Margins:
     def scores(self, values: torch.Tensor, *thresholds: float) -> None:
         for t in thresholds:
             if values.numel():
-                gap = (values.float() - t).abs().min().item()
+                gap = (values.double() - t).abs().min().item()
                 if gap < self.score:
                     self.score, self.score_at = gap, t
 
@@ -108,9 +120,9 @@ class _Margins:
         values must lie on one side of each threshold."""
         if not a.shape[0] or not b.shape[0]:
             return
-        a, b = a.flatten(1).float(), b.flatten(1).float()
-        a_lo, a_hi = (a >= LOGIT_MARGIN).float(), (a > -LOGIT_MARGIN).float()
-        b_lo, b_hi = (b >= LOGIT_MARGIN).float(), (b > -LOGIT_MARGIN).float()
+        a, b, m = a.flatten(1).double(), b.flatten(1).double(), self.logit_margin
+        a_lo, a_hi = (a >= m).double(), (a > -m).double()
+        b_lo, b_hi = (b >= m).double(), (b > -m).double()
 
         def union(x, y):
             return (x.sum(1)[:, None] + y.sum(1)[None, :] - x @ y.T).clamp(min=1)
@@ -132,7 +144,7 @@ class _Margins:
         foreground, so the two extreme choices bound every decision."""
         if max_area <= 0 or not mask.numel():
             return
-        unsure = mask.abs() < LOGIT_MARGIN
+        unsure = mask.abs() < self.logit_margin
         sure_bg = (mask <= 0) & ~unsure
         small_bg = _cc_2d(sure_bg | unsure)[1] <= max_area
         large_bg = _cc_2d(sure_bg)[1] > max_area
@@ -147,11 +159,20 @@ class _Margins:
 
     def prompts(self, logits: torch.Tensor) -> None:
         if logits.numel():
-            self.prompt = min(self.prompt, (logits.float() - 0.5).abs().min().item())
+            self.prompt = min(self.prompt, (logits.double() - 0.5).abs().min().item())
+
+
+class _Current:
+    """The margins the patched reference reports to (one per golden run: fp32 or float64)."""
+
+    margins: _Margins
 
 
 def _patch_reference(margins: _Margins) -> None:
     import transformers.models.sam3_video.modeling_sam3_video as M
+
+    _Current.margins = margins
+    current = _Current  # the patched methods read current.margins, so a later run may swap it
 
     M.cv_utils_kernel = SimpleNamespace(generic_nms=_generic_nms, cc_2d=_cc_2d)
     if not getattr(M, "_golden_fill_patched", False):
@@ -159,7 +180,7 @@ def _patch_reference(margins: _Margins) -> None:
         fill = M.fill_holes_in_mask_scores
 
         def checked_fill(mask, max_area, *args, **kwargs):
-            margins.fills(mask, max_area)
+            current.margins.fills(mask, max_area)
             return fill(mask, max_area, *args, **kwargs)
 
         M.fill_holes_in_mask_scores = checked_fill
@@ -188,10 +209,12 @@ def _patch_reference(margins: _Margins) -> None:
                 attention_mask=mask,
             )
             probs = out.pred_logits.sigmoid() * out.presence_logits.sigmoid()
-            margins.scores(probs, self.score_threshold_detection, self.new_det_thresh, self.high_conf_thresh)
+            current.margins.scores(
+                probs, self.score_threshold_detection, self.new_det_thresh, self.high_conf_thresh
+            )
             valid = probs[0] > self.score_threshold_detection
             logits = out.pred_masks[0][valid]
-            margins.ious(logits, logits, self.det_nms_thresh, skip_diagonal=True)
+            current.margins.ious(logits, logits, self.det_nms_thresh, skip_diagonal=True)
         return run_detection(self, inference_session, vision_embeds)
 
     def checked_associate(
@@ -201,7 +224,7 @@ def _patch_reference(margins: _Margins) -> None:
             thresholds = (self.assoc_iou_thresh, self.trk_assoc_iou_thresh, self.high_iou_thresh)
             for prompt_id in det_prompt_ids.unique().tolist():  # IoUs across phrases are not used
                 dets, trks = det_prompt_ids == prompt_id, trk_prompt_ids == prompt_id
-                margins.ious(det_masks[dets], trk_masks[trks], *thresholds)
+                current.margins.ious(det_masks[dets], trk_masks[trks], *thresholds)
         return associate(self, det_masks, det_scores, trk_masks, trk_obj_ids, det_prompt_ids, trk_prompt_ids)
 
     def checked_suppress(self, inference_session, frame_idx, tracker_low_res_masks_global, *args, **kwargs):
@@ -209,20 +232,20 @@ def _patch_reference(margins: _Margins) -> None:
         threshold = self.suppress_overlapping_based_on_recent_occlusion_threshold
         for prompt_id in prompts.unique().tolist():
             group = tracker_low_res_masks_global[prompts == prompt_id]
-            margins.ious(group, group, threshold, skip_diagonal=True)
+            current.margins.ious(group, group, threshold, skip_diagonal=True)
         return suppress(self, inference_session, frame_idx, tracker_low_res_masks_global, *args, **kwargs)
 
     def checked_add(self, inference_session, frame_idx, new_obj_ids, new_obj_masks, reverse=False):
-        margins.prompts(new_obj_masks)
+        current.margins.prompts(new_obj_masks)
         return add_new(self, inference_session, frame_idx, new_obj_ids, new_obj_masks, reverse)
 
     def checked_recondition(self, inference_session, frame_idx, det_out, trk_masks, **kwargs):
         # object-score logits: > 0 is "present" to the tracker, > high_conf_thresh re-conditions
-        margins.scores(kwargs["tracker_obj_scores_global"], 0.0, self.high_conf_thresh)
+        current.margins.scores(kwargs["tracker_obj_scores_global"], 0.0, self.high_conf_thresh)
         out = recondition(self, inference_session, frame_idx, det_out, trk_masks, **kwargs)
         for obj_idx in out[0]:
             det_idx = kwargs["trk_id_to_max_iou_high_conf_det"][inference_session.obj_idx_to_id(obj_idx)]
-            margins.prompts(det_out["mask"][det_idx])
+            current.margins.prompts(det_out["mask"][det_idx])
         return out
 
     def deferred_execute(self, inference_session, frame_idx, det_out, tracker_update_plan, reverse=False):
@@ -250,22 +273,22 @@ def _patch_reference(margins: _Margins) -> None:
     cls._det_track_one_frame = deferred_det_track
 
 
-def reference_model(checkpoint_dir: Path):
+def reference_model(checkpoint_dir: Path, overrides: dict = cs.CONFIG_OVERRIDES):
     from safetensors.torch import load_file
     from transformers import Sam3VideoConfig, Sam3VideoModel
 
     data = json.loads((checkpoint_dir / "config.json").read_text())
-    model = Sam3VideoModel(Sam3VideoConfig.from_dict({**data, **cs.CONFIG_OVERRIDES})).eval()
+    model = Sam3VideoModel(Sam3VideoConfig.from_dict({**data, **overrides})).eval()
     model.load_state_dict(load_file(str(checkpoint_dir / "model.safetensors")), strict=True)
     return model
 
 
-def reference_processor(checkpoint_dir: Path):
+def reference_processor(checkpoint_dir: Path, image_section: dict | None = None):
     from transformers import CLIPTokenizer, Sam2VideoVideoProcessor, Sam3ImageProcessor, Sam3VideoProcessor
 
     size = {"height": SIZE, "width": SIZE}
     return Sam3VideoProcessor(
-        image_processor=Sam3ImageProcessor(size=size),
+        image_processor=Sam3ImageProcessor(size=size, **(image_section or {})),
         video_processor=Sam2VideoVideoProcessor(size=size, image_mean=[0.5] * 3, image_std=[0.5] * 3),
         tokenizer=CLIPTokenizer.from_pretrained(str(checkpoint_dir)),
     )
@@ -274,6 +297,8 @@ def reference_processor(checkpoint_dir: Path):
 def generate(ctx) -> None:
     folder = write_concept_checkpoint(ctx.checkpoint_dir.parent / "concept")
     margins = _Margins()
+    if F64_ONLY:
+        return _generate_float64(ctx, folder, reference_processor(folder))
     _patch_reference(margins)
     model, processor = reference_model(folder), reference_processor(folder)
     for name, scenario in cs.SCENARIOS.items():
@@ -290,3 +315,27 @@ def generate(ctx) -> None:
     )
     assert margins.score > SCORE_MARGIN and margins.iou > 0, "a decision is too close to flipping"
     assert margins.fragile_fills == 0, "a hole-filling decision is too close to flipping"
+    _generate_float64(ctx, folder, processor)
+
+
+def _generate_float64(ctx, folder: Path, processor) -> None:
+    """The float64 cases (`cs.F64_SCENARIOS`): the reference in float64, margins at 1e-7."""
+    for name, (scenario, overrides, image_section) in cs.F64_SCENARIOS.items():
+        if ONLY and name not in ONLY:
+            continue
+        margins = _Margins(LOGIT_MARGIN_F64)
+        _patch_reference(margins)
+        model = reference_model(folder, overrides).double()
+        proc = processor if image_section is None else reference_processor(folder, image_section)
+        outputs = scenario(model, proc, cs.video(cs.F64_FRAMES), dtype=torch.float64)
+        tensors, meta = cs.record(outputs, torch.float64)
+        meta["config_overrides"] = overrides
+        ctx.save(name, tensors, meta)
+        steps = meta["steps"]
+        print(
+            f"  {name}: kept per frame {[s['kept_ids'] for s in steps]}, objects {[s['object_ids'] for s in steps]}"
+        )
+        print(f"    margins: score {margins.score:.2e} (from {margins.score_at}); IoU {margins.iou:.2e}")
+        assert margins.score > SCORE_MARGIN_F64 and margins.iou > 0, (
+            f"{name}: a decision is too close to flipping"
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from golden_io import max_abs_diff
@@ -13,6 +14,11 @@ AREA = "detector"
 CASES = ["text", "boxes", "text_negative_box", "batch_text", "batch_mixed"]
 OUTPUTS = ["pred_logits", "pred_boxes", "pred_masks", "presence_logits", "semantic_seg"]
 TOL = 1e-4
+# float64 goldens (`<case>_f64`): both implementations in float64 round at ~1e-12, so anything above
+# 1e-9 is a difference in what is computed, not rounding (fp32's 1e-4 can hide a 1 % error on
+# logits of size ~0.01).
+TOL_F64 = 1e-9
+DTYPES = [torch.float32, torch.float64]
 
 
 IMAGES = (make_image(150, 200, seed=1), make_image(240, 180, seed=5))
@@ -28,20 +34,67 @@ def _diffs(out, tensors, stride) -> dict[str, float]:
     return {k: max_abs_diff(got[k], tensors[k]) for k in OUTPUTS}
 
 
+@pytest.fixture(scope="module")
+def detector_model_f64(tiny_checkpoint_dir) -> Sam3Model:
+    return Sam3Model.from_pretrained(tiny_checkpoint_dir, dtype=torch.float64)
+
+
+def _as(inputs, dtype: torch.dtype) -> dict:
+    return {k: v.to(dtype) if v.is_floating_point() else v for k, v in inputs.items() if hasattr(v, "dtype")}
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["fp32", "f64"])
 @pytest.mark.parametrize("case", CASES)
-def test_forward_matches_reference(case, detector_model, detector_processor, golden):
-    tensors, meta = golden(AREA, case)
+def test_forward_matches_reference(
+    case, dtype, detector_model, detector_model_f64, detector_processor, golden
+):
+    f64 = dtype == torch.float64
+    tensors, meta = golden(AREA, f"{case}_f64" if f64 else case)
     inputs = _inputs(detector_processor, meta)
-    for key in ("input_ids", "attention_mask", "input_boxes_labels"):
-        if key in tensors:
-            assert torch.equal(inputs[key], tensors[key]), key
-    if "input_boxes" in tensors:
-        assert max_abs_diff(inputs["input_boxes"], tensors["input_boxes"]) <= 1e-6
-    assert max_abs_diff(inputs["pixel_values"][:, :, ::8, ::8], tensors["pixel_values_strided"]) <= 1e-5
+    if not f64:
+        for key in ("input_ids", "attention_mask", "input_boxes_labels"):
+            if key in tensors:
+                assert torch.equal(inputs[key], tensors[key]), key
+        if "input_boxes" in tensors:
+            assert max_abs_diff(inputs["input_boxes"], tensors["input_boxes"]) <= 1e-6
+        assert max_abs_diff(inputs["pixel_values"][:, :, ::8, ::8], tensors["pixel_values_strided"]) <= 1e-5
+    model = detector_model_f64 if f64 else detector_model
     with torch.no_grad():
-        out = detector_model(**inputs)
+        out = model(**_as(inputs, dtype))
+    assert out.pred_logits.dtype == dtype
     diffs = _diffs(out, tensors, meta["mask_stride"])
-    assert all(d <= TOL for d in diffs.values()), diffs
+    tol = TOL_F64 if f64 else TOL
+    assert all(d <= tol for d in diffs.values()), diffs
+
+
+@pytest.mark.parametrize("case", ["text", "batch_text"])
+def test_float64_post_processing_keeps_the_reference_instances(
+    case, detector_model_f64, detector_processor, golden
+):
+    # every decision (kept instances, binarised masks) as the reference's, scores and boxes to 1e-9
+    tensors, meta = golden(AREA, f"post_process_{case}_f64")
+    inputs = _inputs(
+        detector_processor, {"images": meta["images"], "kwargs": golden(AREA, f"{case}_f64")[1]["kwargs"]}
+    )
+    with torch.no_grad():
+        out = detector_model_f64(**_as(inputs, torch.float64))
+    results = detector_processor.post_process_instance_segmentation(
+        out,
+        threshold=meta["threshold"],
+        mask_threshold=meta["mask_threshold"],
+        target_sizes=meta["target_sizes"],
+    )
+    assert len(results) == len(meta["images"])
+    for i, inst in enumerate(results):
+        shape = tensors[f"mask_shape_{i}"].tolist()
+        assert inst["masks"].shape[0] == shape[0], "kept instances differ"
+        if not shape[0]:
+            continue  # (the reference's empty result is (0, 64, 64), ours (0, H, W) at the target size)
+        assert list(inst["masks"].shape) == shape
+        expected = np.unpackbits(tensors[f"masks_{i}"].numpy())[: int(np.prod(shape))].reshape(shape)
+        assert np.array_equal(inst["masks"].cpu().numpy().astype(np.uint8), expected)
+        assert max_abs_diff(inst["scores"], tensors[f"scores_{i}"]) <= TOL_F64
+        assert max_abs_diff(inst["boxes"], tensors[f"boxes_{i}"]) <= TOL_F64
 
 
 def test_embedding_reuse_gives_same_numbers(detector_model, detector_processor, golden):

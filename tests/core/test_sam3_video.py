@@ -31,6 +31,10 @@ TRACK_TOL = 5e-4
 # NMS) is near flipping; the final masks are the upsampled logits > 0, so a pixel may differ
 # only where our upsampled logit is within UNSURE_LOGIT of 0 (and a box edge then by 1 px).
 UNSURE_LOGIT = 1e-3
+# float64 goldens (`<case>_f64`): both implementations in float64 differ by ~1e-12, so anything
+# above 1e-9 is a difference in what is computed, not rounding; every decision and every mask pixel
+# must then agree (the golden script asserts no decision is within 1e-7 of flipping).
+TOL_F64 = 1e-9
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +69,13 @@ def _unsure_pixels(outputs) -> list[np.ndarray]:
 
 
 def _check(
-    tensors: dict, meta: dict, expected: dict, expected_meta: dict, unsure: list | None = None
+    tensors: dict,
+    meta: dict,
+    expected: dict,
+    expected_meta: dict,
+    unsure: list | None = None,
+    tol: float = TOL,
+    track_tol: float = TRACK_TOL,
 ) -> float:
     assert len(meta["steps"]) == len(expected_meta["steps"])
     worst = 0.0
@@ -79,7 +89,7 @@ def _check(
             assert ours[key].keys() == theirs[key].keys(), f"step {k}: {key} ids differ"
             for obj_id, value in theirs[key].items():
                 diff = abs(ours[key][obj_id] - value)
-                assert diff <= TOL, f"step {k}: {key}[{obj_id}] off by {diff:.2e}"
+                assert diff <= tol, f"step {k}: {key}[{obj_id}] off by {diff:.2e}"
                 worst = max(worst, diff)
         masks = cs.unpack_masks(tensors[f"masks_{k}"], ours["mask_shape"])
         expected_masks = cs.unpack_masks(expected[f"masks_{k}"], theirs["mask_shape"])
@@ -99,8 +109,8 @@ def _check(
             if key.startswith("boxes_") and step in flipped_steps:
                 assert diff <= 1.0, f"{key}: max abs diff {diff:.2e} > 1 px"
                 continue
-            tol = TRACK_TOL if key.startswith("logits_") and step > 0 else TOL
-            assert diff <= tol, f"{key}: max abs diff {diff:.2e} > {tol}"
+            limit = track_tol if key.startswith("logits_") and step > 0 else tol
+            assert diff <= limit, f"{key}: max abs diff {diff:.2e} > {limit}"
             worst = max(worst, diff)
     return worst
 
@@ -112,6 +122,38 @@ def test_scenario_matches_reference(name, concept_model, concept_processor, gold
     expected, expected_meta = golden("sam3_video", name)
     assert expected_meta["config_overrides"] == cs.CONFIG_OVERRIDES
     _check(tensors, meta, expected, expected_meta, _unsure_pixels(outputs))
+
+
+@pytest.mark.parametrize("name", list(cs.F64_SCENARIOS))
+def test_float64_scenario_matches_reference(name, concept_dir, concept_processor, golden, tmp_path):
+    scenario, overrides, image_section = cs.F64_SCENARIOS[name]
+    model = Sam3VideoModel.from_pretrained(concept_dir, dtype=torch.float64, **overrides)
+    processor = concept_processor
+    if image_section is not None:  # a checkpoint whose image section differs from its video section
+        processor = Sam3VideoProcessor.from_pretrained(
+            _with_processor_sections(concept_dir, tmp_path, image_section)
+        )
+    outputs = scenario(model, processor, cs.video(cs.F64_FRAMES), dtype=torch.float64)
+    tensors, meta = cs.record(outputs, torch.float64)
+    expected, expected_meta = golden("sam3_video", name)
+    assert expected_meta["config_overrides"] == overrides
+    assert expected["logits_1"].dtype == torch.float64
+    _check(tensors, meta, expected, expected_meta, tol=TOL_F64, track_tol=TOL_F64)
+
+
+def test_float64_goldens_cover_crowded_frames(golden):
+    # many detections of both phrases cross the thresholds at once and the cap is reached on frame 0
+    steps = golden("sam3_video", "crowded_f64")[1]["steps"]
+    cap = cs.CROWDED_OVERRIDES["max_num_objects"]
+    assert len(steps[0]["object_ids"]) == cap
+    scores = [steps[0]["obj_id_to_score"][str(o)] for o in steps[0]["object_ids"]]
+    assert scores == sorted(scores, reverse=True), "the cap keeps the best-scoring detections, in order"
+    assert steps[1]["removed_obj_ids"], "hot-start must remove some of the crowd"
+    assert set().union(
+        *(s["prompt_to_obj_ids"] for s in golden("sam3_video", "two_phrases_f64")[1]["steps"])
+    ) == set(cs.PHRASES)
+    streamed = golden("sam3_video", "crowded_streaming_f64")[1]["steps"]
+    assert len(streamed[0]["kept_ids"]) == cap
 
 
 def _reappearing(steps: list[dict]) -> set[int]:
@@ -234,6 +276,56 @@ def test_fill_holes_and_sprinkles():
     assert out[0, 0, 0, 9].item() == pytest.approx(-0.1)
     assert torch.equal(out[0, 0, 5:, 8:], masks[0, 0, 5:, 8:])
     assert torch.equal(fill_holes_in_mask_scores(masks, max_area=0), masks)
+
+
+def _with_processor_sections(concept_dir, tmp_path, image_section: dict):
+    """A copy of the checkpoint folder whose processor_config.json normalises images with
+    `image_section` and video frames with mean = std = 0.5."""
+    import shutil
+
+    folder = tmp_path / "ckpt"
+    shutil.copytree(concept_dir, folder)
+    size = {"height": 224, "width": 224}
+    video = {"size": size, "image_mean": [0.5] * 3, "image_std": [0.5] * 3}
+    config = {"image_processor": {"size": size, **image_section}, "video_processor": video}
+    (folder / "processor_config.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_streamed_frames_keep_the_image_section_s_settings(concept_dir, tmp_path):
+    # The reference preprocesses streamed frames (`processor(images=...)`) with its image
+    # processor and whole videos with its video processor; a checkpoint may normalise the two
+    # differently. Ours dropped the image section's settings for SAM 3's defaults, so a streamed
+    # frame was normalised otherwise than the reference's and could give other detections.
+    image = cs.IMAGE_SECTION
+    processor = Sam3VideoProcessor.from_pretrained(_with_processor_sections(concept_dir, tmp_path, image))
+    frame = cs.video(1)[0]
+    streamed = processor(images=frame)["pixel_values"]
+    rgb = torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255
+    resized = torch.nn.functional.interpolate(rgb, size=(224, 224), mode="bilinear", align_corners=False)
+    mean, std = (
+        torch.tensor(image["image_mean"])[:, None, None],
+        torch.tensor(image["image_std"])[:, None, None],
+    )
+    # bilinear resizing of uint8 vs float differs in rounding only (< 1/255 before normalisation)
+    assert max_abs_diff(streamed, (resized - mean) / std) < 0.02
+    session = processor.init_video_session(video=[frame])
+    whole = session.get_frame(0)[None].float()  # the video section's normalisation
+    assert max_abs_diff(whole, (resized - 0.5) / 0.5) < 0.02
+    assert processor.tokenizer is not None and processor.image_processor.text_max_length == 32
+
+
+def test_sprinkle_removal_erases_a_mask_made_of_specks():
+    # Why a clicked object's mask could vanish in a text session on the tiny random model (issue 20,
+    # README): sprinkle removal drops foreground components up to min(max_area, half the mask's
+    # area), which spares a mask that is one blob but not one made of specks, each below the limit.
+    blob = torch.full((1, 1, 12, 12), -1.0)
+    blob[0, 0, 2:6, 2:6] = 1.0  # 16 px in one component
+    specks = torch.full((1, 1, 12, 12), -1.0)
+    specks[0, 0, ::3, ::3] = 1.0  # 16 one-pixel components
+    assert (fill_holes_in_mask_scores(blob, max_area=16) > 0).sum() == 16
+    assert (fill_holes_in_mask_scores(specks, max_area=16) > 0).sum() == 0
+    assert torch.equal(fill_holes_in_mask_scores(specks, max_area=0), specks)
 
 
 def test_reverse_and_partial_propagation(concept_model, concept_processor):

@@ -246,3 +246,26 @@ def test_edgetam_session_says_text_needs_a_detector(frames):
     # track_concept itself still runs on SAM 3's own tracker (loaded beside EdgeTAM)
     assert len(list(sam.track_concept(frames[:2], "red ball"))) == 2
     assert sam.concept_video_tracker.tracker.name == "SAM 3"
+
+
+def test_clicked_object_keeps_its_mask_on_its_own_frame_in_a_text_session(sam, frames):
+    # Issue 20: with a phrase in the session, a clicked object's mask came out empty on the frame it
+    # was clicked on. Not the detection-to-track matching (a detection over a clicked object is
+    # dropped, and a clicked object has a phrase of its own, so no rule removes or hides it): SAM 3's
+    # hole filling and sprinkle removal (`fill_hole_area`), which the reference applies to every
+    # tracked mask, erased it, the tiny random tracker's masks being specks smaller than its area
+    # limit. With it off (these settings), the mask on the clicked frame is the click's, pixel for
+    # pixel, although the click lies on a "red ball" detection.
+    session = sam.video_session(frames[:4])
+    session.add_text("red ball", frame=0)
+    clicked = session.add_object(frame=1, points=[(40, 48)])
+    click_id = clicked.object_ids[-1]
+    at_click = clicked.masks[clicked.object_ids.index(click_id)]
+    assert at_click.sum() > 0
+    results = session.track()
+    for frame in range(4):
+        r = results[frame]
+        assert click_id in r.object_ids and r.masks[r.object_ids.index(click_id)].sum() > 0, frame
+        assert click_id not in r.phrases
+    tracked = results[1]
+    np.testing.assert_array_equal(tracked.masks[tracked.object_ids.index(click_id)], at_click)

@@ -235,7 +235,10 @@ class Sam3VideoModel(PreTrainedModel):
             self.encode_track_memories(session, frame_idx, trk_masks, targets)
 
         # bookkeeping of the new and removed objects
-        new_scores = dets.scores[torch.tensor(new_inds, dtype=torch.long, device=dets.scores.device)].tolist()
+        # an object's detection score is kept in fp32, as the reference keeps it (also in float64)
+        new_scores = dets.scores.float()[
+            torch.tensor(new_inds, dtype=torch.long, device=dets.scores.device)
+        ].tolist()
         frame_scores = session.obj_id_to_tracker_score_frame_wise[frame_idx]
         session.obj_id_to_score.update(zip(new_ids, new_scores))
         frame_scores.update(zip(new_ids, new_scores))

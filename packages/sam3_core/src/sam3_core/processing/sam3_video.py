@@ -35,6 +35,9 @@ class Sam3VideoProcessor:
         tokenizer: the CLIP tokenizer (`Sam3VideoProcessor.from_pretrained` loads the checkpoint's).
         size: side of the square model input in pixels (1008 for SAM 3).
         video_processor: the frame preprocessing (default: SAM 3's, at `size`).
+        image_processor: the preprocessing of streamed frames (`processor(images=...)`, the
+            `image_processor` section of processor_config.json, which may normalise otherwise than
+            the video section); default: SAM 3's, at `size`, with `tokenizer`.
     """
 
     def __init__(
@@ -42,8 +45,13 @@ class Sam3VideoProcessor:
         tokenizer: Any = None,
         size: int = 1008,
         video_processor: Sam3TrackerVideoProcessor | None = None,
+        image_processor: Sam3Processor | None = None,
     ) -> None:
-        self.image_processor = Sam3Processor(tokenizer=tokenizer, size=size, text_max_length=TEXT_MAX_LENGTH)
+        self.image_processor = (
+            image_processor
+            if image_processor is not None
+            else Sam3Processor(tokenizer=tokenizer, size=size, text_max_length=TEXT_MAX_LENGTH)
+        )
         self.video_processor = (
             video_processor if video_processor is not None else Sam3TrackerVideoProcessor(size=size)
         )
@@ -61,9 +69,10 @@ class Sam3VideoProcessor:
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike, **kwargs: Any) -> Sam3VideoProcessor:
         """Load from a checkpoint folder or hub id (`processor_config.json`, `tokenizer.json`)."""
-        concept = Sam3Processor.from_pretrained(name_or_path, **kwargs)
+        # streamed frames keep the image section's settings, as the reference's image processor does
+        concept = Sam3Processor.from_pretrained(name_or_path, text_max_length=TEXT_MAX_LENGTH, **kwargs)
         video = Sam3TrackerVideoProcessor.from_pretrained(name_or_path, size=concept.size)
-        return cls(tokenizer=concept.tokenizer, size=concept.size, video_processor=video)
+        return cls(size=concept.size, video_processor=video, image_processor=concept)
 
     def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
         """Write `processor_config.json` (image and video sections) and the tokenizer files."""
@@ -188,8 +197,9 @@ class Sam3VideoProcessor:
         scores = tracker_scores = torch.zeros(0)
         if obj_ids:
             low_res = torch.cat([obj_id_to_mask[o] for o in obj_ids])  # (N, 4h, 4w)
+            compute = torch.promote_types(low_res.dtype, torch.float32)  # float64 stays float64
             masks = F.interpolate(
-                low_res[:, None].float(), size=(height, width), mode="bilinear", align_corners=False
+                low_res[:, None].to(compute), size=(height, width), mode="bilinear", align_corners=False
             )
             masks = masks[:, 0] > 0  # (N, H, W)
             visible = masks.flatten(1).any(dim=1).cpu().tolist()

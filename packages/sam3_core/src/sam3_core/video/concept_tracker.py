@@ -187,7 +187,9 @@ def admit_new_objects(
     new_inds = assoc.new_det_inds
     room = settings.max_num_objects - len(session.obj_ids)
     if len(new_inds) > room:
-        scores = dets.scores[torch.tensor(new_inds, dtype=torch.long, device=dets.scores.device)]
+        # ranked in fp32 as the reference does (it keeps detection scores in fp32 from here on):
+        # in a float64 model, scores that differ only beyond fp32 precision tie alike in both
+        scores = dets.scores.float()[torch.tensor(new_inds, dtype=torch.long, device=dets.scores.device)]
         top = torch.topk(scores, k=max(room, 0), largest=True).indices.tolist()
         new_inds = [new_inds[i] for i in top]
     first = session.max_obj_id + 1

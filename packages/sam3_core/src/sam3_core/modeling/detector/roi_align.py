@@ -53,10 +53,12 @@ def roi_align(features: torch.Tensor, boxes: torch.Tensor, output_size: int) -> 
     """
     b, c, h, w = features.shape
     n = boxes.shape[1]
-    flat = boxes.reshape(b * n, 4).float()
+    # at least fp32 (bf16 would misplace the samples); float64 stays float64, as the reference's
+    compute = torch.promote_types(features.dtype, torch.float32)
+    flat = boxes.reshape(b * n, 4).to(compute)
     x1, y1, x2, y2 = flat.unbind(-1)
     wy = _roi_axis_weights(y1, (y2 - y1).clamp(min=1.0), h, output_size).view(b, n, output_size, h)
     wx = _roi_axis_weights(x1, (x2 - x1).clamp(min=1.0), w, output_size).view(b, n, output_size, w)
-    rows = torch.einsum("bnph,bchw->bncpw", wy, features.float())  # pool rows first: (B, N, C, P, W)
+    rows = torch.einsum("bnph,bchw->bncpw", wy, features.to(compute))  # pool rows first: (B, N, C, P, W)
     out = torch.einsum("bncpw,bnqw->bncpq", rows, wx)
     return out.reshape(b * n, c, output_size, output_size).to(features.dtype)
