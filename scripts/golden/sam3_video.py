@@ -40,6 +40,7 @@ from types import SimpleNamespace
 import concept_scenarios as cs
 import torch
 from concept_videos import write_concept_checkpoint
+from golden._float64 import interpolate_in_float64
 
 SIZE = 224  # the tiny config's image size
 F64_ONLY = bool(os.environ.get("GOLDEN_F64_ONLY"))  # regenerate only the float64 cases
@@ -326,6 +327,7 @@ def _generate_float64(ctx, folder: Path, processor) -> None:
         margins = _Margins(LOGIT_MARGIN_F64)
         _patch_reference(margins)
         model = reference_model(folder, overrides).double()
+        interpolate_in_float64(type(model.tracker_model))  # its tracker as in the trackers' f64 goldens
         proc = processor if image_section is None else reference_processor(folder, image_section)
         outputs = scenario(model, proc, cs.video(cs.F64_FRAMES), dtype=torch.float64)
         tensors, meta = cs.record(outputs, torch.float64)
