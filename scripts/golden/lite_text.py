@@ -9,7 +9,10 @@ Per variant and dtype:
 - `forward_<variant>_<dtype>`: the whole model on 2 images with 2 phrases through the reference
   processor (mask logits and the semantic map every 8th and 4th pixel), and for float32 the score
   thresholds in a wide gap of each image's scores, at which the kept instances are compared;
-- `boxes_<variant>_float32` (first variant only): a phrase with a negative exemplar box.
+- `boxes_<variant>_float32` (first variant only): a phrase with a negative exemplar box;
+- `round_trip_<variant>` (the first two): ours → reference, the outputs of the reference's
+  `AutoModel` / `AutoProcessor` on a folder our `save_pretrained` wrote (loaded with no missing or
+  unexpected key), and reference → ours, the config.json the reference's `save_pretrained` writes.
 Sizes: about 100 kB per variant.
 """
 
@@ -89,6 +92,31 @@ def _forward_outputs(out, stride: int) -> dict[str, torch.Tensor]:
     }
 
 
+def round_trip(ctx, checkpoint: Path, variant: str, folder: Path, images) -> None:
+    import sam3_core
+    from transformers import AutoModel, AutoProcessor
+
+    sam3_core.Sam3LiteTextModel.from_pretrained(checkpoint).save_pretrained(folder / "ours")
+    sam3_core.Sam3Processor.from_pretrained(checkpoint, size=224).save_pretrained(folder / "ours")
+    model, info = AutoModel.from_pretrained(str(folder / "ours"), output_loading_info=True)
+    problems = {k: v for k, v in info.items() if v}
+    if problems or type(model).__name__ != "Sam3LiteTextModel":
+        raise SystemExit(f"the reference did not load our {variant} folder cleanly: {type(model)} {problems}")
+    processor = AutoProcessor.from_pretrained(str(folder / "ours"))
+    inputs = processor(images=images[1], text="dial", return_tensors="pt")
+    with torch.no_grad():
+        out = model.eval()(**inputs)
+    model.save_pretrained(folder / "reference")
+    ctx.save(
+        f"round_trip_{variant}",
+        {"pred_logits": out.pred_logits, "pred_boxes": out.pred_boxes, "input_ids": inputs["input_ids"]},
+        {
+            "config.json": (folder / "reference" / "config.json").read_text(),
+            "class": type(processor).__name__,
+        },
+    )
+
+
 def generate(ctx) -> None:
     write_manifest()
     processor = _reference_processor(ctx)
@@ -102,6 +130,8 @@ def generate(ctx) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for v_index, variant in enumerate(VARIANTS):
             ckpt = write_lite_text_checkpoint(Path(tmp) / variant, variant)
+            if v_index < 2:
+                round_trip(ctx, ckpt, variant, Path(tmp) / f"{variant}-saved", images)
             for dtype_name, dtype in DTYPES.items():
                 model = reference_model(ckpt, variant, dtype)
                 channel_stride = 1 if dtype == torch.float32 else 4

@@ -209,3 +209,24 @@ def test_config_errors_name_the_field():
         Sam3LiteTextTextConfig(num_hidden_layers=1)
     with pytest.raises(ConfigError, match="not divisible"):
         Sam3LiteTextTextConfig(hidden_size=30, num_attention_heads=4)
+
+
+@pytest.mark.parametrize("variant", ["repmixer_w32_d4", "repmixer_w48_d2"])
+def test_round_trips_with_the_reference(variant, lite_dirs, golden, tmp_path):
+    """Ours → reference: what the reference computed from a folder our save_pretrained wrote (it
+    loaded with no missing or unexpected key). Reference → ours: the config.json its save_pretrained
+    writes, with the hub weights, loads through our AutoModel to the same numbers."""
+    tensors, meta = golden(AREA, f"round_trip_{variant}")
+    assert meta["class"] == "Sam3Processor"
+    (tmp_path / "config.json").write_text(meta["config.json"])
+    for name in ("model.safetensors", "tokenizer.json", "tokenizer_config.json", "processor_config.json"):
+        if (lite_dirs[variant] / name).exists():
+            (tmp_path / name).write_bytes((lite_dirs[variant] / name).read_bytes())
+    model, processor = AutoModel.from_pretrained(tmp_path), AutoProcessor.from_pretrained(tmp_path)
+    assert isinstance(model, Sam3LiteTextModel)
+    inputs = processor(images=IMAGES[1], text="dial")
+    assert torch.equal(inputs["input_ids"], tensors["input_ids"])
+    with torch.no_grad():
+        out = model(**inputs)
+    assert max_abs_diff(out.pred_logits, tensors["pred_logits"]) <= 1e-4
+    assert max_abs_diff(out.pred_boxes, tensors["pred_boxes"]) <= 1e-4
