@@ -173,7 +173,7 @@ class LiteTextEncoder(nn.Module):
         self.final_layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.projection = nn.Linear(config.hidden_size, config.projection_dim, bias=False)
 
-    def encode(
+    def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """
@@ -182,8 +182,9 @@ class LiteTextEncoder(nn.Module):
             attention_mask: (B, L), 1 for tokens, 0 for padding.
 
         Returns:
-            (B, L, hidden_size) per-token states after the final LayerNorm, and (B, projection_dim)
-            phrase embeddings: the state at the end-of-text token (the largest id) projected.
+            (B, L, hidden_size) per-token states after the final LayerNorm (what the detector
+            reads), and (B, projection_dim) phrase embeddings: the state at the end-of-text token
+            (the largest id) projected.
         """
         hidden = self.embeddings(input_ids)
         mask = padding_mask(attention_mask, input_ids.device)
@@ -193,7 +194,3 @@ class LiteTextEncoder(nn.Module):
         ends = input_ids.argmax(-1)  # CLIP's end-of-text id is the vocabulary's largest
         pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), ends]  # (B, D)
         return hidden, self.projection(pooled)
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, L) ids and mask → (B, L, hidden_size) states (what the detector reads)."""
-        return self.encode(input_ids, attention_mask)[0]

@@ -53,8 +53,8 @@ class Sam3Model(PreTrainedModel):
     def __init__(
         self, config: Sam3Config, backbone: Sam3ViTModel | None = None, text_encoder: nn.Module | None = None
     ):
-        """backbone: a ViT trunk to share (see `from_pretrained`). text_encoder: the module mapping
-        (B, L) ids and mask to (B, L, text hidden) states; default SAM 3's CLIP encoder."""
+        """backbone: a ViT trunk to share (see `from_pretrained`). text_encoder: the phrase encoder;
+        default SAM 3's CLIP encoder (a subclass with another one overrides `get_text_features`)."""
         super().__init__()
         if getattr(config, "detector_config", None) is not None:  # a combined sam3_video config
             config = config.detector_config

@@ -53,7 +53,7 @@ class Sam3LiteTextModel(Sam3Model):
         input_ids = input_ids.to(self.device)
         if attention_mask is not None:
             attention_mask = attention_mask.to(self.device)
-        hidden, phrase = self.text_encoder.encode(input_ids, attention_mask)
+        hidden, phrase = self.text_encoder(input_ids, attention_mask)
         return Sam3TextOutput(
             text_embeds=phrase, last_hidden_state=hidden, pooler_output=self.text_projection(hidden)
         )
@@ -74,5 +74,5 @@ class Sam3LiteTextTextModel(LiteTextEncoder, PreTrainedModel):
         input_ids = input_ids.to(self.device)
         if attention_mask is not None:
             attention_mask = attention_mask.to(self.device)
-        hidden, phrase = self.encode(input_ids, attention_mask)
+        hidden, phrase = super().forward(input_ids, attention_mask)
         return Sam3TextOutput(last_hidden_state=hidden, pooler_output=phrase)
