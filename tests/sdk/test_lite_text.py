@@ -159,6 +159,14 @@ def test_text_prompted_video_equals_the_core_composition(lite_like_concept_dir, 
         np.testing.assert_allclose(r.scores, e["scores"].numpy(), atol=1e-6)
     assert sum(len(r.object_ids) for r in results) >= 2  # objects found and tracked
 
+    # the interactive session: the phrase with LiteText's detector, a click with SAM 3's tracker
+    session = sam.video_session(frames[:3])
+    found = session.add_text(cs.PHRASES[0], frame=0)
+    assert found.object_ids == results[0].object_ids and session.phrases == [cs.PHRASES[0]]
+    clicked = session.add_object(frame=0, points=[(100, 20)])
+    assert clicked.object_ids[-1] not in found.object_ids
+    assert [r.frame_idx for r in session.propagate()] == [0, 1, 2]
+
 
 def test_tiny_random_litetext_name(tmp_path, monkeypatch):
     monkeypatch.setenv("SAM3_CACHE", str(tmp_path))
