@@ -92,21 +92,19 @@ def one_shot(python: str, impl: str, args: list[str], env: dict, layers: int) ->
     return {**json.loads(out.stdout.strip().splitlines()[-1]), "vit_layers": layers}
 
 
-def lite_text_entries(sizes: list[str], args, pythons: dict, common: list[str], env: dict) -> dict:
-    """size → {impl: measurements} of the text-cost table, each in a fresh worker (its own RSS), with
-    the full-depth parameter counts and ours' fp32 deviation from the reference."""
-    lite = [f"--lite={s}={checkpoints.lite_text_checkpoint(s, args.layers)}" for s in sizes if s != "sam3"]
-    entries = {}
+def lite_text_entry(size: str, args, pythons: dict, common: list[str], env: dict) -> dict:
+    """{impl: measurements} of one row of the text-cost table ("sam3" or a LiteText size), each
+    implementation in a fresh worker (its own RSS), with the full-depth parameter counts and ours'
+    fp32 deviation from the reference."""
+    lite = [] if size == "sam3" else [f"--lite={size}={checkpoints.lite_text_checkpoint(size, args.layers)}"]
     with tempfile.TemporaryDirectory() as tmp:
-        for size in sizes:
-            flags = [*common, *lite, "--lite-text", size, "--repeats", str(args.repeats), "--out", tmp]
-            by_impl = {impl: one_shot(py, impl, flags, env, args.layers) for impl, py in pythons.items()}
-            if all("outputs" in d for d in by_impl.values()) and len(by_impl) == 2:
-                by_impl["max_abs_diff"] = max_diff(*(Path(by_impl[i]["outputs"]) for i in IMPLS))
-            by_impl["full_params"] = checkpoints.full_params(size)
-            entries[size] = by_impl
-            print(f"text cost {size}: {json.dumps(by_impl)[:400]}", file=sys.stderr, flush=True)
-    return entries
+        flags = [*common, *lite, "--lite-text", size, "--repeats", str(args.repeats), "--out", tmp]
+        by_impl = {impl: one_shot(py, impl, flags, env, args.layers) for impl, py in pythons.items()}
+        if len(by_impl) == 2 and all("outputs" in d for d in by_impl.values()):
+            by_impl["max_abs_diff"] = max_diff(*(Path(by_impl[i]["outputs"]) for i in IMPLS))
+    by_impl["full_params"] = checkpoints.full_params(size)
+    print(f"text cost {size}: {json.dumps(by_impl)}", file=sys.stderr, flush=True)
+    return by_impl
 
 
 def main() -> None:
@@ -182,8 +180,10 @@ def main() -> None:
         report.write(args.output, meta, kept, extra, quiet=True)
     sizes = [s.strip() for s in args.lite_text.split(",") if s.strip()]
     if sizes:
-        extra["lite_text"] = lite_text_entries(sizes, args, pythons, common, env)
-        report.write(args.output, meta, kept, extra, quiet=True)
+        extra["lite_text"] = {**extra.get("lite_text", {})}  # an earlier run's sizes stay until measured
+        for size in sizes:  # written after each size: partial results survive a stop
+            extra["lite_text"][size] = lite_text_entry(size, args, pythons, common, env)
+            report.write(args.output, meta, kept, extra, quiet=True)
     results: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         workers = {impl: Worker(py, impl, [*common, "--out", tmp], env) for impl, py in pythons.items()}
