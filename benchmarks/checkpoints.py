@@ -2,6 +2,8 @@
 
 SAM 3: the full `facebook/sam3` config (the defaults of `Sam3VideoConfig`), optionally with the
 ViT cut to fewer blocks for quick runs. EdgeTAM: the hub config's widths (RepViT-M1, 1024 px).
+SAM3-LiteText: SAM 3's detector (the same ViT depth) with the S0, S1 or L text encoder at the hub
+checkpoints' shapes.
 The weights are those of the SDK's random writer (deterministic per tensor name).
 """
 
@@ -26,6 +28,61 @@ EDGETAM_CONFIG = {
         },
     },
 }
+
+
+# The hub LiteText text encoders (MobileCLIP students; 16 learnt positions, width / 64 heads, 4x MLP).
+LITE_TEXT_SIZES = {
+    "s0": {"hidden_size": 512, "num_hidden_layers": 6, "use_repmixer_blocks": True},
+    "s1": {"hidden_size": 512, "num_hidden_layers": 12, "use_repmixer_blocks": False},
+    "l": {"hidden_size": 768, "num_hidden_layers": 12, "use_repmixer_blocks": False},
+}
+
+
+def lite_text_encoder_config(size: str) -> dict:
+    shape = LITE_TEXT_SIZES[size]
+    width = shape["hidden_size"]
+    return {
+        "model_type": "sam3_lite_text_text_model",
+        **shape,
+        "intermediate_size": 4 * width,
+        "num_attention_heads": width // 64,
+        "projection_dim": width,
+        "max_position_embeddings": 16,
+    }
+
+
+def lite_text_checkpoint(size: str, layers: int = FULL_LAYERS) -> Path:
+    """The cached SAM3-LiteText checkpoint of `size` ("s0", "s1", "l") with `layers` ViT blocks, in
+    the hub layout (written on first use)."""
+    from sam3_core import Sam3Processor
+    from sam3_sdk.random_checkpoint import lite_text_config, write_random_checkpoint
+
+    folder = CACHE / f"litetext-{size}-{layers}L"
+    if not _complete(folder):
+        write_random_checkpoint(
+            folder, config=lite_text_config(sam3_config(layers), lite_text_encoder_config(size))
+        )
+    if not (folder / "processor_config.json").is_file():
+        Sam3Processor.from_pretrained(folder).save_pretrained(folder)
+    return folder
+
+
+def full_params(size: str) -> dict:
+    """Parameters of the concept model at full depth (32 ViT blocks) and of its text encoder
+    (with the projection to the detector's width): "sam3" is SAM 3's, else a LiteText size's."""
+    import torch
+    from sam3_core import Sam3LiteTextModel, Sam3Model
+    from sam3_sdk.random_checkpoint import lite_text_config
+
+    config = sam3_config()
+    with torch.device("meta"):
+        if size == "sam3":
+            model = Sam3Model(Sam3Model.config_from_checkpoint_dict(config))
+        else:
+            lite = lite_text_config(config, lite_text_encoder_config(size))
+            model = Sam3LiteTextModel(Sam3LiteTextModel.config_from_checkpoint_dict(lite))
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    return {"model": count(model), "text": count(model.text_encoder) + count(model.text_projection)}
 
 
 def global_layers(layers: int) -> list[int]:

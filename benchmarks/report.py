@@ -74,7 +74,9 @@ def earlier(folder: Path, meta: dict, timed_rows: bool) -> tuple[list[dict], dic
     old = data.get("machine", {})
     if any(old.get(k) != meta.get(k) for k in SAME_MACHINE):
         return [], {}
-    extra = {k: data[k] for k in ("load", "sdk_load", "video_rss") if isinstance(data.get(k), dict)}
+    extra = {
+        k: data[k] for k in ("load", "sdk_load", "video_rss", "lite_text") if isinstance(data.get(k), dict)
+    }
     if not timed_rows:
         meta.update({k: old[k] for k in SAME_WORKLOAD if k in old})
     same = all(old.get(k) == meta.get(k) for k in SAME_WORKLOAD)
@@ -191,7 +193,56 @@ def markdown(meta: dict, results: list[dict], extra: dict) -> str:
                 growth.append(f"RSS growth, {names.get(tracker, tracker)} ({impl}, GiB by frame): {steps}")
     if notes or growth:
         out += ["", *notes, *growth]
+    out += lite_text_table(extra.get("lite_text", {}))
     return "\n".join(out) + "\n"
+
+
+LITE_NAMES = {"sam3": "SAM 3 (CLIP)", "s0": "LiteText S0", "s1": "LiteText S1", "l": "LiteText L"}
+
+
+def lite_text_table(entries: dict) -> list[str]:
+    """The text-encoder table: SAM 3's concept model next to each SAM3-LiteText size."""
+    if not entries:
+        return []
+    some = next(iter(entries.values()))
+    layers = next((d["vit_layers"] for d in some.values() if isinstance(d, dict) and "vit_layers" in d), "?")
+    repeats = next((d["repeats"] for d in some.values() if isinstance(d, dict) and "repeats" in d), "?")
+    out = [
+        "",
+        "Text encoders: SAM 3's concept model (`Sam3Model`) and SAM3-LiteText's (`Sam3LiteTextModel`), ours next "
+        "to the reference. Parameters at full depth (text: encoder + projection to the detector); load time "
+        f"and peak-RSS increase of the whole concept model in fp32 with the ViT at {layers} of 32 blocks (the "
+        "text encoders at full size); a new phrase on a cached image: text encoder + detector heads "
+        f"(text encoder alone in brackets), median of {repeats} runs; bf16: ours' largest deviation from ours in fp32 (logits, boxes, "
+        "mask logits); max abs diff: ours vs the reference in fp32. Times and RSS are those of a machine "
+        "shared with other work: compare them within one row with care.",
+        "",
+        "| model | params (text) | load ours / ref | peak RSS ours / ref | new phrase fp32 ours / ref "
+        "| new phrase bf16 ours / ref | bf16 deviation | max abs diff |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for size, d in entries.items():
+        o, r = d.get("ours", {}), d.get("reference", {})
+        p = d.get("full_params", {})
+        params = f"{p['model'] / 1e6:.0f} M ({p['text'] / 1e6:.1f} M)" if p else "—"
+
+        def both(key, fmt, extra_key=None, o=o, r=r):
+            def one(x):
+                if key not in x:
+                    return "error" if "error" in x else "—"
+                return fmt(x[key]) + (f" ({fmt(x[extra_key])})" if extra_key and extra_key in x else "")
+
+            return f"{one(o)} / {one(r)}"
+
+        dev = o.get("bf16_deviation")
+        dev_s = ", ".join(f"{k.removeprefix('pred_')} {v:.2g}" for k, v in dev.items()) if dev else "—"
+        diff = d.get("max_abs_diff")
+        out.append(
+            f"| {LITE_NAMES.get(size, size)} | {params} | {both('seconds', _ms)} | {both('peak_bytes', _gib)} | "
+            f"{both('phrase_float32', _ms, 'text_float32')} | {both('phrase_bfloat16', _ms, 'text_bfloat16')} | "
+            f"{dev_s} | {'—' if diff is None else f'{diff:.1e}'} |"
+        )
+    return out
 
 
 def write(folder: Path, meta: dict, results: list[dict], extra: dict, quiet: bool = False) -> None:

@@ -39,6 +39,7 @@ class Env:
     auto_points: int
     text_video: bool = False  # sam3_core has Sam3VideoModel
     device: str = "cpu"  # where models, inputs and sessions live ("cuda" on a GPU)
+    lite: dict = field(default_factory=dict)  # SAM3-LiteText size ("s0", ...) → checkpoint folder
     # the "int8" rows: ours with int8 dynamically quantised linear layers, the reference in float32
     quantize: bool = False
     cache: dict = field(default_factory=dict)
@@ -50,6 +51,9 @@ class Env:
             self.cache.clear()
         if key not in self.cache:
             folder = self.edgetam if name == "EdgeTamVideoModel" else self.sam3
+            if ":" in name:  # "Sam3LiteTextModel:s0": a LiteText size's own checkpoint
+                name, size = name.split(":")
+                folder = self.lite[size]
             model = getattr(self.lib, name).from_pretrained(str(folder)).eval().to(self.device, dtype)
             if quantize:
                 model = quantize_linear_int8(model)

@@ -3,6 +3,8 @@
     python benchmarks/run.py [--layers 32] [--rows backbone,click] [--dtypes float32,bfloat16]
                              [--repeats 3] [--reference .ref/bin/python] [--video-rss-frames 300]
     python benchmarks/run.py --quick   # every row, both dtypes, a cut-down workload (QUICK below)
+    python benchmarks/run.py --rows "" --no-load --video-rss-frames 0 --lite-text sam3,s0,s1,l
+                                       # only the text-encoder table (SAM 3's CLIP vs SAM3-LiteText)
 
 Each implementation runs in its own worker process (the reference in its own venv); the driver
 asks them for the same row in turn, A B A B, so both see the same machine load, compares their
@@ -105,6 +107,21 @@ def sdk_load(checkpoint: Path, dtype: str, layers: int) -> dict:
         return {"error": str(e).strip().splitlines()[-1][:300]}
 
 
+def lite_text_entry(size: str, args, pythons: dict, common: list[str], env: dict) -> dict:
+    """{impl: measurements} of one row of the text-cost table ("sam3" or a LiteText size), each
+    implementation in a fresh worker (its own RSS), with the full-depth parameter counts and ours'
+    fp32 deviation from the reference."""
+    lite = [] if size == "sam3" else [f"--lite={size}={checkpoints.lite_text_checkpoint(size, args.layers)}"]
+    with tempfile.TemporaryDirectory() as tmp:
+        flags = [*common, *lite, "--lite-text", size, "--repeats", str(args.repeats), "--out", tmp]
+        by_impl = {impl: one_shot(py, impl, flags, env, args.layers) for impl, py in pythons.items()}
+        if len(by_impl) == 2 and all("outputs" in d for d in by_impl.values()):
+            by_impl["max_abs_diff"] = max_diff(*(Path(by_impl[i]["outputs"]) for i in IMPLS))
+    by_impl["full_params"] = checkpoints.full_params(size)
+    print(f"text cost {size}: {json.dumps(by_impl)}", file=sys.stderr, flush=True)
+    return by_impl
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -124,6 +141,9 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true",
                         help="start a new table (default: keep the rows of an earlier run with the same settings "
                         "that this run does not measure)")  # fmt: skip
+    parser.add_argument("--lite-text", default="sam3,s0,s1,l",
+                        help="concept models whose text cost is measured (sam3: SAM 3's CLIP; s0, s1, l: "
+                        "SAM3-LiteText); empty skips")  # fmt: skip
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--quick", action="store_true", help=f"cut-down preset: {QUICK}")
     if "--quick" in sys.argv[1:]:
@@ -180,6 +200,12 @@ def main() -> None:
             for t in trackers
         }
         report.write(args.output, meta, kept, extra, quiet=True)
+    sizes = [s.strip() for s in args.lite_text.split(",") if s.strip()]
+    if sizes:
+        extra["lite_text"] = {**extra.get("lite_text", {})}  # an earlier run's sizes stay until measured
+        for size in sizes:  # written after each size: partial results survive a stop
+            extra["lite_text"][size] = lite_text_entry(size, args, pythons, common, env)
+            report.write(args.output, meta, kept, extra, quiet=True)
     results: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         workers = {impl: Worker(py, impl, [*common, "--out", tmp], env) for impl, py in pythons.items()}

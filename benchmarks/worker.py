@@ -6,6 +6,7 @@ per request on stdin, one JSON line per answer on stdout; outputs go to .pt file
     python benchmarks/worker.py --impl ... --load         # load time and peak RSS, then exit
     python benchmarks/worker.py --impl ... --video-rss N  # peak RSS over an N-frame 720p video
     (--tracker edgetam: the last two for EdgeTAM instead of the SAM 3 tracker)
+    python benchmarks/worker.py --impl ... --lite-text s0 --lite s0=DIR  # a concept model's text cost
 """
 
 from __future__ import annotations
@@ -94,6 +95,56 @@ def video_rss(env: rows.Env, frames: int, tracker: str) -> dict:
     return {"frames": frames, "peak_bytes": status("VmHWM") - base, "by_frame": samples}
 
 
+def _median_seconds(call, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t)
+    return sorted(times)[len(times) // 2]
+
+
+def lite_text(env: rows.Env, which: str, repeats: int, out: Path) -> dict:
+    """What the text encoder costs a concept model ("sam3": SAM 3's CLIP; "s0", "s1", "l":
+    SAM3-LiteText's): parameters, load time and peak-RSS increase (fp32), and the time of a new
+    phrase on a cached image (text encoder + heads, and the text encoder alone) in fp32 and bf16,
+    with the bf16 outputs' deviation from fp32. The fp32 outputs go to `out` for the driver."""
+    name = "Sam3Model" if which == "sam3" else f"Sam3LiteTextModel:{which}"
+    reset_peak()
+    before = status("VmRSS")
+    t = time.perf_counter()
+    model = env.model(name, torch.float32)
+    result = {"seconds": time.perf_counter() - t, "peak_bytes": status("VmHWM") - before}
+    result["params"] = sum(p.numel() for p in model.parameters())
+    result["text_params"] = sum(p.numel() for p in model.text_encoder.parameters()) + sum(
+        p.numel() for p in model.text_projection.parameters()
+    )
+    ids, mask = rows._text(None)
+    outputs = {}
+    for dtype_name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
+        model = model.to(dtype)
+        with torch.inference_mode():
+            vision = model.get_vision_features(pixel_values=rows.pixels(1008, dtype))
+
+            def phrase(model=model, vision=vision):
+                return model(vision_embeds=vision, input_ids=ids, attention_mask=mask)
+
+            def text(model=model):
+                return model.get_text_features(input_ids=ids, attention_mask=mask)
+
+            outputs[dtype_name] = rows._concept_outputs(phrase())
+            result[f"phrase_{dtype_name}"] = _median_seconds(phrase, repeats)
+            result[f"text_{dtype_name}"] = _median_seconds(text, repeats)
+    result["bf16_deviation"] = {
+        k: (outputs["bfloat16"][k] - outputs["float32"][k]).abs().max().item() for k in outputs["float32"]
+    }
+    path = out / f"{env.impl}-lite-{which}.pt"
+    torch.save(outputs["float32"], path)
+    result["outputs"] = str(path)
+    result["repeats"] = repeats
+    return result
+
+
 def serve(env: rows.Env, out: Path) -> None:
     answer = os.fdopen(os.dup(1), "w", buffering=1)
     sys.stdout = sys.stderr  # libraries' prints must not corrupt the protocol
@@ -139,6 +190,9 @@ def main() -> None:
     parser.add_argument("--load", action="store_true")
     parser.add_argument("--video-rss", type=int, default=0)
     parser.add_argument("--tracker", choices=sorted(TRACKERS), default="sam3", help="for --load/--video-rss")
+    parser.add_argument("--lite-text", default="", help="sam3, s0, s1 or l: a concept model's text cost")
+    parser.add_argument("--lite", action="append", default=[], help="SIZE=DIR: a LiteText checkpoint")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs (--lite-text)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -151,12 +205,15 @@ def main() -> None:
         args.auto_points,
         text_video=args.text_video,
         device=args.device,
+        lite=dict(item.split("=", 1) for item in args.lite),
     )
     if args.device.startswith("cuda"):  # fp32 rows are fp32 (as the reference's parity assumes)
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
     if args.load:
         print(json.dumps(load(env, args.tracker)))
+    elif args.lite_text:
+        print(json.dumps(lite_text(env, args.lite_text, args.repeats, args.out)))
     elif args.video_rss:
         print(json.dumps(video_rss(env, args.video_rss, args.tracker)))
     else:

@@ -1,10 +1,14 @@
 """Entry point of the SAM 3 demo, locally (`make demo`) and as a Hugging Face Space.
 
-    python apps/demo/app.py [--model facebook/sam3 | PATH | tiny-random] [--host 127.0.0.1] [--port 7860]
+    python apps/demo/app.py [--model facebook/sam3 | yonigozlan/sam3-litetext-s0 | PATH | tiny-random
+                            | tiny-random-litetext] [--tracker-model facebook/sam3 | PATH | tiny-random]
+                            [--host 127.0.0.1] [--port 7860]
                             [--video-model yonigozlan/edgetam-video-1 | PATH | tiny-random-edgetam]
 
 The model also comes from the SAM3_MODEL environment variable (default facebook/sam3); on a Hugging
 Face Space set it as a variable, and HF_TOKEN as a secret. The model loads once per process.
+A SAM3-LiteText model (small text encoder, no tracker) segments concepts; its clicks and video use
+SAM 3's tracker from `--tracker-model` (or SAM3_TRACKER_MODEL), e.g. facebook/sam3.
 The Video tracking tab tracks with SAM 3 or EdgeTAM; EdgeTAM's checkpoint is `--video-model` (or
 SAM3_VIDEO_MODEL, default yonigozlan/edgetam-video-1), loaded when a video is first tracked with it.
 `--max-concurrency N` (or SAM3_MAX_CONCURRENCY) bounds the model calls that run at once; later
@@ -32,7 +36,15 @@ from sam3_demo.video_models import DEFAULT_EDGETAM, VideoModels  # noqa: E402
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="SAM 3 demo")
     parser.add_argument(
-        "--model", default=os.environ.get("SAM3_MODEL"), help="hub id, folder, or tiny-random"
+        "--model",
+        default=os.environ.get("SAM3_MODEL"),
+        help="hub id (SAM 3 or SAM3-LiteText), folder, tiny-random or tiny-random-litetext",
+    )
+    parser.add_argument(
+        "--tracker-model",
+        default=os.environ.get("SAM3_TRACKER_MODEL"),
+        help="for a SAM3-LiteText --model: the SAM 3 checkpoint whose tracker serves clicks and video "
+        "(e.g. facebook/sam3; default $SAM3_TRACKER_MODEL, else concept segmentation only)",
     )
     parser.add_argument(
         "--video-model",
@@ -54,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"--max-concurrency must be at least 1, got {args.max_concurrency}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     limit_arenas(2)  # Gradio's handler threads share two heaps, trimmed when tabs close
-    slot = load_model(args.model, device=args.device)
+    slot = load_model(args.model, device=args.device, tracker_model=args.tracker_model)
     if slot.error:
         print(
             f"\nThe model could not be loaded: {slot.error}\n"

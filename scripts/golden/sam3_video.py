@@ -40,6 +40,7 @@ from types import SimpleNamespace
 import concept_scenarios as cs
 import torch
 from concept_videos import write_concept_checkpoint
+
 from golden._float64 import interpolate_in_float64
 
 SIZE = 224  # the tiny config's image size

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 
 from sam3_sdk import Sam3
-from sam3_sdk.random_checkpoint import TINY_RANDOM, tiny_random_checkpoint
+from sam3_sdk.random_checkpoint import RANDOM_CHECKPOINTS, TINY_RANDOM, checkpoint_path
 
 log = logging.getLogger("sam3_demo")
 
@@ -24,7 +24,7 @@ class ModelSlot:
 
     @property
     def is_random(self) -> bool:
-        return self.name == TINY_RANDOM
+        return self.name in RANDOM_CHECKPOINTS
 
     def banner(self) -> str:
         if self.error:
@@ -43,21 +43,27 @@ class ModelSlot:
             )
         if self.is_random:
             return (
-                f"**Smoke-test mode:** the model is `{TINY_RANDOM}`, a tiny checkpoint with RANDOM weights. "
+                f"**Smoke-test mode:** the model is `{self.name}`, a tiny checkpoint with RANDOM weights. "
                 "Everything works, but the masks mean nothing. Use `--model facebook/sam3` for real results."
             )
         return f"Model: `{self.name}`"
 
 
-def load_model(name: str | None = None, device: str | None = None) -> ModelSlot:
-    """Load `name` (a hub id, a folder, or `tiny-random`); never raises: errors go into the slot.
+def load_model(
+    name: str | None = None, device: str | None = None, tracker_model: str | None = None
+) -> ModelSlot:
+    """Load `name` (a hub id, a folder, `tiny-random` or `tiny-random-litetext`); never raises:
+    errors go into the slot.
 
+    tracker_model: for a SAM3-LiteText `name` (no tracker of its own), the SAM 3 checkpoint whose
+    tracker serves clicks and video (default $SAM3_TRACKER_MODEL; none: concept segmentation only).
     Called once per process, before the app is built. A gated hub model reads the token from
     `HF_TOKEN` (a Space secret) through huggingface_hub."""
     name = name or os.environ.get("SAM3_MODEL") or DEFAULT_MODEL
+    tracker_model = tracker_model or os.environ.get("SAM3_TRACKER_MODEL") or None
     try:
-        path = tiny_random_checkpoint() if name == TINY_RANDOM else name
-        sam = Sam3.from_pretrained(path, device=device)
+        extra = {} if tracker_model is None else {"tracker_model": checkpoint_path(tracker_model)}
+        sam = Sam3.from_pretrained(checkpoint_path(name), device=device, **extra)
     except Exception as e:  # any failure becomes a sentence on the page and in the console
         message = str(e) or type(e).__name__
         log.error("could not load model %s: %s", name, message)

@@ -32,12 +32,21 @@ from .config.edgetam import (
     EdgeTamVideoPromptEncoderConfig,
     EdgeTamVisionConfig,
 )
+from .config.lite_text import (
+    Sam3LiteTextConfig,
+    Sam3LiteTextDETRDecoderConfig,
+    Sam3LiteTextDETREncoderConfig,
+    Sam3LiteTextGeometryEncoderConfig,
+    Sam3LiteTextMaskDecoderConfig,
+    Sam3LiteTextTextConfig,
+)
 from .devices import infer_device
 from .mask_generation import Sam3TrackerMaskGenerator
 from .modeling.backbones.vit import Sam3ViTModel
 from .modeling.vision import Sam3VisionModel
 from .models.edgetam_video import EdgeTamVideoModel
 from .models.sam3 import Sam3Model
+from .models.sam3_lite_text import Sam3LiteTextModel, Sam3LiteTextTextModel
 from .models.sam3_tracker import Sam3TrackerImageSegmentationOutput, Sam3TrackerModel
 from .models.sam3_tracker_video import Sam3TrackerVideoModel
 from .models.sam3_video import Sam3VideoModel, Sam3VideoSegmentationOutput
@@ -87,6 +96,14 @@ __all__ = [
     "Sam3GeometryEncoderConfig",
     "Sam3MaskDecoderConfig",
     "Sam3Model",
+    "Sam3LiteTextConfig",
+    "Sam3LiteTextDETRDecoderConfig",
+    "Sam3LiteTextDETREncoderConfig",
+    "Sam3LiteTextGeometryEncoderConfig",
+    "Sam3LiteTextMaskDecoderConfig",
+    "Sam3LiteTextModel",
+    "Sam3LiteTextTextConfig",
+    "Sam3LiteTextTextModel",
     "Sam3Processor",
     "Sam3TrackerConfig",
     "Sam3TrackerImageSegmentationOutput",

@@ -3,7 +3,7 @@
 Small adapters over the concrete classes' own `from_pretrained`: they read `config.json` (and
 `processor_config.json`) of a hub repo or folder and hand over to the class. As in the reference,
 the combined `facebook/sam3` checkpoint (`model_type` "sam3_video") gives the text-prompted video
-model `Sam3VideoModel`; `AutoProcessor` follows the `processor_class` of `processor_config.json`
+model `Sam3VideoModel`; a SAM3-LiteText checkpoint ("sam3_lite_text") gives `Sam3LiteTextModel`; `AutoProcessor` follows the `processor_class` of `processor_config.json`
 (`Sam3Processor` or `Sam3VideoProcessor`), else the model type's processor.
 """
 
@@ -17,6 +17,7 @@ from typing import Any
 from .checkpoint_files import read_config, resolve_checkpoint_dir
 from .config import CONFIG_CLASSES, BaseConfig, ConfigError, config_from_dict
 from .models.sam3 import Sam3Model
+from .models.sam3_lite_text import Sam3LiteTextModel, Sam3LiteTextTextModel
 from .models.sam3_tracker import Sam3TrackerModel
 from .models.sam3_tracker_video import Sam3TrackerVideoModel
 from .models.sam3_video import Sam3VideoModel
@@ -35,12 +36,15 @@ MODEL_CLASSES: dict[str, type] = {
     "sam3": Sam3Model,
     "sam3_tracker": Sam3TrackerModel,
     "sam3_tracker_video": Sam3TrackerVideoModel,
+    "sam3_lite_text": Sam3LiteTextModel,
+    "sam3_lite_text_text_model": Sam3LiteTextTextModel,
 }
 PROCESSOR_CLASSES: dict[str, type] = {
     "sam3_video": Sam3VideoProcessor,
     "sam3": Sam3Processor,
     "sam3_tracker": Sam3TrackerProcessor,
     "sam3_tracker_video": Sam3TrackerVideoProcessor,
+    "sam3_lite_text": Sam3Processor,
 }
 # `processor_class` of a processor_config.json → our class.
 _PROCESSOR_BY_NAME: dict[str, type] = {

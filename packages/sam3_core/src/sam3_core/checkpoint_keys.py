@@ -34,6 +34,8 @@ __all__ = [
     "VISION_LAYOUTS",
     "EDGETAM_VIDEO",
     "SAM3_VIDEO",
+    "LITE_TEXT_DETECTOR",
+    "LITE_TEXT_TEXT_MODEL",
 ]
 
 HUB_PREFIXES = ("detector_model.", "tracker_model.", "tracker_neck.")
@@ -47,12 +49,15 @@ class KeyLayout:
     rules: (hub prefix, model prefix) pairs, most specific hub prefix first.
     ignored: hub prefixes of the family's other models, deliberately not read.
     ignored_model_keys: keys of the family (after mapping) that this model does not have.
+    writes_own_keys: the hub checkpoint of this model holds its own keys (a single-model
+        checkpoint); the rules only read other layouts.
     """
 
     name: str
     rules: tuple[tuple[str, str], ...]
     ignored: tuple[str, ...] = ()
     ignored_model_keys: re.Pattern[str] | None = None
+    writes_own_keys: bool = False
 
     def to_model(self, hub_key: str) -> str | None:
         """The model key of a checkpoint key, or None when the tensor is deliberately not this model's."""
@@ -71,6 +76,8 @@ class KeyLayout:
 
     def to_hub(self, model_key: str) -> str:
         """The hub key of one of this model's keys (the inverse of `to_model`)."""
+        if self.writes_own_keys:
+            return model_key
         matching = [(hub, ours) for hub, ours in self.rules if model_key.startswith(ours)]
         if not matching:
             raise KeyError(
@@ -139,4 +146,33 @@ SAM3_VIDEO = KeyLayout(
 EDGETAM_VIDEO = KeyLayout(
     "EdgeTAM video tracker (EdgeTamVideoModel)",
     rules=(("vision_encoder.backbone.timm_model.", "vision_encoder.backbone."), ("", "")),
+)
+
+
+# SAM3-LiteText (`yonigozlan/sam3-litetext-s0`, ...) is a single-model checkpoint: the reference's
+# `save_pretrained` writes the detector's own keys, unprefixed. A `detector_model.` prefix (the
+# combined layout) is read too; a tracker's tensors there are not the detector's.
+LITE_TEXT_DETECTOR = KeyLayout(
+    "SAM3-LiteText concept detector (Sam3LiteTextModel)",
+    rules=(("detector_model.", ""),),
+    ignored=("tracker_model.", "tracker_neck."),
+    writes_own_keys=True,
+)
+
+# The LiteText text encoder alone: its own checkpoint (unprefixed), or the `text_encoder.` part of
+# a whole LiteText checkpoint, whose other parts are ignored.
+_LITE_TEXT_DETECTOR_PARTS = (
+    "vision_encoder.",
+    "text_projection.",
+    "geometry_encoder.",
+    "detr_encoder.",
+    "detr_decoder.",
+    "mask_decoder.",
+    "dot_product_scoring.",
+)
+LITE_TEXT_TEXT_MODEL = KeyLayout(
+    "SAM3-LiteText text encoder (Sam3LiteTextTextModel)",
+    rules=(("detector_model.text_encoder.", ""), ("text_encoder.", "")),
+    ignored=(*HUB_PREFIXES, *_LITE_TEXT_DETECTOR_PARTS),
+    writes_own_keys=True,
 )

@@ -289,12 +289,16 @@ class ConceptVideoTracker:
         tracker: VideoTracker,
         checkpoint: Any,
         config_overrides: dict | None = None,
+        tokenizer: Any = None,
         **hub_kwargs: Any,
     ) -> ConceptVideoTracker:
         """Compose over a loaded detector and SAM 3 video tracker sharing one backbone.
 
-        checkpoint: the folder or hub id they came from (its config.json holds the detection-to-track
-        settings; `config_overrides` changes them, e.g. {"new_det_thresh": 0.5}).
+        checkpoint: the folder or hub id of the video tracker, a SAM 3 checkpoint (its config.json
+        holds the detection-to-track settings; `config_overrides` changes them, e.g.
+        {"new_det_thresh": 0.5}).
+        tokenizer: the detector's tokenizer when the detector comes from another checkpoint (e.g.
+            SAM3-LiteText's); default the checkpoint's.
         """
         if tracker.name != "SAM 3":
             raise ValueError(
@@ -306,8 +310,10 @@ class ConceptVideoTracker:
             {**read_config(folder), **(config_overrides or {})}
         )
         model = ConceptVideoModel.compose(config, detector, tracker.model, tracker.model.vision_encoder.neck)
+        if tokenizer is None:
+            tokenizer = Sam3VideoProcessor.from_pretrained(folder, **hub_kwargs).tokenizer
         processor = Sam3VideoProcessor(
-            tokenizer=Sam3VideoProcessor.from_pretrained(folder, **hub_kwargs).tokenizer,
+            tokenizer=tokenizer,
             size=tracker.processor.size,
             video_processor=tracker.processor,
         )

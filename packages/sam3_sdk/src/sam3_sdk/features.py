@@ -43,17 +43,26 @@ class ImageFeatures:
 
 
 class FeatureStore:
-    """The last `cache_size` images' features, computed from the tracker's backbone on first use.
+    """The last `cache_size` images' features, computed from the shared backbone on first use.
 
-    tracker: owns the shared backbone (the detector's vision encoder holds the same module).
-    processor: the tracker's processor; its `size` (pixels) is the backbone's input size.
+    tracker: the point/box tracker (its vision encoder holds the shared backbone), or None for a
+        checkpoint without one (SAM3-LiteText alone): then only detector features are made.
+    processor: makes the backbone's input (`pixel_values`); its `size` (pixels) is the input size.
+    vision: the vision encoder whose backbone runs; default the tracker's.
     """
 
     def __init__(
-        self, tracker: Sam3TrackerModel, processor: Sam3TrackerProcessor, cache_size: int = 3
+        self,
+        tracker: Sam3TrackerModel | None,
+        processor: Sam3TrackerProcessor,
+        cache_size: int = 3,
+        vision: Sam3VisionModel | None = None,
     ) -> None:
+        if tracker is None and vision is None:
+            raise ValueError("FeatureStore needs a tracker or a vision encoder to run the backbone")
         self.tracker = tracker
         self.processor = processor
+        self.vision = tracker.vision_encoder if vision is None else vision
         self._entries: LRUCache[str, ImageFeatures] = LRUCache(max(1, cache_size))
 
     @property
@@ -85,14 +94,16 @@ class FeatureStore:
         """(1, C, h, w) output of the shared backbone for `entry` (computed once)."""
         if entry.backbone_map is None:
             # The processor applies its config's size, resample, rescale and normalisation.
-            pixels = self.processor(images=entry.image, device=self.tracker.device)["pixel_values"]
-            vision = self.tracker.vision_encoder
-            entry.backbone_map = vision.backbone_map(pixels.to(self.tracker.dtype))
+            weight = next(self.vision.parameters())
+            pixels = self.processor(images=entry.image, device=weight.device)["pixel_values"]
+            entry.backbone_map = self.vision.backbone_map(pixels.to(weight.dtype))
         return entry.backbone_map
 
     @torch.inference_mode()
     def tracker_embeddings(self, entry: ImageFeatures) -> list[torch.Tensor]:
         """The tracker's mask-decoder inputs for `entry` (three maps, finest first; computed once)."""
+        if self.tracker is None:
+            raise RuntimeError("no point/box tracker is loaded: its image embeddings cannot be made")
         if entry.tracker_embeddings is None:
             vision = self.tracker.vision_encoder.from_backbone_map(self.backbone_map(entry))
             entry.tracker_embeddings = self.tracker.image_embeddings_from_vision(vision)

@@ -7,6 +7,11 @@ small predictor over them: `ImagePredictor` (points, boxes, masks), `MaskGenerat
 EdgeTAM's with `video_model=`) and `ConceptVideoTracker` (phrases in video: the detector and SAM
 3's video tracker composed, nothing loaded twice). The lazily loaded models are built in one
 place, `_load_detector`, `_load_video_predictor` and `_load_concept_video_tracker`.
+
+A SAM3-LiteText checkpoint (SAM 3's image encoder and detector heads with a small text encoder, no
+tracker) loads its detector at once and runs concept segmentation alone; clicks and video take SAM
+3's tracker heads from another checkpoint (`tracker_model="facebook/sam3"`), built around the
+LiteText checkpoint's backbone.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 from sam3_core import (
+    Sam3LiteTextModel,
     Sam3Model,
     Sam3Processor,
     Sam3TrackerModel,
@@ -26,6 +32,7 @@ from sam3_core import (
     Sam3TrackerVideoModel,
     Sam3TrackerVideoProcessor,
 )
+from sam3_core.checkpoint import read_config, resolve_checkpoint_dir
 
 from .concept_predictor import ConceptPredictor
 from .concept_video import ConceptVideoTracker
@@ -45,6 +52,9 @@ from .video_tracker import VideoTracker
 __all__ = ["DEFAULT_MODEL", "ImageFeatures", "Sam3"]
 
 DEFAULT_MODEL = os.environ.get("SAM3_MODEL", "facebook/sam3")
+# Concept-only checkpoints: a detector (with its own text encoder) and no tracker.
+CONCEPT_ONLY_MODEL_TYPES = {"sam3_lite_text": Sam3LiteTextModel}
+TRACKER_HINT = 'tracker_model="facebook/sam3"'  # how to add SAM 3's tracker to such a checkpoint
 
 
 class Sam3:
@@ -57,24 +67,47 @@ class Sam3:
 
     def __init__(
         self,
-        tracker: Sam3TrackerModel,
-        tracker_processor: Sam3TrackerProcessor,
+        tracker: Sam3TrackerModel | None,
+        tracker_processor: Sam3TrackerProcessor | None,
         checkpoint: str | os.PathLike | None = None,
         cache_size: int = 3,
         text_cache_size: int = 64,
         hub_kwargs: dict | None = None,
         video_model: str | os.PathLike | VideoTracker | None = None,
         concept_config: dict | None = None,
+        detector: Sam3Model | None = None,
+        detector_processor: Sam3Processor | None = None,
+        tracker_checkpoint: str | os.PathLike | None = None,
     ) -> None:
+        """tracker / tracker_processor: SAM 3's point/box tracker, or None when the checkpoint has
+        none (then `detector` and `detector_processor` must be given, and clicks and video raise).
+        tracker_checkpoint: where SAM 3's tracker and video tracker weights are read; default
+        `checkpoint`."""
+        if tracker is None and detector is None:
+            raise ValueError("Sam3 needs a tracker, a detector, or both")
         self.tracker = tracker
         self.tracker_processor = tracker_processor
         self.checkpoint = checkpoint
+        self.tracker_checkpoint = (
+            (checkpoint if tracker is not None else None)
+            if tracker_checkpoint is None
+            else tracker_checkpoint
+        )
         self._hub_kwargs = hub_kwargs or {}
-        self.feature_store = FeatureStore(tracker, tracker_processor, cache_size)
-        self.image_predictor = ImagePredictor(tracker, tracker_processor, self.feature_store)
-        self.mask_generator = MaskGenerator(tracker, tracker_processor, self.feature_store)
-        self._detector: Sam3Model | None = None  # the lazily loaded models and their predictors
-        self._detector_processor: Sam3Processor | None = None
+        if tracker is not None:
+            self.feature_store = FeatureStore(tracker, tracker_processor, cache_size)
+        else:  # concept segmentation only: the detector's vision encoder runs the backbone
+            self.feature_store = FeatureStore(
+                None, detector_processor, cache_size, vision=detector.vision_encoder
+            )
+        self._image_predictor = (
+            None if tracker is None else ImagePredictor(tracker, tracker_processor, self.feature_store)
+        )
+        self._mask_generator = (
+            None if tracker is None else MaskGenerator(tracker, tracker_processor, self.feature_store)
+        )
+        self._detector: Sam3Model | None = detector  # the lazily loaded models and their predictors
+        self._detector_processor: Sam3Processor | None = detector_processor
         self._concept_predictor: ConceptPredictor | None = None
         # video tracking: None → SAM 3's tracker around the trunk; else a checkpoint (e.g. EdgeTAM's)
         self.video_model = None if isinstance(video_model, VideoTracker) else video_model
@@ -98,10 +131,16 @@ class Sam3:
         cache_size: int = 3,
         video_model: str | os.PathLike | None = None,
         concept_config: dict | None = None,
+        tracker_model: str | os.PathLike | None = None,
         **hub_kwargs: Any,
     ) -> Sam3:
         """Load a SAM 3 checkpoint (hub id, folder, or `tiny-random`: random weights, written on
         first use). `device` defaults to CUDA when available.
+
+        A SAM3-LiteText checkpoint ("yonigozlan/sam3-litetext-s0", `tiny-random-litetext`, any
+        folder whose config is a `sam3_lite_text` model) segments concepts with its small text
+        encoder; it has no tracker, so clicks and video need `tracker_model`, a SAM 3 checkpoint
+        ("facebook/sam3") whose tracker heads are built around the LiteText backbone.
 
         The point/box tracker loads now; the concept detector on the first `segment_concept`,
         sharing the tracker's image backbone (one copy in memory, one pass per image).
@@ -113,6 +152,17 @@ class Sam3:
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         path = checkpoint_path(name_or_path)
+        model_type = read_config(resolve_checkpoint_dir(path, **hub_kwargs)).get("model_type")
+        if model_type in CONCEPT_ONLY_MODEL_TYPES:
+            return cls._from_concept_checkpoint(
+                CONCEPT_ONLY_MODEL_TYPES[model_type], path, device, dtype, cache_size, video_model,
+                concept_config, tracker_model, hub_kwargs,
+            )  # fmt: skip
+        if tracker_model is not None:
+            raise ValueError(
+                f"tracker_model={tracker_model!r} is for checkpoints without a tracker (SAM3-LiteText); "
+                f"{name_or_path!r} is a {model_type!r} checkpoint with its own"
+            )
         tracker = Sam3TrackerModel.from_pretrained(path, device=device, dtype=dtype, **hub_kwargs)
         processor = Sam3TrackerProcessor.from_pretrained(path, **hub_kwargs)
         return cls(
@@ -120,9 +170,72 @@ class Sam3:
             video_model=video_model, concept_config=concept_config,
         )  # fmt: skip
 
+    @classmethod
+    def _from_concept_checkpoint(
+        cls,
+        detector_class,
+        path,
+        device,
+        dtype,
+        cache_size,
+        video_model,
+        concept_config,
+        tracker_model,
+        hub_kwargs,
+    ) -> Sam3:
+        """A detector-only checkpoint (SAM3-LiteText), with SAM 3's tracker heads from `tracker_model`
+        built around its backbone when given."""
+        detector = detector_class.from_pretrained(path, device=device, dtype=dtype, **hub_kwargs)
+        detector_processor = Sam3Processor.from_pretrained(path, **hub_kwargs)
+        tracker = tracker_processor = tracker_path = None
+        if tracker_model is not None:
+            tracker_path = checkpoint_path(tracker_model)
+            tracker = Sam3TrackerModel.from_pretrained(
+                tracker_path,
+                device=device,
+                dtype=dtype,
+                backbone=detector.vision_encoder.backbone,
+                **hub_kwargs,
+            )
+            tracker_processor = Sam3TrackerProcessor.from_pretrained(tracker_path, **hub_kwargs)
+            if detector_processor.size != tracker_processor.size:
+                raise ValueError(
+                    f"the detector of {path} expects {detector_processor.size} px images but the tracker of "
+                    f"{tracker_model} {tracker_processor.size} px"
+                )
+        return cls(
+            tracker, tracker_processor, checkpoint=path, cache_size=cache_size, hub_kwargs=hub_kwargs,
+            video_model=video_model, concept_config=concept_config, detector=detector,
+            detector_processor=detector_processor, tracker_checkpoint=tracker_path,
+        )  # fmt: skip
+
+    def _no_tracker(self, what: str) -> RuntimeError:
+        return RuntimeError(
+            f"{what} needs SAM 3's tracker, which {self.checkpoint} does not have (a concept-only "
+            f"checkpoint); load it with Sam3.from_pretrained({str(self.checkpoint)!r}, {TRACKER_HINT}) "
+            "to add the tracker heads around its image encoder"
+        )
+
+    @property
+    def image_predictor(self) -> ImagePredictor:
+        """The `ImagePredictor` (points, boxes, masks) over the tracker and the shared features."""
+        if self._image_predictor is None:
+            raise self._no_tracker("segment_object (clicks, boxes, masks)")
+        return self._image_predictor
+
+    @property
+    def mask_generator(self) -> MaskGenerator:
+        if self._mask_generator is None:
+            raise self._no_tracker("generate_masks")
+        return self._mask_generator
+
     @property
     def device(self) -> torch.device:
-        return self.tracker.device
+        return (self.tracker if self.tracker is not None else self._detector).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return (self.tracker if self.tracker is not None else self._detector).dtype
 
     @property
     def cache_size(self) -> int:
@@ -161,7 +274,7 @@ class Sam3:
     def _load_video_predictor(self) -> VideoTracker:
         if self.video_model is not None:
             return VideoTracker.from_pretrained(
-                self.video_model, device=self.device, dtype=self.tracker.dtype, **self._hub_kwargs
+                self.video_model, device=self.device, dtype=self.dtype, **self._hub_kwargs
             )
         return self._load_sam3_video_tracker()
 
@@ -171,19 +284,27 @@ class Sam3:
             if self._sam3_video_tracker is None:
                 self._sam3_video_tracker = self._load_sam3_video_tracker()
             video = self._sam3_video_tracker
+        # the settings of text-prompted video are the tracker checkpoint's (a SAM 3 `sam3_video`
+        # config); the phrases are the detector's, tokenized by its own tokenizer
+        tokenizer = self.detector_processor.tokenizer if self.tracker_checkpoint != self.checkpoint else None
         return ConceptVideoTracker.from_parts(
-            self.detector, video, self.checkpoint, config_overrides=self.concept_config, **self._hub_kwargs
-        )
+            self.detector, video, self.tracker_checkpoint, config_overrides=self.concept_config,
+            tokenizer=tokenizer, **self._hub_kwargs,
+        )  # fmt: skip
 
     def _load_sam3_video_tracker(self) -> VideoTracker:
+        if self.tracker_checkpoint is None:
+            raise self._no_tracker(
+                "video tracking with SAM 3's tracker (track_object, track_concept, video_session)"
+            )
         model = Sam3TrackerVideoModel.from_pretrained(
-            self.checkpoint,
+            self.tracker_checkpoint,
             device=self.device,
-            dtype=self.tracker.dtype,
-            backbone=self.tracker.vision_encoder.backbone,  # built around the one trunk, not read again
+            dtype=self.dtype,
+            backbone=self.feature_store.vision.backbone,  # built around the one trunk, not read again
             **self._hub_kwargs,
         )
-        processor = Sam3TrackerVideoProcessor.from_pretrained(self.checkpoint, **self._hub_kwargs)
+        processor = Sam3TrackerVideoProcessor.from_pretrained(self.tracker_checkpoint, **self._hub_kwargs)
         return VideoTracker(model, processor)
 
     # -- image features ---------------------------------------------------------------------
@@ -357,6 +478,8 @@ class Sam3:
         `phrases` (object id -> phrase), detection scores. See `tracking.track_concept` for `direction`.
         Frames are decoded lazily and results are not kept: memory stays bounded on long videos.
         """
+        if self.tracker_checkpoint is None:  # said now, not at the first frame
+            raise self._no_tracker("track_concept")
         return track_concept(self, video, text, direction=direction, progress=progress, fps=fps)
 
     def track_object(

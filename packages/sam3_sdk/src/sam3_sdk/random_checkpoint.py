@@ -1,7 +1,7 @@
 """SAM 3 and EdgeTAM checkpoints with RANDOM weights in the hub layout, loaded by the real loader.
 
-The tiny ones let the demo and the CLI run offline (`--model tiny-random`, `--video-model
-tiny-random-edgetam`); the tests build the same tiny checkpoints from their committed key manifests,
+The tiny ones let the demo and the CLI run offline (`--model tiny-random`, `--model
+tiny-random-litetext`, `--video-model tiny-random-edgetam`); the tests build the same tiny checkpoints from their committed key manifests,
 and bigger configs serve to measure loading. Masks from random weights are meaningless.
 
 Values are deterministic: NumPy's legacy `RandomState`, whose streams NumPy keeps stable across
@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from sam3_core import EdgeTamVideoModel, Sam3Model, Sam3TrackerVideoModel
-from sam3_core.checkpoint_keys import DETECTOR, EDGETAM_VIDEO, VIDEO_TRACKER
+from sam3_core import EdgeTamVideoModel, Sam3LiteTextModel, Sam3Model, Sam3TrackerVideoModel
+from sam3_core.checkpoint_keys import DETECTOR, EDGETAM_VIDEO, LITE_TEXT_DETECTOR, VIDEO_TRACKER
 
 from .tiny_tokenizer import write_tiny_tokenizer
 
@@ -30,19 +30,39 @@ __all__ = [
     "RANDOM_CHECKPOINTS",
     "TINY_RANDOM",
     "TINY_RANDOM_EDGETAM",
+    "TINY_RANDOM_LITE_TEXT",
     "checkpoint_path",
     "hub_manifest",
     "make_state_dict",
     "tensor_values",
     "tiny_random_checkpoint",
     "tiny_random_edgetam_checkpoint",
+    "tiny_random_lite_text_checkpoint",
+    "lite_text_config",
     "write_random_checkpoint",
     "write_random_weights",
 ]
 
 TINY_RANDOM = "tiny-random"  # the model name that selects it (`--model tiny-random`)
 TINY_RANDOM_EDGETAM = "tiny-random-edgetam"  # the tiny EdgeTAM video tracker (`--video-model ...`)
+TINY_RANDOM_LITE_TEXT = "tiny-random-litetext"  # the tiny SAM3-LiteText (`--model tiny-random-litetext`)
 EDGETAM_MODEL_TYPE = "edgetam_video"
+LITE_TEXT_MODEL_TYPE = "sam3_lite_text"
+
+# The tiny LiteText's text encoder: S0's shape (RepMixer blocks around attention layers, the 11-tap
+# kernel, 16 learnt positions) at the tiny detector's widths; vocabulary: the tiny tokenizer's.
+TINY_LITE_TEXT_ENCODER = {
+    "model_type": "sam3_lite_text_text_model",
+    "vocab_size": 1000,
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "projection_dim": 32,
+    "num_hidden_layers": 4,
+    "num_attention_heads": 2,
+    "max_position_embeddings": 16,
+    "use_repmixer_blocks": True,
+    "repmixer_kernel_size": 11,
+}
 
 Manifest = Mapping[str, Sequence[int]]  # hub key → shape
 
@@ -73,9 +93,14 @@ def hub_manifest(config: dict[str, Any]) -> dict[str, list[int]]:
     the meta device, so any size is free).
 
     A combined `sam3_video` config gives the detector's and the video tracker's tensors (the image
-    tracker's are a subset of the video tracker's); an `edgetam_video` config, EdgeTAM's."""
+    tracker's are a subset of the video tracker's); an `edgetam_video` config, EdgeTAM's; a
+    `sam3_lite_text` config, the LiteText detector's (the hub's single-model layout)."""
     with torch.device("meta"):
-        if config.get("model_type") == EDGETAM_MODEL_TYPE:
+        if config.get("model_type") == LITE_TEXT_MODEL_TYPE:
+            models = [
+                (LITE_TEXT_DETECTOR, Sam3LiteTextModel(Sam3LiteTextModel.config_from_checkpoint_dict(config)))
+            ]
+        elif config.get("model_type") == EDGETAM_MODEL_TYPE:
             models = [
                 (EDGETAM_VIDEO, EdgeTamVideoModel(EdgeTamVideoModel.config_from_checkpoint_dict(config)))
             ]
@@ -131,7 +156,8 @@ def write_random_checkpoint(
 ) -> Path:
     """Write config.json + model.safetensors (+ the tiny tokenizer for SAM 3) into `out_dir`.
 
-    config: a combined `sam3_video` or an `edgetam_video` config dict; the tiny SAM 3 one when None.
+    config: a combined `sam3_video`, an `edgetam_video` or a `sam3_lite_text` config dict; the tiny
+        SAM 3 one when None.
     manifest: hub key → shape; derived from our models for `config` when None.
     """
     out_dir = Path(out_dir)
@@ -143,7 +169,7 @@ def write_random_checkpoint(
     if config.get("model_type") == EDGETAM_MODEL_TYPE:
         what = "EdgeTAM video tracker"
     else:
-        what = "SAM 3"
+        what = "SAM3-LiteText" if config.get("model_type") == LITE_TEXT_MODEL_TYPE else "SAM 3"
         write_tiny_tokenizer(out_dir)  # the concept detector reads tokenizer.json
     (out_dir / "README.txt").write_text(f"{what} checkpoint with RANDOM weights: for smoke tests only.\n")
     return out_dir
@@ -173,10 +199,37 @@ def tiny_random_edgetam_checkpoint(cache_dir: str | os.PathLike | None = None) -
     return folder
 
 
+def lite_text_config(sam3_config: dict[str, Any], text_config: dict[str, Any]) -> dict[str, Any]:
+    """A `sam3_lite_text` config dict: the detector of a combined SAM 3 config with `text_config`
+    as its text encoder (the LiteText part configs under their own model types)."""
+    detector = dict(sam3_config.get("detector_config", sam3_config))
+    config = {k: v for k, v in detector.items() if k not in ("text_config", "model_type")}
+    for key in (
+        "geometry_encoder_config",
+        "detr_encoder_config",
+        "detr_decoder_config",
+        "mask_decoder_config",
+    ):
+        part = config.get(key) or {}
+        config[key] = {**part, "model_type": "sam3_lite_text_" + key.removesuffix("_config")}
+    return {"model_type": LITE_TEXT_MODEL_TYPE, **config, "text_config": dict(text_config)}
+
+
+def tiny_random_lite_text_checkpoint(cache_dir: str | os.PathLike | None = None) -> Path:
+    """The tiny random SAM3-LiteText checkpoint (the tiny SAM 3 detector with a tiny S0-shaped text
+    encoder, no tracker) in a cache folder (written on first use)."""
+    folder = _cache_base(cache_dir) / TINY_RANDOM_LITE_TEXT
+    if not (folder / "model.safetensors").is_file() or not (folder / "tokenizer.json").is_file():
+        config = lite_text_config(_packaged_config("tiny_config.json"), TINY_LITE_TEXT_ENCODER)
+        write_random_checkpoint(folder, config=config)
+    return folder
+
+
 # The model names that select a random checkpoint → the function that writes (once) and finds it.
 RANDOM_CHECKPOINTS = {
     TINY_RANDOM: tiny_random_checkpoint,
     TINY_RANDOM_EDGETAM: tiny_random_edgetam_checkpoint,
+    TINY_RANDOM_LITE_TEXT: tiny_random_lite_text_checkpoint,
 }
 
 

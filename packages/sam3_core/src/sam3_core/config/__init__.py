@@ -24,6 +24,14 @@ from .edgetam import (
     EdgeTamVideoPromptEncoderConfig,
     EdgeTamVisionConfig,
 )
+from .lite_text import (
+    Sam3LiteTextConfig,
+    Sam3LiteTextDETRDecoderConfig,
+    Sam3LiteTextDETREncoderConfig,
+    Sam3LiteTextGeometryEncoderConfig,
+    Sam3LiteTextMaskDecoderConfig,
+    Sam3LiteTextTextConfig,
+)
 from .tracker import (
     Sam3TrackerConfig,
     Sam3TrackerMaskDecoderConfig,
@@ -61,6 +69,12 @@ __all__ = [
     "EdgeTamVideoPromptEncoderConfig",
     "EdgeTamVideoMaskDecoderConfig",
     "EdgeTamVideoConfig",
+    "Sam3LiteTextConfig",
+    "Sam3LiteTextTextConfig",
+    "Sam3LiteTextGeometryEncoderConfig",
+    "Sam3LiteTextDETREncoderConfig",
+    "Sam3LiteTextDETRDecoderConfig",
+    "Sam3LiteTextMaskDecoderConfig",
     "CONFIG_CLASSES",
     "config_from_dict",
     "load_config_dict",
@@ -93,6 +107,12 @@ CONFIG_CLASSES: dict[str, type[BaseConfig]] = {
         EdgeTamBackboneConfig,
         EdgeTamVideoPromptEncoderConfig,
         EdgeTamVideoMaskDecoderConfig,
+        Sam3LiteTextConfig,
+        Sam3LiteTextTextConfig,
+        Sam3LiteTextGeometryEncoderConfig,
+        Sam3LiteTextDETREncoderConfig,
+        Sam3LiteTextDETRDecoderConfig,
+        Sam3LiteTextMaskDecoderConfig,
     )
 }
 _BY_MODEL_TYPE = CONFIG_CLASSES

@@ -50,13 +50,19 @@ class Sam3Model(PreTrainedModel):
     config_key = "detector_config"
     checkpoint_layout = DETECTOR
 
-    def __init__(self, config: Sam3Config, backbone: Sam3ViTModel | None = None):
+    def __init__(
+        self, config: Sam3Config, backbone: Sam3ViTModel | None = None, text_encoder: nn.Module | None = None
+    ):
+        """backbone: a ViT trunk to share (see `from_pretrained`). text_encoder: the phrase encoder;
+        default SAM 3's CLIP encoder (a subclass with another one overrides `get_text_features`)."""
         super().__init__()
         if getattr(config, "detector_config", None) is not None:  # a combined sam3_video config
             config = config.detector_config
         self.config = config
         self.vision_encoder = Sam3VisionModel(config.vision_config, backbone=backbone)
-        self.text_encoder = CLIPTextModelWithProjection(config.text_config)
+        self.text_encoder = (
+            CLIPTextModelWithProjection(config.text_config) if text_encoder is None else text_encoder
+        )
         self.text_projection = nn.Linear(
             config.text_config.hidden_size, config.detr_encoder_config.hidden_size
         )

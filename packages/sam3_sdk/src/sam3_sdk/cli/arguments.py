@@ -151,8 +151,8 @@ def _common(parser: argparse.ArgumentParser, inputs_help: str) -> None:
     model.add_argument(
         "--model",
         default=os.environ.get("SAM3_MODEL") or "facebook/sam3",
-        help="hub id, local folder, or tiny-random (offline, random weights); default $SAM3_MODEL or "
-        "facebook/sam3",
+        help="hub id (a SAM 3 or SAM3-LiteText checkpoint), local folder, or tiny-random / "
+        "tiny-random-litetext (offline, random weights); default $SAM3_MODEL or facebook/sam3",
     )
     model.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: CUDA when available)")
     model.add_argument("--dtype", choices=DTYPES, default="float32", help="weights and activations")

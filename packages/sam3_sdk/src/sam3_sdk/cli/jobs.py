@@ -14,7 +14,7 @@ import torch
 
 from ..features import ImageFeatures
 from ..model import Sam3
-from ..random_checkpoint import TINY_RANDOM, tiny_random_checkpoint
+from ..random_checkpoint import checkpoint_path
 from ..results import Instances
 from ..tracking import track_concept
 from ..video_export import write_annotated_mp4
@@ -34,9 +34,10 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 def load_sam(
     model: str, device: str | None = None, dtype: str = "float32", video_model: str | None = None
 ) -> Sam3:
-    """`Sam3` from a hub id, a folder, or `tiny-random` (the offline checkpoint with random weights);
+    """`Sam3` from a hub id, a folder, or a random checkpoint's name (`tiny-random`,
+    `tiny-random-litetext`: offline, random weights);
     video_model: the checkpoint clicks are tracked with (default: SAM 3's own tracker)."""
-    path = tiny_random_checkpoint() if model == TINY_RANDOM else model
+    path = checkpoint_path(model)
     return Sam3.from_pretrained(path, device=device, dtype=DTYPES[dtype], video_model=video_model)
 
 
@@ -138,10 +139,8 @@ class ImageJob:
         if not good:
             return out
         entries = [sam.feature_store.get(batch[i].image) for i in good]
-        pixels = torch.stack([batch[i].pixels for i in good]).to(
-            sam.device, sam.tracker.dtype
-        )  # (B, 3, S, S)
-        maps = sam.tracker.vision_encoder.backbone_map(pixels)  # (B, C, h, w)
+        pixels = torch.stack([batch[i].pixels for i in good]).to(sam.device, sam.dtype)  # (B, 3, S, S)
+        maps = sam.feature_store.vision.backbone_map(pixels)  # (B, C, h, w)
         for j, entry in enumerate(entries):
             if entry.backbone_map is None:
                 entry.backbone_map = maps[j : j + 1]

@@ -69,7 +69,7 @@ def run_images(
             bar.set_postfix(instances=stats.instances, failed=stats.failed, refresh=False)
 
         batch: list[Decoded] = []
-        for decoded in prefetch(todo, sam.tracker_processor, prefetch_depth):
+        for decoded in prefetch(todo, sam.feature_store.processor, prefetch_depth):
             batch.append(decoded)
             if len(batch) == batch_size:
                 finish(batch)
