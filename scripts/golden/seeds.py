@@ -8,12 +8,16 @@ same files with sam3_core.
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import tempfile
 from pathlib import Path
 
 import seed_examples
 from seed_env import PROCESSOR_FILES, SeedEnv
+
+F64_ONLY = bool(os.environ.get("GOLDEN_F64_ONLY"))  # regenerate only the float64 cases
 
 SIZE = 224  # the tiny SAM 3 checkpoint's image size
 EDGETAM_SIZE, EDGETAM_MASK_SIZE = 128, 32  # the tiny EdgeTAM's
@@ -65,11 +69,54 @@ def bf16_error(bf16, fp32) -> dict[str, float]:
     return out
 
 
+def _keep_float64_without_backbone(model) -> None:
+    """The reference's tracker resizes a mask input with `.float()` first (for bf16): as in the
+    trackers' float64 goldens, keep it in float64 (golden/_float64.py), in the calls that run no
+    backbone (given image embeddings: the ViT's RoPE stays float32 in both)."""
+    from golden._float64 import float_keeps_float64
+
+    if type(model).__name__ != "Sam3TrackerModel":
+        return
+    forward = model.forward
+
+    @functools.wraps(forward)
+    def patched(*args, **kwargs):
+        if kwargs.get("pixel_values") is not None or args:
+            return forward(*args, **kwargs)
+        with float_keeps_float64():
+            return forward(*args, **kwargs)
+
+    model.forward = patched
+
+
+def generate_f64(ctx, env) -> None:
+    """The `_f64` cases: the float32 examples with the reference in float64 (tests compare at 1e-9)."""
+    import torch
+    import transformers
+    from seed_float64 import f64_examples, in_float64
+
+    env.cache.clear()
+    with in_float64(transformers, after_load=_keep_float64_without_backbone):
+        for name in f64_examples(seed_examples.EXAMPLES):
+            print(f"  {name} (float64)", flush=True)
+            record = seed_examples.run(seed_examples.EXAMPLES[name], transformers, env)
+            floats = [v.dtype for v in record.tensors.values() if v.is_floating_point()]
+            assert all(d == torch.float64 for d in floats), f"{name}: not all float64: {set(floats)}"
+            ctx.save(seed_examples.golden_name(name) + "_f64", record.tensors, record.golden_meta())
+    env.cache.clear()
+
+
 def generate(ctx) -> None:
     import seed_examples_video
     import torch
     import transformers
 
+    if F64_ONLY:
+        with tempfile.TemporaryDirectory() as tmp:
+            env = SeedEnv.build(Path(tmp))  # the committed processor files
+            env.save_sub_models()
+            generate_f64(ctx, env)
+        return
     files = processor_files()
     PROCESSOR_FILES.parent.mkdir(parents=True, exist_ok=True)
     PROCESSOR_FILES.write_text(json.dumps(files, indent=1, sort_keys=True))
@@ -93,3 +140,4 @@ def generate(ctx) -> None:
             seed_examples_video.bfloat16 = torch.bfloat16
         for name, record in records.items():
             ctx.save(seed_examples.golden_name(name), record.tensors, record.golden_meta())
+        generate_f64(ctx, env)

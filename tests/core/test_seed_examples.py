@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from golden_io import load_golden, max_abs_diff
 from sam3_core.mask_generation import Sam3TrackerMaskGenerator, build_point_grid
 from seed_env import MASK_STRIDE, SeedEnv
+from seed_float64 import f64_examples, in_float64
 
 FP32_TOL = 1e-4  # logits, scores, boxes and resized float masks
 # The video documents run their sessions in bf16: both sides round every layer to 8 bits of
@@ -36,6 +37,12 @@ MASK_MISMATCH = 1e-3
 # masks have many pixels that close to 0: a mask's area may move by this fraction of the image's
 # pixels (kernels, and so rounding orders, differ between CPUs).
 BF16_AREA_FLOOR = 5e-3
+
+# The float32 examples replayed in float64 (`<example>_f64`, tests/fixtures/seed_float64.py): both
+# implementations round at ~1e-12, so anything above 1e-9 is a difference in what is computed, not
+# rounding (FP32_TOL's 1e-4 can hide a 1 % error on the tiny model's small logits); masks, areas,
+# kept instances and printed lines must be identical.
+TOL_F64 = 1e-9
 
 # Steps that fail in sam3_core on purpose; the reference fails them too (golden "errors").
 EXPECTED_ERRORS = {
@@ -131,6 +138,42 @@ def test_seed_example(name, env):
         )
         worst[kind] = max(worst.get(kind, 0.0), diff)
     print(f"\n{name}: worst {worst}")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("name", f64_examples(seed_examples.EXAMPLES))
+def test_seed_example_f64(name, env):
+    fp32_cache, env.cache = env.cache, {}  # the examples' shared models, loaded again in float64
+    try:
+        with in_float64(sam3_core):
+            record = seed_examples.run(seed_examples.EXAMPLES[name], sam3_core, env)
+    finally:
+        env.cache = fp32_cache
+    expected, meta = load_golden("seeds", seed_examples.golden_name(name) + "_f64")
+
+    failed = {step: error.split(":")[0] for step, error in record.errors.items()}
+    assert failed == EXPECTED_ERRORS.get(name, {}), f"steps failed: {record.errors}"
+    assert record.printed == meta["printed"]
+    for key, value in meta.items():
+        if key not in ("printed", "errors"):
+            assert record.meta.get(key) == value, f"{key}: {record.meta.get(key)!r} != {value!r}"
+    assert set(record.tensors) == set(expected)
+    failures, worst = [], 0.0
+    for key in sorted(expected):
+        ours, theirs = record.tensors[key], expected[key]
+        if tuple(ours.shape) != tuple(theirs.shape) or ours.dtype != theirs.dtype:
+            failures.append(
+                f"{key}: {ours.dtype} {tuple(ours.shape)} != {theirs.dtype} {tuple(theirs.shape)}"
+            )
+        elif not theirs.is_floating_point():  # masks, areas, labels: decisions, identical
+            if not torch.equal(ours, theirs):
+                failures.append(f"{key}: {int((ours != theirs).sum())} of {ours.numel()} values differ")
+        else:
+            diff = max_abs_diff(ours, theirs)
+            worst = max(worst, diff)
+            if diff > TOL_F64:
+                failures.append(f"{key}: max abs diff {diff:.2e} > {TOL_F64:.0e}")
+    print(f"\n{name} (float64): worst {worst:.1e}")
     assert not failures, "\n".join(failures)
 
 

@@ -127,7 +127,8 @@ class PromptEncoder(nn.Module):
 
     def _encode_coords(self, coords: Tensor) -> Tensor:
         """Pixel coordinates (..., 2) of the model input -> Fourier features (..., C)."""
-        return self.shared_embedding((coords.float() + 0.5) / self.input_image_size)  # +0.5: pixel centres
+        # +0.5: pixel centres; float64 coordinates stay float64 (bf16 ones are computed in float32)
+        return self.shared_embedding((at_least_float32(coords) + 0.5) / self.input_image_size)
 
     def embed_points(self, points: Tensor, labels: Tensor, pad: bool) -> Tensor:
         """points (B, P, N, 2) pixels, labels (B, P, N) -> tokens (B, P, N[+1], C).
