@@ -19,6 +19,7 @@ LAYERS = [
     "atomic",
     "cache",
     "rle",
+    "coco",
     "images",
     "prompts",
     "results",

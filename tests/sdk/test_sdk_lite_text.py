@@ -67,7 +67,10 @@ def test_concepts_match_the_core_model(lite, lite_dir):
     assert isinstance(lite.detector, Sam3LiteTextModel) and lite.tracker is None
     assert len(found) == len(ref["scores"]) > 0
     np.testing.assert_allclose(found.scores, ref["scores"][order].numpy(), atol=1e-5)
-    np.testing.assert_allclose(found.boxes, ref["boxes"][order].numpy(), atol=1e-3)
+    w, h = IMAGE.size
+    boxes = ref["boxes"][order].numpy()  # the SDK clamps the detector's boxes to the image
+    boxes[:, 0::2], boxes[:, 1::2] = boxes[:, 0::2].clip(0, w), boxes[:, 1::2].clip(0, h)
+    np.testing.assert_allclose(found.boxes, boxes, atol=1e-3)
     assert (found.masks != ref["masks"][order].bool().numpy()).mean() < 1e-3
 
 
