@@ -214,8 +214,7 @@ def lite_text_table(entries: dict) -> list[str]:
         f"and peak-RSS increase of the whole concept model in fp32 with the ViT at {layers} of 32 blocks (the "
         "text encoders at full size); a new phrase on a cached image: text encoder + detector heads "
         f"(text encoder alone in brackets), median of {repeats} runs; bf16: ours' largest deviation from ours in fp32 (logits, boxes, "
-        "mask logits); max abs diff: ours vs the reference in fp32. Times and RSS are those of a machine "
-        "shared with other work: compare them within one row with care.",
+        "mask logits); max abs diff: ours vs the reference in fp32.",
         "",
         "| model | params (text) | load ours / ref | peak RSS ours / ref | new phrase fp32 ours / ref "
         "| new phrase bf16 ours / ref | bf16 deviation | max abs diff |",

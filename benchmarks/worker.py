@@ -119,12 +119,12 @@ def lite_text(env: rows.Env, which: str, repeats: int, out: Path) -> dict:
     result["text_params"] = sum(p.numel() for p in model.text_encoder.parameters()) + sum(
         p.numel() for p in model.text_projection.parameters()
     )
-    ids, mask = rows._text(None)
+    ids, mask = rows._text(env)
     outputs = {}
     for dtype_name, dtype in (("float32", torch.float32), ("bfloat16", torch.bfloat16)):
         model = model.to(dtype)
         with torch.inference_mode():
-            vision = model.get_vision_features(pixel_values=rows.pixels(1008, dtype))
+            vision = model.get_vision_features(pixel_values=rows.pixels(1008, dtype, env.device))
 
             def phrase(model=model, vision=vision):
                 return model(vision_embeds=vision, input_ids=ids, attention_mask=mask)
