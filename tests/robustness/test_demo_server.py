@@ -28,9 +28,10 @@ from demo_server import free_port, serve  # noqa: E402
 
 # Seconds each concurrency is stormed. The storm ran 45 s; before the fix the frame requests
 # of one tab raced on its video decoder within seconds ("generator already executing" about every
-# 15 s at 2 concurrent, a SIGABRT within 45 s). 10 s per concurrency with 4 requests in flight keeps
-# the three servers under a minute of storm; SAM3_STORM_S raises it (the 30 s, or 45 s).
-STORM_S = float(os.environ.get("SAM3_STORM_S", "10"))
+# 15 s at 2 concurrent, a SIGABRT within 45 s). 30 s per concurrency with 4 requests in flight gives
+# that race two chances at each level (90 s of storm in all); SAM3_STORM_S changes it (45 s: the
+# time the SIGABRT took).
+STORM_S = float(os.environ.get("SAM3_STORM_S", "30"))
 IN_FLIGHT = 4
 FRAMES, H, W = 24, 120, 160
 FPS = 8
