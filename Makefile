@@ -47,7 +47,7 @@ lint: install
 
 # Regenerate the golden outputs with the reference implementation (see README).
 fixtures:
-	test -x .ref/bin/python || ($(PYTHON) -m venv .ref && .ref/bin/pip install -q transformers==5.23.0 timm)
+	test -x .ref/bin/python || ($(PYTHON) -m venv .ref && .ref/bin/pip install -q transformers==5.23.0 timm av)
 	.ref/bin/pip install -q -e packages/sam3_core -e packages/sam3_sdk --no-deps
 	.ref/bin/python scripts/make_golden.py
 
