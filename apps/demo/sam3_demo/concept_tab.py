@@ -12,7 +12,7 @@ from .events import bind, click_xy, refusal, table_row
 from .examples import example_gallery
 from .gpu import CONCEPT_S, on_gpu
 from .loading import ModelSlot, log
-from .uploads import IMAGE_LIMITS, export_dir, free_exports, read_image, uploaded_path
+from .uploads import IMAGE_LIMITS, export_dir, free_exports, take_image_upload
 
 POSITIVE_BOX, NEGATIVE_BOX = "Positive example", "Negative example"
 COLUMNS = ["#", "score", "x1", "y1", "x2", "y2", "area (px)"]
@@ -116,20 +116,12 @@ def build_concept_tab(slot: ModelSlot) -> None:
         return (st, _picture(st), _table(st["result"]), message, *_downloads(st))
 
     def on_upload(picture, st):
-        picture = uploaded_path(picture)
-        if picture is None:
-            free_exports(st)
-            return render(empty_state(), "Upload an image.")
-        try:
-            rgb = read_image(picture)
-        except gr.Error as e:  # the image, boxes, results and downloads before it stay
-            log.info("upload refused: %s", e.message)
-            st = st or empty_state()
-            return refusal(e.message, len(outputs), outputs.index(status), {1: _picture(st)})
-        free_exports(st)
-        st = empty_state()
-        st["image"] = rgb
-        return render(st, "Type a concept (and/or draw exemplar boxes), then press Segment.")
+        new, refused = take_image_upload(picture, st, empty_state)
+        if refused:  # the image, boxes, results and downloads before it stay
+            return refusal(refused, len(outputs), outputs.index(status), {1: _picture(st or empty_state())})
+        if new["image"] is None:
+            return render(new, "Upload an image.")
+        return render(new, "Type a concept (and/or draw exemplar boxes), then press Segment.")
 
     def on_click(st, kind, evt: gr.EventData):
         if st["image"] is None:

@@ -14,7 +14,7 @@ from .events import bind, refusal
 from .examples import example_gallery
 from .gpu import CONCEPT_S, on_gpu
 from .loading import ModelSlot, log
-from .uploads import IMAGE_LIMITS, export_dir, free_exports, read_image, uploaded_path
+from .uploads import IMAGE_LIMITS, export_dir, free_exports, take_image_upload
 
 COLUMNS = ["#", "predicted IoU", "stability", "x1", "y1", "x2", "y2", "area (px)"]
 # The settings' defaults and ranges. 32 points per side is SAM's default; 16 keeps a CPU run under a
@@ -129,20 +129,13 @@ def build_everything_tab(slot: ModelSlot) -> None:
         return (st, picture, _table(st["result"]), message, *_downloads(st))
 
     def on_upload(picture, st):
-        picture = uploaded_path(picture)
-        if picture is None:
-            free_exports(st)
-            return render(empty_state(), "Upload an image.")
-        try:
-            rgb = read_image(picture)
-        except gr.Error as e:  # the picture, masks and downloads before it stay
-            log.info("upload refused: %s", e.message)
+        new, refused = take_image_upload(picture, st, empty_state)
+        if refused:  # the picture, masks and downloads before it stay
             shown = None if not st or st["image"] is None else render(st, "")[1]
-            return refusal(e.message, len(outputs), outputs.index(status), {1: shown})
-        free_exports(st)
-        st = empty_state()
-        st["image"] = rgb
-        return render(st, "Choose the settings, then press Segment everything.")
+            return refusal(refused, len(outputs), outputs.index(status), {1: shown})
+        if new["image"] is None:
+            return render(new, "Upload an image.")
+        return render(new, "Choose the settings, then press Segment everything.")
 
     @on_gpu(CONCEPT_S)
     def on_run(st, n_points, iou, stab, nms, area, progress=gr.Progress()):

@@ -3,10 +3,12 @@ with the tab's state)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
@@ -14,6 +16,8 @@ import numpy as np
 from gradio.utils import get_upload_folder
 from sam3_sdk.images import as_rgb_array, image_file_size
 from sam3_sdk.video_io import check_video_limits, probe_video
+
+log = logging.getLogger("sam3_demo")
 
 MAX_UPLOAD = "200mb"  # Gradio refuses larger files before they are stored
 MAX_VIDEO_BYTES = 200 * 2**20
@@ -101,6 +105,26 @@ def export_dir(st: dict) -> Path:
         folder.mkdir(mode=0o700)
         st["folder"] = str(folder)
     return Path(tempfile.mkdtemp(dir=st["folder"]))
+
+
+def take_image_upload(
+    value, st: dict | None, empty_state: Callable[[], dict]
+) -> tuple[dict | None, str | None]:
+    """An image tab's upload: (its new state, None), holding the image or, when the upload was
+    cleared, nothing; the old state's downloads are freed. A file `read_image` refuses gives
+    (None, its message) and leaves the old state, downloads included, as it was."""
+    path = uploaded_path(value)
+    rgb = None
+    if path is not None:
+        try:
+            rgb = read_image(path)
+        except gr.Error as e:
+            log.info("upload refused: %s", e.message)
+            return None, e.message
+    free_exports(st)
+    st = empty_state()
+    st["image"] = rgb
+    return st, None
 
 
 def free_exports(st: dict | None) -> None:
