@@ -1,11 +1,12 @@
 """Video files at the edges: limits read from the container header before any frame is decoded
 (size, duration, frame count, resolution), zero-frame and variable-size files, rotation, and the
-demo's upload check, which states the limit and deletes the refused upload."""
+demo's upload check, which states the limit and deletes the refused upload (DISCARD_AFTER_S later)."""
 
 from __future__ import annotations
 
 import re
 import sys
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -118,7 +119,10 @@ def test_rotated_video_reads_upright(tmp_path):
 def test_demo_refuses_a_long_upload_from_the_header_and_deletes_it(tmp_path, monkeypatch):
     gr = pytest.importorskip("gradio")
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "uploads"))
+    import sam3_demo.uploads
     from sam3_demo.uploads import MAX_VIDEO_SECONDS, check_video
+
+    monkeypatch.setattr(sam3_demo.uploads, "DISCARD_AFTER_S", 0.0)  # delayed: see the test below
 
     upload = tmp_path / "uploads" / "0123abcd" / "long.mp4"
     upload.parent.mkdir(parents=True)
@@ -134,3 +138,23 @@ def test_demo_refuses_a_long_upload_from_the_header_and_deletes_it(tmp_path, mon
         check_video(kept, max_frames=2, max_side=1920, limits="")
     assert kept.exists()
     check_video(kept, max_frames=900, max_side=1920, limits="")
+
+
+def test_a_refused_upload_is_deleted_after_a_delay_not_at_once(tmp_path, monkeypatch):
+    """The upload widget may have asked for the refused file already (the server checked that it
+    exists): it stays until DISCARD_AFTER_S has passed, so that request is served in full."""
+    pytest.importorskip("gradio")
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "uploads"))
+    import sam3_demo.uploads
+    from sam3_demo.uploads import discard_upload
+
+    monkeypatch.setattr(sam3_demo.uploads, "DISCARD_AFTER_S", 1.0)
+    upload = tmp_path / "uploads" / "0123abcd" / "junk.mp4"
+    upload.parent.mkdir(parents=True)
+    upload.write_bytes(b"not a video")
+    discard_upload(upload)
+    assert upload.read_bytes() == b"not a video"  # still there for a request under way
+    deadline = time.monotonic() + 30
+    while upload.parent.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not upload.exists() and not upload.parent.exists()

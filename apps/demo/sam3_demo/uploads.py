@@ -8,6 +8,7 @@ import os
 import secrets
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +24,9 @@ MAX_UPLOAD = "200mb"  # Gradio refuses larger files before they are stored
 MAX_VIDEO_BYTES = 200 * 2**20
 MAX_VIDEO_SECONDS = 60
 MAX_IMAGE_PIXELS = 40_000_000
+# A refused upload is deleted this many seconds after the refusal, not at once: the upload widget
+# previews the file, and its request may have been checked (the file exists) but not yet served.
+DISCARD_AFTER_S = 10.0
 IMAGE_LIMITS = f"Images up to {MAX_IMAGE_PIXELS // 1_000_000} megapixels and 200 MB."
 
 
@@ -58,7 +62,7 @@ def check_video(path: str | os.PathLike, max_frames: int, max_side: int, limits:
     files, and files above MAX_VIDEO_BYTES, MAX_VIDEO_SECONDS, `max_frames` frames or `max_side` px.
 
     Raises gr.Error whose message states the value found and the limits (`limits`, the tab's
-    sentence); the refused upload is deleted at once.
+    sentence); the refused upload is deleted DISCARD_AFTER_S later.
     """
     try:
         info = probe_video(path)
@@ -74,15 +78,29 @@ def check_video(path: str | os.PathLike, max_frames: int, max_side: int, limits:
 
 
 def discard_upload(path: str | os.PathLike) -> None:
-    """Delete a refused upload from Gradio's upload folder (with its folder, when that is empty);
-    files elsewhere (examples, the caller's own) are left alone."""
+    """Delete a refused upload from Gradio's upload folder (with its folder, when that is empty),
+    DISCARD_AFTER_S seconds from now (at once when that is 0): a request for it that the web server
+    has already accepted is served, not cut off by a missing file. Files elsewhere (examples, the
+    caller's own) are left alone."""
     try:
         path = Path(path).resolve()
         if not path.is_relative_to(Path(get_upload_folder()).resolve()):
             return
+    except (OSError, TypeError):
+        return
+    if DISCARD_AFTER_S <= 0:
+        _delete_upload(path)
+        return
+    timer = threading.Timer(DISCARD_AFTER_S, _delete_upload, args=(path,))
+    timer.daemon = True
+    timer.start()
+
+
+def _delete_upload(path: Path) -> None:
+    try:
         path.unlink(missing_ok=True)
         path.parent.rmdir()  # Gradio keeps each upload in a folder of its own
-    except (OSError, TypeError):
+    except OSError:
         pass
 
 
