@@ -55,7 +55,7 @@ def lite_text_checkpoint(size: str, layers: int = FULL_LAYERS) -> Path:
     """The cached SAM3-LiteText checkpoint of `size` ("s0", "s1", "l") with `layers` ViT blocks, in
     the hub layout (written on first use)."""
     from sam3_core import Sam3Processor
-    from sam3_sdk.random_checkpoint import lite_text_config, write_random_checkpoint
+    from sam3_sdk.testing import lite_text_config, write_random_checkpoint
 
     folder = CACHE / f"litetext-{size}-{layers}L"
     if not _complete(folder):
@@ -72,7 +72,7 @@ def full_params(size: str) -> dict:
     (with the projection to the detector's width): "sam3" is SAM 3's, else a LiteText size's."""
     import torch
     from sam3_core import Sam3LiteTextModel, Sam3Model
-    from sam3_sdk.random_checkpoint import lite_text_config
+    from sam3_sdk.testing import lite_text_config
 
     config = sam3_config()
     with torch.device("meta"):
@@ -110,7 +110,7 @@ def _complete(folder: Path) -> bool:
 def sam3_checkpoint(layers: int = FULL_LAYERS) -> Path:
     """The cached SAM 3 checkpoint folder with `layers` ViT blocks (written on first use)."""
     from sam3_core import Sam3VideoProcessor
-    from sam3_sdk.random_checkpoint import write_random_checkpoint
+    from sam3_sdk.testing import write_random_checkpoint
 
     folder = CACHE / f"sam3-{layers}L"
     if not _complete(folder):
@@ -124,7 +124,7 @@ def edgetam_checkpoint() -> Path:
     """The cached EdgeTAM checkpoint at its hub widths (key manifest from our model)."""
     import torch
     from sam3_core import EdgeTamVideoConfig, EdgeTamVideoModel
-    from sam3_sdk.random_checkpoint import write_random_checkpoint
+    from sam3_sdk.testing import write_random_checkpoint
 
     folder = CACHE / "edgetam"
     if not _complete(folder):

@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ROOT / "packages"
-TINY_CONFIG = PACKAGES / "sam3_sdk" / "src" / "sam3_sdk" / "data" / "tiny_config.json"
+TINY_CONFIG = PACKAGES / "sam3_sdk" / "src" / "sam3_sdk" / "testing" / "data" / "tiny_config.json"
 
 # Runs in the child: load as the SDK does, report memory in bytes.
 _LOAD = """
@@ -50,10 +50,10 @@ except OSError:
     pass
 before = status("VmRSS")
 sam = Sam3.from_pretrained(sys.argv[1], device="cpu", dtype=sys.argv[2])
-detector, video = sam.detector, sam.video_tracker
-trunk = sam.tracker.vision_encoder.backbone
+detector, video = sam.detector, sam.video_model
+trunk = sam.image_model.vision_encoder.backbone
 assert detector.vision_encoder.backbone is trunk and video.vision_encoder.backbone is trunk
-params = {id(p): p.numel() * p.element_size() for m in (sam.tracker, detector, video) for p in m.parameters()}
+params = {id(p): p.numel() * p.element_size() for m in (sam.image_model, detector, video) for p in m.parameters()}
 print(json.dumps({"before": before, "peak": status("VmHWM"), "after": status("VmRSS"),
                   "parameter_bytes": sum(params.values())}))
 """
@@ -81,7 +81,7 @@ def real_config() -> dict:
 def write_checkpoint(folder: Path, config_name: str) -> Path:
     """A random checkpoint of `config_name` ("medium", "real" or a config.json path) in `folder`,
     unless one is there already."""
-    from sam3_sdk.random_checkpoint import write_random_checkpoint
+    from sam3_sdk.testing import write_random_checkpoint
 
     if (folder / "model.safetensors").is_file() and (folder / "tokenizer.json").is_file():
         return folder

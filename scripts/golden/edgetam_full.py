@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 import video_scenarios as vs
-from sam3_sdk.random_checkpoint import write_random_checkpoint
+from sam3_sdk.testing import write_random_checkpoint
 
 from golden.edgetam import reference_model
 

@@ -23,7 +23,7 @@ from sam3_core import (
 )
 from sam3_core.checkpoint import SafetensorsCheckpoint, read_safetensors, resolve_checkpoint_dir
 from sam3_core.checkpoint_keys import DETECTOR, IMAGE_TRACKER, VIDEO_TRACKER, VISION_LAYOUTS
-from sam3_sdk.random_checkpoint import hub_manifest
+from sam3_sdk.testing import hub_manifest
 
 
 class TrackerVision(PreTrainedModel):

@@ -166,7 +166,7 @@ def test_seed_streaming_example_runs(edgetam_model, edgetam_processor):
 def test_full_width_edgetam_matches_reference(tmp_path, golden):
     # The hub config's real widths (RepViT-M1, 1024 px, 256 + 256 perceiver latents), random
     # weights: a click on frame 0 and frame 1 tracked through the compressed memory.
-    from sam3_sdk.random_checkpoint import write_random_checkpoint
+    from sam3_sdk.testing import write_random_checkpoint
 
     expected, meta = golden("edgetam_full", "one_click_two_frames")
     ckpt = write_random_checkpoint(tmp_path / "full", config=meta["config"], manifest=meta["manifest"])

@@ -8,6 +8,7 @@ import torch
 import video_scenarios as vs
 from golden_io import max_abs_diff
 from sam3_core import Sam3TrackerVideoInferenceSession
+from sam3_sdk.testing import held_nbytes, held_tensors
 
 
 def _prompted(processor, model, num_frames=vs.NUM_FRAMES, **session_kwargs):
@@ -52,8 +53,8 @@ def test_long_stream_keeps_memory_bounded(video_model, video_processor):
             )
         out = video_model(inference_session=session, frame=inputs["pixel_values"][0])
         assert out.frame_idx == t
-        counts.append(len(session.state_tensors()))
-        sizes.append(session.state_nbytes())
+        counts.append(len(held_tensors(session)))
+        sizes.append(held_nbytes(session))
     assert session.memory_window == window
     assert counts[settled:] == [counts[settled]] * (num_frames - settled), counts
     assert sizes[settled:] == [sizes[settled]] * (num_frames - settled), sizes
@@ -67,7 +68,7 @@ def test_long_video_prunes_tracked_outputs(video_model, video_processor):
     session = _prompted(video_processor, video_model, num_frames=40, keep_all_outputs=False)
     sizes = []
     for _ in video_model.propagate_in_video_iterator(session):
-        sizes.append(session.state_nbytes())
+        sizes.append(held_nbytes(session))
     window = session.memory_window
     tracked = session.output_dict_per_obj[0]["non_cond_frame_outputs"]
     assert sorted(tracked) == list(range(39 - window, 40))
@@ -117,13 +118,13 @@ def test_a_given_video_is_read_on_demand_not_copied(video_model, video_processor
     video (its bytes do not grow with the length), and frame i is the processor's resize of frame i."""
     video = vs.video(12)
     session = _prompted(video_processor, video_model, num_frames=12)
-    before = session.state_nbytes()
+    before = held_nbytes(session)
     resized, _ = video_processor.preprocess_video(video)
     for i in (0, 5, 11):
         assert torch.equal(session.processed_frames[i], resized[i])
     long_session = _prompted(video_processor, video_model, num_frames=40)
-    assert long_session.state_nbytes() == before  # 40 frames cost what 12 do before tracking
-    assert not any(t.shape[-2:] == resized.shape[-2:] for t in long_session.state_tensors())
+    assert held_nbytes(long_session) == before  # 40 frames cost what 12 do before tracking
+    assert not any(t.shape[-2:] == resized.shape[-2:] for t in held_tensors(long_session))
 
 
 def test_a_frame_of_another_size_is_refused_when_the_session_opens(video_processor):

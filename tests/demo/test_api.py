@@ -34,7 +34,7 @@ def client(demo_url):
 @pytest.fixture(scope="module")
 def sam(tmp_path_factory):
     from sam3_sdk import Sam3
-    from sam3_sdk.random_checkpoint import tiny_random_checkpoint
+    from sam3_sdk.testing import tiny_random_checkpoint
 
     # The server's `--model tiny-random` writes the same weights (seeded by each tensor's name).
     return Sam3.from_pretrained(tiny_random_checkpoint(tmp_path_factory.mktemp("sdk-cache")), device="cpu")

@@ -50,7 +50,7 @@ def test_segment_everything_with_its_settings_and_downloads(page, demo_url, tmp_
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "apps" / "demo"))
     from sam3_demo import examples
     from sam3_sdk import Sam3
-    from sam3_sdk.random_checkpoint import tiny_random_checkpoint
+    from sam3_sdk.testing import tiny_random_checkpoint
 
     monkeypatch.setattr(examples, "EXAMPLES_DIR", tmp_path / "examples")  # drawn again, the same picture
     sam = Sam3.from_pretrained(tiny_random_checkpoint(tmp_path), device="cpu")

@@ -24,6 +24,21 @@ def test_tiny_random_is_labelled(tmp_path, monkeypatch):
     assert slot.sam is not None and slot.error is None
     assert "RANDOM weights" in slot.banner()
     assert (tmp_path / "tiny-random" / "tokenizer.json").is_file()
+    assert slot.sam.checkpoint == tmp_path / "tiny-random"  # resolved here; the SDK loaded the folder
+
+
+def test_the_edgetam_random_name_is_resolved_by_the_demo(tmp_path, monkeypatch):
+    """`--video-model tiny-random-edgetam`: the demo writes the checkpoint into its cache and loads
+    that folder (the SDK's `VideoTracker.from_pretrained` knows no random names)."""
+    from sam3_demo.loading import ModelSlot
+    from sam3_demo.video_models import EDGETAM, VideoModels
+
+    monkeypatch.setenv("SAM3_CACHE", str(tmp_path))
+    tracker = VideoModels(ModelSlot(name="facebook/sam3"), "tiny-random-edgetam", device="cpu").tracker(
+        EDGETAM
+    )
+    assert tracker.name == "EdgeTAM"
+    assert tracker.model.name_or_path == str(tmp_path / "tiny-random-edgetam")
 
 
 def test_on_a_space_a_gated_model_without_token_says_what_to_do(tmp_path, monkeypatch):

@@ -36,7 +36,7 @@ def _object_logits(sam, path: Path) -> np.ndarray:
     found = sam.segment_object(Image.open(path), points=[(12, 9)], labels=[1], box=(4, 4, 40, 30))
     low_res = torch.as_tensor(found.low_res_logits[:1])[None, None]  # (1, 1, 1, h, w)
     size = [found.masks.shape[1:]]
-    return sam.tracker_processor.post_process_masks(low_res, size, binarize=False)[0][0, 0].numpy()
+    return sam.image_processor.post_process_masks(low_res, size, binarize=False)[0][0, 0].numpy()
 
 
 @pytest.fixture(scope="module")

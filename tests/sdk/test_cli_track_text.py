@@ -17,7 +17,7 @@ from concept_videos import make_concept_video, write_concept_checkpoint
 from PIL import Image
 from sam3_sdk.cli import main
 from sam3_sdk.cli.arguments import EXIT_OK
-from sam3_sdk.random_checkpoint import TINY_RANDOM_EDGETAM
+from sam3_sdk.testing import TINY_RANDOM_EDGETAM
 
 FRAMES = 4
 

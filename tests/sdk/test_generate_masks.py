@@ -13,7 +13,7 @@ LOOSE = dict(points_per_side=4, pred_iou_thresh=0.0, stability_score_thresh=0.0,
 
 def test_same_records_as_the_core_generator(sam):
     found = sam.generate_masks(IMAGE, **LOOSE)
-    records = Sam3TrackerMaskGenerator(sam.tracker, sam.tracker_processor, **LOOSE).generate(
+    records = Sam3TrackerMaskGenerator(sam.image_model, sam.image_processor, **LOOSE).generate(
         np.asarray(IMAGE)
     )
     assert len(found) == len(records) > 0
@@ -29,7 +29,7 @@ def test_same_records_as_the_core_generator(sam):
 def test_filters_and_backbone_once(sam):
     image = make_image(80, 80, seed=6)
     calls = []
-    hook = sam.tracker.vision_encoder.backbone.register_forward_hook(lambda *a: calls.append(1))
+    hook = sam.image_model.vision_encoder.backbone.register_forward_hook(lambda *a: calls.append(1))
     try:
         loose = sam.generate_masks(image, **LOOSE)
         strict = sam.generate_masks(image, **{**LOOSE, "pred_iou_thresh": float(np.median(loose.scores))})

@@ -26,8 +26,6 @@ LAYERS = [
     "video_io",
     "video_export",
     "video_results",
-    "tiny_tokenizer",
-    "random_checkpoint",
     # the shared image features
     "features",
     # predictors over the shared models
@@ -43,6 +41,12 @@ LAYERS = [
     # the facade, the package
     "model",
     "__init__",
+    # test tooling (random checkpoints, the tiny tokenizer, accounting): above the runtime, which
+    # never imports it; the CLI resolves random checkpoints' names with it at its edge
+    "testing.accounting",
+    "testing.tiny_tokenizer",
+    "testing.random_checkpoint",
+    "testing",
     # the command line (sam3_sdk/cli/): arguments, inputs, progress, outputs, jobs, local and Ray
     # runners, the entry point; the subpackage's __init__ re-exports `main`
     "cli.arguments",
@@ -57,7 +61,7 @@ LAYERS = [
 ]
 
 
-RESOURCE_PACKAGES = {"data"}  # packages of data files (the tiny config), without code
+RESOURCE_PACKAGES = {"testing.data"}  # packages of data files (the tiny configs), without code
 
 
 def module_name(path: Path) -> str:
@@ -128,6 +132,14 @@ def test_imports_point_downward():
     assert not upward, f"imports that do not point downward: {upward}"
 
 
+def test_the_runtime_does_not_import_the_test_tooling():
+    """Only the command line (and tests, scripts, the demo) use `sam3_sdk.testing`: the package
+    and every module below it load checkpoints by hub id or folder, never writing weights."""
+    runtime = LAYERS[: LAYERS.index("__init__") + 1]
+    users = sorted(name for name in runtime if "testing" in sdk_imports(name))
+    assert not users, f"runtime modules that import sam3_sdk.testing: {users}"
+
+
 IMPORT_BOTTOM_UP = """
 import importlib, importlib.util, sys, types
 layers = sys.argv[1:]
@@ -142,13 +154,16 @@ def stub(name):  # a package without its __init__, which imports everything in i
 
 sdk, sdk_spec = stub("sam3_sdk")
 stub("sam3_sdk.cli")
+testing, testing_spec = stub("sam3_sdk.testing")
 for i, name in enumerate(layers):
     if name == "__init__":
         sdk_spec.loader.exec_module(sdk)  # the package itself, for the layers above it
+    elif name == "testing":
+        testing_spec.loader.exec_module(testing)
     else:
         importlib.import_module("sam3_sdk." + name)
     loaded = {m.removeprefix("sam3_sdk.") for m in sys.modules if m.startswith("sam3_sdk.")}
-    loaded = {m for m in loaded if m != "cli"}  # the stubbed subpackage
+    loaded = {m for m in loaded if m not in ("cli", "testing")}  # the stubbed subpackages
     above = loaded - set(layers[: i + 1])
     if above:
         sys.exit(f"importing sam3_sdk.{name} loaded modules above it: {sorted(above)}")

@@ -13,7 +13,7 @@ from lite_text_checkpoint import write_lite_text_checkpoint
 from safetensors.torch import load_file, save_file
 from sam3_core import Sam3LiteTextModel, Sam3Processor, Sam3VideoModel, Sam3VideoProcessor
 from sam3_sdk import Sam3
-from sam3_sdk.random_checkpoint import TINY_RANDOM_LITE_TEXT, checkpoint_path
+from sam3_sdk.testing import TINY_RANDOM_LITE_TEXT, resolve_name
 from test_images import make_image
 
 IMAGE = make_image(150, 200, seed=1)
@@ -64,7 +64,7 @@ def test_concepts_match_the_core_model(lite, lite_dir):
         out, threshold=0.0, target_sizes=inputs["original_sizes"]
     )[0]
     order = torch.argsort(ref["scores"], descending=True)
-    assert isinstance(lite.detector, Sam3LiteTextModel) and lite.tracker is None
+    assert isinstance(lite.detector, Sam3LiteTextModel) and lite.image_model is None
     assert len(found) == len(ref["scores"]) > 0
     np.testing.assert_allclose(found.scores, ref["scores"][order].numpy(), atol=1e-5)
     w, h = IMAGE.size
@@ -114,12 +114,12 @@ def test_tracker_model_is_refused_for_a_checkpoint_with_a_tracker(tiny_checkpoin
 
 def test_tracker_model_adds_clicks_around_the_lite_backbone(lite_dir, tiny_checkpoint_dir, lite):
     sam = Sam3.from_pretrained(lite_dir, device="cpu", tracker_model=tiny_checkpoint_dir)
-    assert sam.tracker.vision_encoder.backbone is sam.detector.vision_encoder.backbone
+    assert sam.image_model.vision_encoder.backbone is sam.detector.vision_encoder.backbone
     lite_backbone = lite.detector.vision_encoder.backbone.state_dict()
-    for key, value in sam.tracker.vision_encoder.backbone.state_dict().items():
+    for key, value in sam.image_model.vision_encoder.backbone.state_dict().items():
         assert torch.equal(value, lite_backbone[key]), key  # the LiteText checkpoint's encoder
     calls = []
-    handle = sam.tracker.vision_encoder.backbone.register_forward_hook(lambda *a: calls.append(1))
+    handle = sam.image_model.vision_encoder.backbone.register_forward_hook(lambda *a: calls.append(1))
     try:
         concepts = sam.segment_concept(IMAGE, text="red ball", threshold=0.0)
         clicked = sam.segment_object(IMAGE, points=[(60, 40)])
@@ -143,7 +143,7 @@ def test_text_prompted_video_equals_the_core_composition(lite_like_concept_dir, 
         results = list(sam.track_concept(frames, cs.PHRASES[0]))
     finally:
         handle.remove()
-    assert text_calls and isinstance(sam.concept_video_tracker.model.detector_model, Sam3LiteTextModel)
+    assert text_calls and isinstance(sam.concept_video_predictor.model.detector_model, Sam3LiteTextModel)
 
     core = Sam3VideoModel.from_pretrained(concept_dir, **VIDEO_SETTINGS)
     core.detector_model = Sam3LiteTextModel.from_pretrained(
@@ -173,8 +173,8 @@ def test_text_prompted_video_equals_the_core_composition(lite_like_concept_dir, 
 
 def test_tiny_random_litetext_name(tmp_path, monkeypatch):
     monkeypatch.setenv("SAM3_CACHE", str(tmp_path))
-    folder = checkpoint_path(TINY_RANDOM_LITE_TEXT)
-    sam = Sam3.from_pretrained(TINY_RANDOM_LITE_TEXT, device="cpu")
+    folder = resolve_name(TINY_RANDOM_LITE_TEXT)
+    sam = Sam3.from_pretrained(folder, device="cpu")
     assert folder == tmp_path / TINY_RANDOM_LITE_TEXT and isinstance(sam.detector, Sam3LiteTextModel)
     assert sam.detector.text_encoder.config.use_repmixer_blocks
     found = sam.segment_concept(IMAGE, text="red ball", threshold=0.0)

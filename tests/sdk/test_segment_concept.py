@@ -57,10 +57,10 @@ def test_boxes_and_mixed_prompts(sam):
 def test_one_backbone_pass_for_both_heads_and_text_cache(sam):
     image = make_image(120, 100, seed=11)
     backbone_calls, text_calls = [], []
-    h1 = sam.tracker.vision_encoder.backbone.register_forward_hook(lambda *a: backbone_calls.append(1))
+    h1 = sam.image_model.vision_encoder.backbone.register_forward_hook(lambda *a: backbone_calls.append(1))
     h2 = sam.detector.text_encoder.register_forward_hook(lambda *a: text_calls.append(1))
     try:
-        assert sam.detector.vision_encoder.backbone is sam.tracker.vision_encoder.backbone
+        assert sam.detector.vision_encoder.backbone is sam.image_model.vision_encoder.backbone
         sam.segment_concept(image, text="cat")
         sam.segment_concept(image, text="dog")
         sam.segment_concept(image, text="cat")

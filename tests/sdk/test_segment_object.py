@@ -12,7 +12,7 @@ IMAGE = make_image(150, 200, seed=1)
 
 
 def core_logits(sam, image, points, labels, multimask):
-    proc, model = sam.tracker_processor, sam.tracker
+    proc, model = sam.image_processor, sam.image_model
     inputs = proc(images=image, input_points=[[points]], input_labels=[[labels]])
     with torch.no_grad():
         out = model(**inputs, multimask_output=multimask)
@@ -26,7 +26,7 @@ def test_single_click_matches_core_and_is_sorted(sam):
     assert obj.masks.shape == (3, 150, 200) and obj.masks.dtype == bool
     assert np.allclose(obj.scores, scores[order].clamp(0, 1).numpy(), atol=1e-6)
     assert np.all(np.diff(obj.scores) <= 0)
-    expected = sam.tracker_processor.post_process_masks(logits[order][None, None], sizes)[0][0].numpy()
+    expected = sam.image_processor.post_process_masks(logits[order][None, None], sizes)[0][0].numpy()
     assert np.array_equal(obj.masks, expected)
     assert obj.mask.shape == (150, 200) and obj.low_res_logits.shape[0] == 3
 
@@ -47,7 +47,7 @@ def test_mask_prompt_and_refinement_from_logits(sam):
 
 def test_image_session_runs_backbone_once(sam):
     calls = []
-    hook = sam.tracker.vision_encoder.backbone.register_forward_hook(lambda *a: calls.append(1))
+    hook = sam.image_model.vision_encoder.backbone.register_forward_hook(lambda *a: calls.append(1))
     try:
         image = make_image(90, 120, seed=9)  # not cached yet
         session = sam.image_session(image)
@@ -112,14 +112,14 @@ def test_processor_config_of_the_checkpoint_is_applied(tiny_checkpoint_dir, tmp_
     section = config.setdefault("image_processor", {})
     section.update(image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225], resample=3)
     default = Sam3.from_pretrained(tiny_checkpoint_dir, device="cpu")
-    section["size"] = {"height": default.tracker_processor.size, "width": default.tracker_processor.size}
+    section["size"] = {"height": default.image_processor.size, "width": default.image_processor.size}
     config_path.write_text(json.dumps(config))
     sam = Sam3.from_pretrained(folder, device="cpu")
-    assert sam.tracker_processor.resample == "bicubic"
+    assert sam.image_processor.resample == "bicubic"
     obj = sam.segment_object(IMAGE, points=[(60, 40)], labels=[1], multimask=False)
     logits, scores, sizes = core_logits(sam, IMAGE, [[60, 40]], [1], multimask=False)
     assert np.allclose(obj.scores, scores.clamp(0, 1).numpy(), atol=1e-6)
-    expected = sam.tracker_processor.post_process_masks(logits[None, None], sizes)[0][0].numpy()
+    expected = sam.image_processor.post_process_masks(logits[None, None], sizes)[0][0].numpy()
     assert np.array_equal(obj.masks, expected)
     # The default statistics give other scores: the check above can tell the configs apart.
     other = default.segment_object(IMAGE, points=[(60, 40)], labels=[1], multimask=False)

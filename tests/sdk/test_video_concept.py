@@ -18,7 +18,7 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 from sam3_core import Sam3VideoModel, Sam3VideoProcessor
 from sam3_sdk import Sam3, VideoMasks, VideoSession, track_concept
-from sam3_sdk.random_checkpoint import TINY_RANDOM_EDGETAM
+from sam3_sdk.testing import TINY_RANDOM, TINY_RANDOM_EDGETAM, resolve_name
 
 NUM_FRAMES = 8  # objects enter, leave and are removed within these (concept_videos.py)
 SESSION_FRAMES = 6
@@ -89,12 +89,12 @@ def test_track_concept_equals_the_core(sam, core, frames, tracked, text):
 
 
 def test_one_backbone_pass_per_frame_and_no_second_copy_of_the_weights(sam, frames):
-    concepts = sam.concept_video_tracker
-    shared = {p.data_ptr() for m in (sam.detector, sam.video_tracker) for p in m.parameters()}
+    concepts = sam.concept_video_predictor
+    shared = {p.data_ptr() for m in (sam.detector, sam.video_model) for p in m.parameters()}
     assert {p.data_ptr() for p in concepts.model.parameters()} <= shared
-    assert concepts.model.detector_model is sam.detector and concepts.model.tracker_model is sam.video_tracker
+    assert concepts.model.detector_model is sam.detector and concepts.model.tracker_model is sam.video_model
     calls = []
-    handle = sam.tracker.vision_encoder.backbone.register_forward_hook(lambda *a: calls.append(1))
+    handle = sam.image_model.vision_encoder.backbone.register_forward_hook(lambda *a: calls.append(1))
     try:
         list(sam.track_concept(frames[:3], cs.PHRASES))
     finally:
@@ -133,7 +133,7 @@ def test_exports_carry_the_phrase(tracked, frames, tmp_path):
 
 
 def test_nothing_found_gives_empty_valid_results(sam, frames, tmp_path):
-    strict = sam.concept_video_tracker.with_settings(score_threshold_detection=1.0, new_det_thresh=1.0)
+    strict = sam.concept_video_predictor.with_settings(score_threshold_detection=1.0, new_det_thresh=1.0)
     store = VideoMasks(size=(HEIGHT, WIDTH), num_frames=4)
     for r in track_concept(strict, frames[:4], "red ball", direction="both"):
         assert r.object_ids == [] and r.masks.shape == (0, HEIGHT, WIDTH) and r.phrases == {}
@@ -238,14 +238,16 @@ def test_clicks_alone_stay_the_tracker_s(sam, frames):
 
 
 def test_edgetam_session_says_text_needs_a_detector(frames):
-    sam = Sam3.from_pretrained("tiny-random", device="cpu", video_model=TINY_RANDOM_EDGETAM)
+    sam = Sam3.from_pretrained(
+        resolve_name(TINY_RANDOM), device="cpu", video_model=resolve_name(TINY_RANDOM_EDGETAM)
+    )
     session = sam.video_session(frames[:2])
     assert isinstance(session, VideoSession) and session.phrases == []
     with pytest.raises(ValueError, match="no detector"):
         session.add_text("red ball")
     # track_concept itself still runs on SAM 3's own tracker (loaded beside EdgeTAM)
     assert len(list(sam.track_concept(frames[:2], "red ball"))) == 2
-    assert sam.concept_video_tracker.tracker.name == "SAM 3"
+    assert sam.concept_video_predictor.tracker.name == "SAM 3"
 
 
 def test_clicked_object_keeps_its_mask_on_its_own_frame_in_a_text_session(sam, frames):

@@ -15,6 +15,7 @@ from coco_files import load_youtube_vis
 from PIL import Image
 from sam3_sdk import VideoMasks
 from sam3_sdk.rle import rle_to_mask
+from sam3_sdk.testing import held_nbytes, held_tensors
 from sam3_sdk.video_io import open_video
 from test_video_io import write_video
 from test_videos import make_video
@@ -34,7 +35,7 @@ def clip(tmp_path_factory, frames):
 
 def _core_track(sam, frames, obj_id, frame, points, labels, reverse=False):
     """The same tracking straight through sam3_core (all frames in memory)."""
-    model, processor = sam.video_tracker, sam.video_processor
+    model, processor = sam.video_model, sam.video_processor
     session = processor.init_video_session(video=frames)
     processor.add_inputs_to_inference_session(
         session, frame, obj_id, input_points=[[points]], input_labels=[[labels]]
@@ -75,7 +76,7 @@ def test_video_file_is_read_lazily_and_tracked_like_its_frames(sam, clip):
     decoded = list(open_video(clip))
     results = list(sam.track_object(str(clip), {1: dict(frame=2, box=(8, 6, 40, 30))}, direction="backward"))
     assert [r.frame_idx for r in results] == [2, 1, 0]
-    model, processor = sam.video_tracker, sam.video_processor
+    model, processor = sam.video_model, sam.video_processor
     session = processor.init_video_session(video=decoded)
     processor.add_inputs_to_inference_session(session, 2, 1, input_boxes=[[[8, 6, 40, 30]]])
     model(inference_session=session, frame_idx=2)
@@ -208,7 +209,7 @@ def _tiny_frame(t: int) -> np.ndarray:
 def test_long_video_memory_stays_bounded(sam, tmp_path):
     """An mp4 through the SDK, streamed well past the tracker's memory window: the tracker's state,
     the decoder's cache and the Python / numpy heap stop growing once the window is full."""
-    config = sam.video_tracker.config
+    config = sam.video_model.config
     window = max(config.num_maskmem, config.max_object_pointers_in_encoder) - 1
     num_frames = window + 40  # the window fills, then 40 more frames must not grow anything
     path = write_video(tmp_path / "long.mp4", [_tiny_frame(t) for t in range(num_frames)], fps=30)
@@ -221,8 +222,8 @@ def test_long_video_memory_stays_bounded(sam, tmp_path):
     try:
         for r in session.propagate():
             assert r.masks.shape == (1, 24, 32)
-            state_bytes.append(session.state.state_nbytes())
-            tensors.append(len(session.state.state_tensors()))
+            state_bytes.append(held_nbytes(session.state))
+            tensors.append(len(held_tensors(session.state)))
             heap.append(tracemalloc.get_traced_memory()[0])
     finally:
         tracemalloc.stop()

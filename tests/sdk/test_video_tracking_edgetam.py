@@ -23,12 +23,8 @@ from sam3_core import (
 )
 from sam3_core.processing.image import IMAGENET_MEAN, IMAGENET_STD
 from sam3_sdk import Sam3, VideoSession, VideoTracker, track_object
-from sam3_sdk.random_checkpoint import (
-    TINY_RANDOM_EDGETAM,
-    checkpoint_path,
-    tiny_random_edgetam_checkpoint,
-)
 from sam3_sdk.rle import rle_to_mask
+from sam3_sdk.testing import TINY_RANDOM_EDGETAM, resolve_name, tiny_random_edgetam_checkpoint
 from sam3_sdk.video_io import open_video
 from test_video_io import write_video
 from test_videos import ellipse_mask, make_video
@@ -214,7 +210,7 @@ def test_bf16_tracker_equals_the_core_in_bf16(edgetam_dir, frames):
 
 def test_sam3_facade_tracks_with_edgetam(tiny_checkpoint_dir, edgetam_dir, tracker, frames):
     sam = Sam3.from_pretrained(tiny_checkpoint_dir, device="cpu", video_model=edgetam_dir)
-    assert isinstance(sam.video_tracker, EdgeTamVideoModel)
+    assert isinstance(sam.video_model, EdgeTamVideoModel)
     prompts = {1: dict(frame=0, points=[(20, 18)])}
     ours = list(sam.track_object(frames, prompts))
     alone = list(track_object(tracker, frames, prompts))
@@ -225,11 +221,11 @@ def test_sam3_facade_tracks_with_edgetam(tiny_checkpoint_dir, edgetam_dir, track
 
 def test_tiny_random_edgetam_has_the_reference_layout(tmp_path, monkeypatch):
     monkeypatch.setenv("SAM3_CACHE", str(tmp_path))
-    folder = checkpoint_path(TINY_RANDOM_EDGETAM)
+    folder = resolve_name(TINY_RANDOM_EDGETAM)
     assert folder == tiny_random_edgetam_checkpoint() == tmp_path / TINY_RANDOM_EDGETAM
     assert "RANDOM weights" in (folder / "README.txt").read_text()
     reference = json.loads((TINY_EDGETAM_DIR / "manifest.json").read_text())  # the reference's keys
     with safe_open(folder / "model.safetensors", "pt") as f:
         assert {k: list(f.get_slice(k).get_shape()) for k in f.keys()} == reference
-    tracker = VideoTracker.from_pretrained(TINY_RANDOM_EDGETAM, device="cpu")
-    assert isinstance(tracker.model, EdgeTamVideoModel) and tracker.model.name_or_path == TINY_RANDOM_EDGETAM
+    tracker = VideoTracker.from_pretrained(folder, device="cpu")
+    assert isinstance(tracker.model, EdgeTamVideoModel) and tracker.model.name_or_path == str(folder)

@@ -213,7 +213,7 @@ def build_api(slot: ModelSlot, models: VideoModels, check_video: Callable[[str],
             check_video(video)
             session = _call(
                 "Opening the video", VideoSession, video_tracker, video,
-                concept=(lambda: slot.sam.concept_video_tracker) if tracker == SAM3 and words else None,
+                concept=(lambda: slot.sam.concept_video_predictor) if tracker == SAM3 and words else None,
             )  # fmt: skip
             try:
                 for prompt in asked:

@@ -1,4 +1,8 @@
-"""Which model the demo serves, and what to tell people when it cannot be loaded."""
+"""Which model the demo serves, and what to tell people when it cannot be loaded.
+
+The demo's edge resolves a random checkpoint's name (`tiny-random`, `tiny-random-litetext`,
+`tiny-random-edgetam`) into its cache folder with `sam3_sdk.testing`; the SDK loads folders and hub
+ids only."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import os
 from dataclasses import dataclass
 
 from sam3_sdk import Sam3
-from sam3_sdk.random_checkpoint import RANDOM_CHECKPOINTS, TINY_RANDOM, checkpoint_path
+from sam3_sdk.testing import RANDOM_CHECKPOINTS, TINY_RANDOM, resolve_name
 
 log = logging.getLogger("sam3_demo")
 
@@ -62,8 +66,8 @@ def load_model(
     name = name or os.environ.get("SAM3_MODEL") or DEFAULT_MODEL
     tracker_model = tracker_model or os.environ.get("SAM3_TRACKER_MODEL") or None
     try:
-        extra = {} if tracker_model is None else {"tracker_model": checkpoint_path(tracker_model)}
-        sam = Sam3.from_pretrained(checkpoint_path(name), device=device, **extra)
+        extra = {} if tracker_model is None else {"tracker_model": resolve_name(tracker_model)}
+        sam = Sam3.from_pretrained(resolve_name(name), device=device, **extra)
     except Exception as e:  # any failure becomes a sentence on the page and in the console
         message = str(e) or type(e).__name__
         log.error("could not load model %s: %s", name, message)

@@ -11,7 +11,7 @@ import os
 import threading
 
 from sam3_sdk import VideoTracker
-from sam3_sdk.random_checkpoint import RANDOM_CHECKPOINTS, TINY_RANDOM_EDGETAM
+from sam3_sdk.testing import RANDOM_CHECKPOINTS, TINY_RANDOM_EDGETAM, resolve_name
 
 from .loading import ModelSlot
 
@@ -65,7 +65,9 @@ class VideoModels:
             if self._edgetam is None:
                 device = self.device or (self.slot.sam.device if self.slot.sam is not None else None)
                 try:
-                    self._edgetam = VideoTracker.from_pretrained(self.edgetam_name, device=device)
+                    self._edgetam = VideoTracker.from_pretrained(
+                        resolve_name(self.edgetam_name), device=device
+                    )
                 except Exception as e:  # any failure becomes a sentence on the page; a later pick retries
                     message = (str(e) or type(e).__name__).rstrip(".") + "."
                     log.error("could not load the EdgeTAM tracker %s: %s", self.edgetam_name, message)

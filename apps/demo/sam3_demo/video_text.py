@@ -42,7 +42,7 @@ class TextDetection:
         self.used: float | None = None  # the threshold the session's tracker was made with
 
     def tracker(self) -> ConceptVideoTracker:
-        base = self.sam.concept_video_tracker
+        base = self.sam.concept_video_predictor
         self.used = threshold = float(self.threshold)
         keep = min(base.model.config.score_threshold_detection, threshold)
         return base.with_settings(new_det_thresh=threshold, score_threshold_detection=keep)

@@ -6,7 +6,14 @@ small predictor over them: `ImagePredictor` (points, boxes, masks), `MaskGenerat
 (video; the video model loads on first use: SAM 3's tracker, or another checkpoint's such as
 EdgeTAM's with `video_model=`) and `ConceptVideoTracker` (phrases in video: the detector and SAM
 3's video tracker composed, nothing loaded twice). The lazily loaded models are built in one
-place, `_load_detector`, `_load_video_predictor` and `_load_concept_video_tracker`.
+place, `_load_detector`, `_load_video_predictor` and `_load_concept_video_predictor`.
+
+Names: `*_model` is a `sam3_core` model, `*_processor` its processor, `*_predictor` the SDK's task
+object over them: `image_model` / `image_processor` (SAM 3's point/box tracker on images),
+`detector` / `detector_processor` (concepts), `video_model` / `video_processor` / `video_predictor`
+(clicks in video), `concept_video_predictor` (phrases in video). The old names `tracker`,
+`tracker_processor`, `video_tracker` and `concept_video_tracker` still work for this release, with a
+DeprecationWarning.
 
 A SAM3-LiteText checkpoint (SAM 3's image encoder and detector heads with a small text encoder, no
 tracker) loads its detector at once and runs concept segmentation alone; clicks and video take SAM
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -40,7 +48,6 @@ from .features import FeatureStore, ImageFeatures
 from .image_predictor import ImagePredictor
 from .images import ImageLike
 from .mask_generator import MaskGenerator
-from .random_checkpoint import checkpoint_path
 from .results import Instances, ObjectMasks
 from .sessions import ImageSession
 from .tracking import track_concept, track_object
@@ -57,6 +64,16 @@ CONCEPT_ONLY_MODEL_TYPES = {"sam3_lite_text": Sam3LiteTextModel}
 TRACKER_HINT = 'tracker_model="facebook/sam3"'  # how to add SAM 3's tracker to such a checkpoint
 
 
+def _deprecated_alias(old: str, new: str) -> property:
+    """A read-only attribute `old` that warns and returns `new` (kept one release)."""
+
+    def get(self: Sam3) -> Any:
+        warnings.warn(f"Sam3.{old} is deprecated; use Sam3.{new}", DeprecationWarning, stacklevel=2)
+        return getattr(self, new)
+
+    return property(get, doc=f"Deprecated: use `{new}`.")
+
+
 class Sam3:
     """SAM 3 for people who want masks, not tensors.
 
@@ -67,8 +84,8 @@ class Sam3:
 
     def __init__(
         self,
-        tracker: Sam3TrackerModel | None,
-        tracker_processor: Sam3TrackerProcessor | None,
+        image_model: Sam3TrackerModel | None,
+        image_processor: Sam3TrackerProcessor | None,
         checkpoint: str | os.PathLike | None = None,
         cache_size: int = 3,
         text_cache_size: int = 64,
@@ -79,43 +96,43 @@ class Sam3:
         detector_processor: Sam3Processor | None = None,
         tracker_checkpoint: str | os.PathLike | None = None,
     ) -> None:
-        """tracker / tracker_processor: SAM 3's point/box tracker, or None when the checkpoint has
-        none (then `detector` and `detector_processor` must be given, and clicks and video raise).
-        tracker_checkpoint: where SAM 3's tracker and video tracker weights are read; default
-        `checkpoint`."""
-        if tracker is None and detector is None:
-            raise ValueError("Sam3 needs a tracker, a detector, or both")
-        self.tracker = tracker
-        self.tracker_processor = tracker_processor
+        """image_model / image_processor: SAM 3's point/box tracker on images, or None when the
+        checkpoint has none (then `detector` and `detector_processor` must be given, and clicks and
+        video raise). video_model: the checkpoint (or a loaded `VideoTracker`) of video tracking;
+        None: SAM 3's. tracker_checkpoint: where SAM 3's tracker and video tracker weights are read;
+        default `checkpoint`."""
+        if image_model is None and detector is None:
+            raise ValueError("Sam3 needs an image model (SAM 3's tracker), a detector, or both")
+        self.image_model = image_model
+        self.image_processor = image_processor
         self.checkpoint = checkpoint
-        self.tracker_checkpoint = (
-            (checkpoint if tracker is not None else None)
-            if tracker_checkpoint is None
-            else tracker_checkpoint
-        )
+        if tracker_checkpoint is None and image_model is not None:
+            tracker_checkpoint = checkpoint
+        self.tracker_checkpoint = tracker_checkpoint
         self._hub_kwargs = hub_kwargs or {}
-        if tracker is not None:
-            self.feature_store = FeatureStore(tracker, tracker_processor, cache_size)
+        if image_model is not None:
+            self.feature_store = FeatureStore(image_model, image_processor, cache_size)
         else:  # concept segmentation only: the detector's vision encoder runs the backbone
             self.feature_store = FeatureStore(
                 None, detector_processor, cache_size, vision=detector.vision_encoder
             )
+        with_model = image_model is not None
         self._image_predictor = (
-            None if tracker is None else ImagePredictor(tracker, tracker_processor, self.feature_store)
+            ImagePredictor(image_model, image_processor, self.feature_store) if with_model else None
         )
         self._mask_generator = (
-            None if tracker is None else MaskGenerator(tracker, tracker_processor, self.feature_store)
+            MaskGenerator(image_model, image_processor, self.feature_store) if with_model else None
         )
         self._detector: Sam3Model | None = detector  # the lazily loaded models and their predictors
         self._detector_processor: Sam3Processor | None = detector_processor
         self._concept_predictor: ConceptPredictor | None = None
         # video tracking: None → SAM 3's tracker around the trunk; else a checkpoint (e.g. EdgeTAM's)
-        self.video_model = None if isinstance(video_model, VideoTracker) else video_model
+        self.video_checkpoint = None if isinstance(video_model, VideoTracker) else video_model
         self._video_predictor: VideoTracker | None = (
             video_model if isinstance(video_model, VideoTracker) else None
         )
-        self._sam3_video_tracker: VideoTracker | None = None  # SAM 3's, when video_model is another's
-        self._concept_video_tracker: ConceptVideoTracker | None = None
+        self._sam3_video_predictor: VideoTracker | None = None  # SAM 3's, when video_model is another's
+        self._concept_video_predictor: ConceptVideoTracker | None = None
         self.concept_config = dict(concept_config or {})
         self.cache_size = cache_size
         self.text_cache_size = text_cache_size
@@ -134,13 +151,13 @@ class Sam3:
         tracker_model: str | os.PathLike | None = None,
         **hub_kwargs: Any,
     ) -> Sam3:
-        """Load a SAM 3 checkpoint (hub id, folder, or `tiny-random`: random weights, written on
-        first use). `device` defaults to CUDA when available.
+        """Load a SAM 3 checkpoint (a hub id or a folder; for random weights, the folder of
+        `sam3_sdk.testing.resolve_name("tiny-random")`). `device` defaults to CUDA when available.
 
-        A SAM3-LiteText checkpoint ("yonigozlan/sam3-litetext-s0", `tiny-random-litetext`, any
-        folder whose config is a `sam3_lite_text` model) segments concepts with its small text
-        encoder; it has no tracker, so clicks and video need `tracker_model`, a SAM 3 checkpoint
-        ("facebook/sam3") whose tracker heads are built around the LiteText backbone.
+        A SAM3-LiteText checkpoint ("yonigozlan/sam3-litetext-s0", any folder whose config is a
+        `sam3_lite_text` model) segments concepts with its small text encoder; it has no tracker,
+        so clicks and video need `tracker_model`, a SAM 3 checkpoint ("facebook/sam3") whose
+        tracker heads are built around the LiteText backbone.
 
         The point/box tracker loads now; the concept detector on the first `segment_concept`,
         sharing the tracker's image backbone (one copy in memory, one pass per image).
@@ -151,62 +168,47 @@ class Sam3:
         """
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        path = checkpoint_path(name_or_path)
-        model_type = read_config(resolve_checkpoint_dir(path, **hub_kwargs)).get("model_type")
+        model_type = read_config(resolve_checkpoint_dir(name_or_path, **hub_kwargs)).get("model_type")
+        options = dict(cache_size=cache_size, hub_kwargs=hub_kwargs, video_model=video_model,
+                       concept_config=concept_config)  # fmt: skip
         if model_type in CONCEPT_ONLY_MODEL_TYPES:
-            return cls._from_concept_checkpoint(
-                CONCEPT_ONLY_MODEL_TYPES[model_type], path, device, dtype, cache_size, video_model,
-                concept_config, tracker_model, hub_kwargs,
-            )  # fmt: skip
+            detector_class = CONCEPT_ONLY_MODEL_TYPES[model_type]
+            return cls._from_concept_checkpoint(detector_class, name_or_path, device, dtype, tracker_model,
+                                                options)  # fmt: skip
         if tracker_model is not None:
             raise ValueError(
                 f"tracker_model={tracker_model!r} is for checkpoints without a tracker (SAM3-LiteText); "
                 f"{name_or_path!r} is a {model_type!r} checkpoint with its own"
             )
-        tracker = Sam3TrackerModel.from_pretrained(path, device=device, dtype=dtype, **hub_kwargs)
-        processor = Sam3TrackerProcessor.from_pretrained(path, **hub_kwargs)
-        return cls(
-            tracker, processor, checkpoint=path, cache_size=cache_size, hub_kwargs=hub_kwargs,
-            video_model=video_model, concept_config=concept_config,
-        )  # fmt: skip
+        image_model = Sam3TrackerModel.from_pretrained(name_or_path, device=device, dtype=dtype, **hub_kwargs)
+        processor = Sam3TrackerProcessor.from_pretrained(name_or_path, **hub_kwargs)
+        return cls(image_model, processor, checkpoint=name_or_path, **options)
 
     @classmethod
-    def _from_concept_checkpoint(
-        cls,
-        detector_class,
-        path,
-        device,
-        dtype,
-        cache_size,
-        video_model,
-        concept_config,
-        tracker_model,
-        hub_kwargs,
-    ) -> Sam3:
+    def _from_concept_checkpoint(cls, detector_class, path, device, dtype, tracker_model, options) -> Sam3:
         """A detector-only checkpoint (SAM3-LiteText), with SAM 3's tracker heads from `tracker_model`
-        built around its backbone when given."""
+        built around its backbone when given. options: `Sam3`'s other keyword arguments."""
+        hub_kwargs = options["hub_kwargs"]
         detector = detector_class.from_pretrained(path, device=device, dtype=dtype, **hub_kwargs)
         detector_processor = Sam3Processor.from_pretrained(path, **hub_kwargs)
-        tracker = tracker_processor = tracker_path = None
+        image_model = image_processor = None
         if tracker_model is not None:
-            tracker_path = checkpoint_path(tracker_model)
-            tracker = Sam3TrackerModel.from_pretrained(
-                tracker_path,
+            image_model = Sam3TrackerModel.from_pretrained(
+                tracker_model,
                 device=device,
                 dtype=dtype,
                 backbone=detector.vision_encoder.backbone,
                 **hub_kwargs,
             )
-            tracker_processor = Sam3TrackerProcessor.from_pretrained(tracker_path, **hub_kwargs)
-            if detector_processor.size != tracker_processor.size:
+            image_processor = Sam3TrackerProcessor.from_pretrained(tracker_model, **hub_kwargs)
+            if detector_processor.size != image_processor.size:
                 raise ValueError(
                     f"the detector of {path} expects {detector_processor.size} px images but the tracker of "
-                    f"{tracker_model} {tracker_processor.size} px"
+                    f"{tracker_model} {image_processor.size} px"
                 )
         return cls(
-            tracker, tracker_processor, checkpoint=path, cache_size=cache_size, hub_kwargs=hub_kwargs,
-            video_model=video_model, concept_config=concept_config, detector=detector,
-            detector_processor=detector_processor, tracker_checkpoint=tracker_path,
+            image_model, image_processor, checkpoint=path, detector=detector,
+            detector_processor=detector_processor, tracker_checkpoint=tracker_model, **options,
         )  # fmt: skip
 
     def _no_tracker(self, what: str) -> RuntimeError:
@@ -218,7 +220,7 @@ class Sam3:
 
     @property
     def image_predictor(self) -> ImagePredictor:
-        """The `ImagePredictor` (points, boxes, masks) over the tracker and the shared features."""
+        """The `ImagePredictor` (points, boxes, masks) over `image_model` and the shared features."""
         if self._image_predictor is None:
             raise self._no_tracker("segment_object (clicks, boxes, masks)")
         return self._image_predictor
@@ -231,11 +233,11 @@ class Sam3:
 
     @property
     def device(self) -> torch.device:
-        return (self.tracker if self.tracker is not None else self._detector).device
+        return (self.image_model if self.image_model is not None else self._detector).device
 
     @property
     def dtype(self) -> torch.dtype:
-        return (self.tracker if self.tracker is not None else self._detector).dtype
+        return (self.image_model if self.image_model is not None else self._detector).dtype
 
     @property
     def cache_size(self) -> int:
@@ -262,28 +264,26 @@ class Sam3:
 
     def _load_detector(self) -> tuple[Sam3Model, Sam3Processor]:
         detector = Sam3Model.from_pretrained(
-            self.checkpoint,
-            device=self.device,
-            dtype=self.tracker.dtype,
-            backbone=self.tracker.vision_encoder.backbone,  # built around the one trunk, not read again
+            self.checkpoint, device=self.device, dtype=self.image_model.dtype,
+            backbone=self.image_model.vision_encoder.backbone,  # built around the one trunk, not read again
             **self._hub_kwargs,
-        )
+        )  # fmt: skip
         processor = Sam3Processor.from_pretrained(self.checkpoint, **self._hub_kwargs)
         return detector, processor
 
     def _load_video_predictor(self) -> VideoTracker:
-        if self.video_model is not None:
+        if self.video_checkpoint is not None:
             return VideoTracker.from_pretrained(
-                self.video_model, device=self.device, dtype=self.dtype, **self._hub_kwargs
+                self.video_checkpoint, device=self.device, dtype=self.dtype, **self._hub_kwargs
             )
-        return self._load_sam3_video_tracker()
+        return self._load_sam3_video_predictor()
 
-    def _load_concept_video_tracker(self) -> ConceptVideoTracker:
+    def _load_concept_video_predictor(self) -> ConceptVideoTracker:
         video = self.video_predictor
         if video.name != "SAM 3":  # the session tracks with another model; phrases need SAM 3's
-            if self._sam3_video_tracker is None:
-                self._sam3_video_tracker = self._load_sam3_video_tracker()
-            video = self._sam3_video_tracker
+            if self._sam3_video_predictor is None:
+                self._sam3_video_predictor = self._load_sam3_video_predictor()
+            video = self._sam3_video_predictor
         # the settings of text-prompted video are the tracker checkpoint's (a SAM 3 `sam3_video`
         # config); the phrases are the detector's, tokenized by its own tokenizer
         tokenizer = self.detector_processor.tokenizer if self.tracker_checkpoint != self.checkpoint else None
@@ -292,18 +292,16 @@ class Sam3:
             tokenizer=tokenizer, **self._hub_kwargs,
         )  # fmt: skip
 
-    def _load_sam3_video_tracker(self) -> VideoTracker:
+    def _load_sam3_video_predictor(self) -> VideoTracker:
         if self.tracker_checkpoint is None:
             raise self._no_tracker(
                 "video tracking with SAM 3's tracker (track_object, track_concept, video_session)"
             )
         model = Sam3TrackerVideoModel.from_pretrained(
-            self.tracker_checkpoint,
-            device=self.device,
-            dtype=self.dtype,
+            self.tracker_checkpoint, device=self.device, dtype=self.dtype,
             backbone=self.feature_store.vision.backbone,  # built around the one trunk, not read again
             **self._hub_kwargs,
-        )
+        )  # fmt: skip
         processor = Sam3TrackerVideoProcessor.from_pretrained(self.tracker_checkpoint, **self._hub_kwargs)
         return VideoTracker(model, processor)
 
@@ -334,14 +332,9 @@ class Sam3:
         Returns `ObjectMasks` (masks at the image size, predicted-IoU scores, xyxy boxes).
         """
         return self.image_predictor.predict(
-            image,
-            points=points,
-            labels=labels,
-            box=box,
-            mask=mask,
-            multimask=multimask,
+            image, points=points, labels=labels, box=box, mask=mask, multimask=multimask,
             mask_logits=mask_logits,
-        )
+        )  # fmt: skip
 
     def generate_masks(
         self,
@@ -369,15 +362,15 @@ class Sam3:
 
     @property
     def detector(self) -> Sam3Model:
-        """The concept detector (`sam3_core.Sam3Model`), loaded on first use with the tracker's backbone."""
+        """The concept detector (`sam3_core.Sam3Model`), loaded on first use around `image_model`'s backbone."""
         if self._detector is None:
             with self._loading:  # another thread may have loaded it meanwhile
                 if self._detector is None:
                     detector, processor = self._load_detector()
-                    if processor.size != self.tracker_processor.size:
+                    if processor.size != self.image_processor.size:
                         raise ValueError(
                             f"the detector expects {processor.size} px images but the tracker "
-                            f"{self.tracker_processor.size} px"
+                            f"{self.image_processor.size} px"
                         )
                     self._detector_processor, self._detector = processor, detector
         return self._detector
@@ -394,11 +387,9 @@ class Sam3:
             with self._loading:
                 if self._concept_predictor is None:
                     self._concept_predictor = ConceptPredictor(
-                        self.detector,
-                        self.detector_processor,
-                        self.feature_store,
+                        self.detector, self.detector_processor, self.feature_store,
                         text_cache_size=self.text_cache_size,
-                    )
+                    )  # fmt: skip
         return self._concept_predictor
 
     def segment_concept(
@@ -418,21 +409,17 @@ class Sam3:
         Returns `Instances`, best first (of length 0 when nothing scores above `threshold`).
         """
         return self.concept_predictor.predict(
-            image,
-            text=text,
-            boxes=boxes,
-            box_labels=box_labels,
-            threshold=threshold,
+            image, text=text, boxes=boxes, box_labels=box_labels, threshold=threshold,
             mask_threshold=mask_threshold,
-        )
+        )  # fmt: skip
 
     # -- video --------------------------------------------------------------------------------
 
     @property
     def video_predictor(self) -> VideoTracker:
         """The `VideoTracker` of `video_session` and `track_object`, loaded on first use: SAM 3's
-        video tracker built around the tracker's image backbone (one copy in memory), or the
-        `video_model` checkpoint's (e.g. EdgeTAM)."""
+        video tracker built around `image_model`'s backbone (one copy in memory), or the
+        `video_checkpoint`'s (e.g. EdgeTAM)."""
         if self._video_predictor is None:
             with self._loading:
                 if self._video_predictor is None:
@@ -440,8 +427,8 @@ class Sam3:
         return self._video_predictor
 
     @property
-    def video_tracker(self) -> Sam3TrackerVideoModel:
-        """The video model (`sam3_core.Sam3TrackerVideoModel`, or `EdgeTamVideoModel`)."""
+    def video_model(self) -> Sam3TrackerVideoModel:
+        """The video model of `video_predictor` (`sam3_core.Sam3TrackerVideoModel`, or `EdgeTamVideoModel`)."""
         return self.video_predictor.model
 
     @property
@@ -449,20 +436,25 @@ class Sam3:
         return self.video_predictor.processor
 
     @property
-    def concept_video_tracker(self) -> ConceptVideoTracker:
-        """The text-prompted video tracker (`ConceptVideoTracker`: `detector` and SAM 3's video
-        tracker composed around the one backbone), made on first use."""
-        if self._concept_video_tracker is None:
+    def concept_video_predictor(self) -> ConceptVideoTracker:
+        """The text-prompted video predictor (`ConceptVideoTracker`: `detector` and SAM 3's video
+        model composed around the one backbone), made on first use."""
+        if self._concept_video_predictor is None:
             with self._loading:
-                if self._concept_video_tracker is None:
-                    self._concept_video_tracker = self._load_concept_video_tracker()
-        return self._concept_video_tracker
+                if self._concept_video_predictor is None:
+                    self._concept_video_predictor = self._load_concept_video_predictor()
+        return self._concept_video_predictor
+
+    tracker = _deprecated_alias("tracker", "image_model")
+    tracker_processor = _deprecated_alias("tracker_processor", "image_processor")
+    video_tracker = _deprecated_alias("video_tracker", "video_model")
+    concept_video_tracker = _deprecated_alias("concept_video_tracker", "concept_video_predictor")
 
     def video_session(self, video: VideoLike | VideoReader, fps: float | None = None) -> VideoSession:
         """An interactive `VideoSession` on a video (file path, folder of frames, list of images or a
         (T, H, W, 3) array): find objects by phrases (`add_text`), add / refine / remove objects by
         clicks, propagate forward, backward or both ways. Phrases load the detector on first use."""
-        concept = (lambda: self.concept_video_tracker) if self.video_predictor.name == "SAM 3" else None
+        concept = (lambda: self.concept_video_predictor) if self.video_predictor.name == "SAM 3" else None
         return VideoSession(self.video_predictor, video, fps=fps, concept=concept)
 
     def track_concept(
@@ -480,7 +472,9 @@ class Sam3:
         """
         if self.tracker_checkpoint is None:  # said now, not at the first frame
             raise self._no_tracker("track_concept")
-        return track_concept(self, video, text, direction=direction, progress=progress, fps=fps)
+        return track_concept(
+            self.concept_video_predictor, video, text, direction=direction, progress=progress, fps=fps
+        )
 
     def track_object(
         self,

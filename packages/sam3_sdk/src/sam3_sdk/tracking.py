@@ -61,7 +61,7 @@ def track_concept(
     """Find every instance of a phrase (or of each phrase of a list) in a video and track them
     all, yielding each frame's `VideoFrameMasks` (stable object ids, `phrases`, detection scores).
 
-    tracker_or_sam: a `ConceptVideoTracker`, or anything holding one as `concept_video_tracker`
+    tracker_or_sam: a `ConceptVideoTracker`, or anything holding one as `concept_video_predictor`
     (`Sam3`). direction: "forward" (frame 0 to the end), "backward" (the end to frame 0) or
     "both" (forward, then backward from the end so that objects found late are followed back;
     the frames then come twice, the later result superseding). progress(done, total) per frame.
@@ -69,7 +69,7 @@ def track_concept(
     """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
-    concepts: ConceptVideoTracker = getattr(tracker_or_sam, "concept_video_tracker", tracker_or_sam)
+    concepts: ConceptVideoTracker = getattr(tracker_or_sam, "concept_video_predictor", tracker_or_sam)
     if not isinstance(concepts, ConceptVideoTracker):
         raise TypeError(f"expected a ConceptVideoTracker or a Sam3, got {type(tracker_or_sam).__name__}")
     reader = open_video(video, fps=fps)

@@ -32,7 +32,6 @@ from sam3_core.checkpoint_files import read_config, resolve_checkpoint_dir
 from sam3_core.processing.video import ResizedFrames
 
 from .prompts import check_box, check_mask, check_points
-from .random_checkpoint import checkpoint_path
 from .video_io import VideoReader
 from .video_results import VideoFrameMasks
 
@@ -74,8 +73,8 @@ class VideoTracker:
     ) -> VideoTracker:
         """Load the video tracker of a checkpoint: SAM 3's (`facebook/sam3`, model_type
         "sam3_video" or "sam3_tracker_video") or EdgeTAM's (`yonigozlan/edgetam-video-1`,
-        "edgetam_video"), from a hub id, a folder, or a random checkpoint's name (`tiny-random`,
-        `tiny-random-edgetam`: written on first use, masks meaningless).
+        "edgetam_video"), from a hub id or a folder (a random checkpoint's name such as
+        `tiny-random-edgetam` is resolved to its folder by `sam3_sdk.testing.resolve_name` first).
 
         device: defaults to CUDA when available. dtype: torch.float32 (default) or torch.bfloat16.
         kwargs: hub options (`revision`, `token`, `cache_dir`, `local_files_only`) and processor
@@ -84,7 +83,7 @@ class VideoTracker:
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         hub = {k: kwargs.pop(k) for k in _HUB_KWARGS if k in kwargs}
-        folder = resolve_checkpoint_dir(checkpoint_path(name_or_path), **hub)
+        folder = resolve_checkpoint_dir(name_or_path, **hub)
         model_type = read_config(folder).get("model_type")
         if model_type not in VIDEO_MODELS:
             raise ValueError(

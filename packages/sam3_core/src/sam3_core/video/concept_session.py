@@ -106,13 +106,6 @@ class Sam3VideoInferenceSession(Sam3TrackerVideoInferenceSession):
         self.video_height, self.video_width = size
         self.streaming, self.memory_window = streaming, window
 
-    def state_tensors(self) -> list[Tensor]:
-        return (
-            super().state_tensors()
-            + list(self.prompt_input_ids.values())
-            + list(self.prompt_attention_masks.values())
-        )
-
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(frames={self.num_frames}, prompts={list(self.prompts.values())}, "

@@ -35,7 +35,6 @@ from torch import Tensor
 
 from ..dtypes import as_dtype
 from ..processing.image import SAM_MEAN, SAM_STD, normalize_images
-from .accounting import storage_nbytes, tensors_in
 
 __all__ = ["Sam3TrackerVideoInferenceSession", "as_frame_storage"]
 
@@ -448,24 +447,6 @@ class Sam3TrackerVideoInferenceSession:
         """Forget objects, prompts, outputs and cached features; keep the frames."""
         self.reset_tracking_data()
         self._vision_features.clear()
-
-    # -----------------------------------------------------------------------------------------
-    # Accounting
-    # -----------------------------------------------------------------------------------------
-
-    def state_tensors(self) -> list[Tensor]:
-        """Every tensor the session holds (frames, cached features, prompts, outputs)."""
-        return tensors_in(
-            self.processed_frames,
-            self._vision_features,
-            self.point_inputs_per_obj,
-            self.mask_inputs_per_obj,
-            self.output_dict_per_obj,
-        )
-
-    def state_nbytes(self) -> int:
-        """Bytes held by the session's tensors (distinct storages counted once)."""
-        return storage_nbytes(self.state_tensors())
 
     def __repr__(self) -> str:
         return (

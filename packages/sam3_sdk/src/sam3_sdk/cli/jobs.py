@@ -14,8 +14,8 @@ import torch
 
 from ..features import ImageFeatures
 from ..model import Sam3
-from ..random_checkpoint import checkpoint_path
 from ..results import Instances
+from ..testing import resolve_name
 from ..tracking import track_concept
 from ..video_export import write_annotated_mp4
 from ..video_io import open_video
@@ -35,10 +35,12 @@ def load_sam(
     model: str, device: str | None = None, dtype: str = "float32", video_model: str | None = None
 ) -> Sam3:
     """`Sam3` from a hub id, a folder, or a random checkpoint's name (`tiny-random`,
-    `tiny-random-litetext`: offline, random weights);
-    video_model: the checkpoint clicks are tracked with (default: SAM 3's own tracker)."""
-    path = checkpoint_path(model)
-    return Sam3.from_pretrained(path, device=device, dtype=DTYPES[dtype], video_model=video_model)
+    `tiny-random-litetext`: offline, random weights, resolved here, at the CLI's edge, by
+    `sam3_sdk.testing`); video_model: the checkpoint clicks are tracked with (default: SAM 3's own
+    tracker; `tiny-random-edgetam` too is resolved here)."""
+    return Sam3.from_pretrained(
+        resolve_name(model), device=device, dtype=DTYPES[dtype], video_model=resolve_name(video_model)
+    )
 
 
 @dataclass(frozen=True)
@@ -238,7 +240,7 @@ class VideoJob:
         reader = open_video(item.path)
         masks = VideoMasks(size=reader.size, num_frames=len(reader), fps=reader.fps)
         if self.texts:
-            concepts = sam.concept_video_tracker
+            concepts = sam.concept_video_predictor
             if self.threshold is not None:
                 floor = min(concepts.model.settings.score_threshold_detection, self.threshold)
                 concepts = concepts.with_settings(

@@ -23,7 +23,7 @@ import ray.data
 import torch
 from sam3_core import Sam3TrackerProcessor
 
-from ..random_checkpoint import RANDOM_CHECKPOINTS, checkpoint_path
+from ..testing import RANDOM_CHECKPOINTS, resolve_name
 from .inputs import Decoded, InputFile, decode_image
 from .jobs import ImageJob, VideoJob, load_sam
 from .outputs import ImageResult, RunOutputs, VideoResult
@@ -198,8 +198,7 @@ def _resolved(path: str) -> str:
 
 def _processor(model: str) -> Sam3TrackerProcessor:
     """The checkpoint's image processor (its config's size, resample and normalisation)."""
-    path = checkpoint_path(model)
-    return Sam3TrackerProcessor.from_pretrained(path)
+    return Sam3TrackerProcessor.from_pretrained(resolve_name(model))
 
 
 def run_videos(
@@ -234,8 +233,9 @@ def run(args: argparse.Namespace, job: ImageJob | VideoJob, items: list[InputFil
     todo = pending(items, outputs, stats)
     if not todo:
         return
-    if args.model in RANDOM_CHECKPOINTS:
-        checkpoint_path(args.model)  # written once here, not raced by the replicas of this machine
+    for name in (args.model, getattr(job, "video_model", None)):
+        if name in RANDOM_CHECKPOINTS:
+            resolve_name(name)  # written once here, not raced by the replicas of this machine
     connect(args.ray)
     if isinstance(job, VideoJob):
         run_videos(args, job, todo, outputs, stats)

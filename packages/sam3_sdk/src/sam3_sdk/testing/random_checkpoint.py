@@ -1,8 +1,10 @@
 """SAM 3 and EdgeTAM checkpoints with RANDOM weights in the hub layout, loaded by the real loader.
 
-The tiny ones let the demo and the CLI run offline (`--model tiny-random`, `--model
-tiny-random-litetext`, `--video-model tiny-random-edgetam`); the tests build the same tiny checkpoints from their committed key manifests,
-and bigger configs serve to measure loading. Masks from random weights are meaningless.
+Test tooling, not runtime: the loaders never write weights and do not know these names. The CLI and
+the demo resolve a random checkpoint's name at their edge (`resolve_name`: `--model tiny-random`,
+`--model tiny-random-litetext`, `--video-model tiny-random-edgetam`) into a cache folder, then load
+that folder like any other; the tests build the same tiny checkpoints from their committed key
+manifests, and bigger configs serve to measure loading. Masks from random weights are meaningless.
 
 Values are deterministic: NumPy's legacy `RandomState`, whose streams NumPy keeps stable across
 versions, seeded by each tensor's own name, so adding or removing a key never changes the others.
@@ -31,7 +33,6 @@ __all__ = [
     "TINY_RANDOM",
     "TINY_RANDOM_EDGETAM",
     "TINY_RANDOM_LITE_TEXT",
-    "checkpoint_path",
     "hub_manifest",
     "make_state_dict",
     "tensor_values",
@@ -39,6 +40,7 @@ __all__ = [
     "tiny_random_edgetam_checkpoint",
     "tiny_random_lite_text_checkpoint",
     "lite_text_config",
+    "resolve_name",
     "write_random_checkpoint",
     "write_random_weights",
 ]
@@ -176,7 +178,7 @@ def write_random_checkpoint(
 
 
 def _packaged_config(name: str) -> dict[str, Any]:
-    return json.loads(resources.files("sam3_sdk.data").joinpath(name).read_text())
+    return json.loads(resources.files("sam3_sdk.testing.data").joinpath(name).read_text())
 
 
 def _cache_base(cache_dir: str | os.PathLike | None) -> Path:
@@ -233,9 +235,15 @@ RANDOM_CHECKPOINTS = {
 }
 
 
-def checkpoint_path(name: str | os.PathLike, cache_dir: str | os.PathLike | None = None) -> str | os.PathLike:
-    """The folder of a random checkpoint's name (`tiny-random`, `tiny-random-edgetam`; written on
-    first use), else `name` unchanged (a hub id or a folder)."""
+def resolve_name(
+    name: str | os.PathLike | None, cache_dir: str | os.PathLike | None = None
+) -> str | os.PathLike | None:
+    """The folder of a random checkpoint's name (`tiny-random`, `tiny-random-edgetam`,
+    `tiny-random-litetext`; written into `cache_dir`, default $SAM3_CACHE or ~/.cache/sam3, on
+    first use), else `name` unchanged (a hub id, a folder or None, for the runtime loader).
+
+    For the edges that accept these names (the `sam3` CLI, the demo, scripts); the SDK's loaders
+    take only hub ids and folders."""
     if isinstance(name, str) and name in RANDOM_CHECKPOINTS:
         return RANDOM_CHECKPOINTS[name](cache_dir)
     return name

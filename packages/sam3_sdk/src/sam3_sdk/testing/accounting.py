@@ -1,5 +1,5 @@
 """What a session holds: the tensors inside nested dicts and lists, and the bytes of their storages
-(used to prove that memory stays bounded on long videos)."""
+(the tests use them to prove that memory stays bounded on long videos)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from torch import Tensor
 
-__all__ = ["tensors_in", "storage_nbytes"]
+__all__ = ["held_nbytes", "held_tensors", "storage_nbytes", "tensors_in"]
 
 
 def tensors_in(*parts: Any) -> list[Tensor]:
@@ -32,3 +32,15 @@ def storage_nbytes(tensors: list[Tensor]) -> int:
         storage = t.untyped_storage()
         seen[storage.data_ptr()] = storage.nbytes()
     return sum(seen.values())
+
+
+def held_tensors(obj: Any) -> list[Tensor]:
+    """Every tensor an object's attributes hold (a video session's frames, cached features, prompts,
+    outputs, detections...), inside dicts, lists and tuples; not inside other objects (a model, a
+    frame source that reads the caller's video on demand)."""
+    return tensors_in(vars(obj))
+
+
+def held_nbytes(obj: Any) -> int:
+    """Bytes held by `obj`'s tensors (`held_tensors`; distinct storages counted once)."""
+    return storage_nbytes(held_tensors(obj))
