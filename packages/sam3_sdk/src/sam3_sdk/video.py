@@ -14,7 +14,7 @@ Propagating again after a change (a phrase, a click, a refinement or a removal):
 the backbone runs again (its features are kept only for the frame at hand), then the tracker for
 every object and the detection-to-track matching; the detector does not run again on frames it
 has already seen with the same phrases (their detections are cached, bounded in bytes, see
-`concept_video.DetectionCache`). Objects found before keep their ids and are no longer removed by
+sam3_core's `Sam3VideoInferenceSession`). Objects found before keep their ids and are no longer removed by
 the hot-start rules meant for fresh detections; new instances can still join. A removed phrase
 object is kept as a hidden track, so the detector does not find it again while it is followed.
 
@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from .concept_video import ConceptVideoState, ConceptVideoTracker, init_concept_state
+from .concept_video import ConceptVideoTracker, init_concept_state
 from .prompts import MAX_OBJECT_ID, check_object_id, check_video_prompts, is_int
 from .video_io import VideoLike, VideoReader, open_video
 from .video_results import VideoFrameMasks, VideoMasks, object_color
@@ -56,7 +56,6 @@ __all__ = [
 DIRECTIONS = ("forward", "backward", "both")
 Progress = Callable[[int, int], Any]  # progress(frames done, frames in this propagation)
 ConceptSource = ConceptVideoTracker | Callable[[], ConceptVideoTracker]  # made on first use
-CLICK_PROMPT_ID_BASE = -1  # clicked object k gets prompt id -1 - k: no phrase ever matches it
 T = TypeVar("T")
 
 
@@ -132,14 +131,19 @@ class VideoSession:
         return self.reader.fps
 
     @property
+    def _text(self) -> bool:
+        """Whether the state can take phrases (SAM 3's tracker: a text-prompted core session)."""
+        return self._concept_source is not None
+
+    @property
     def object_ids(self) -> list[int]:
-        hidden = getattr(self.state, "hidden_obj_ids", set())
+        hidden = self.state.hidden_obj_ids if self._text else set()
         return [o for o in self.state.obj_ids if o not in hidden]
 
     @property
     def phrases(self) -> list[str]:
         """The phrases added (and not taken back), in order."""
-        return self.state.active_phrases if isinstance(self.state, ConceptVideoState) else []
+        return self.state.active_phrases if self._text else []
 
     @property
     def concept(self) -> ConceptVideoTracker:
@@ -197,20 +201,16 @@ class VideoSession:
         Returns every object's masks on that frame.
         """
         state = self.state
-        concept = isinstance(state, ConceptVideoState)
         if obj_id is None:
-            obj_id = max([*state.obj_ids, state.max_obj_id if concept else 0, 0]) + 1
+            obj_id = state.next_obj_id() if self._text else max([*state.obj_ids, 0]) + 1
         obj_id = check_object_id(obj_id)
-        if obj_id in state.obj_ids or (concept and obj_id in state.obj_id_to_score):
+        if obj_id in state.obj_ids or (self._text and state.obj_id_used(obj_id)):
             raise ValueError(
                 f"object id {obj_id} is already tracked (or was used); use refine() or another id"
             )
         result = self._prompt(obj_id, frame, points, labels, box, mask, replace=True)
-        if concept:  # the phrases' ids continue above it; no phrase ever matches it
-            state.clicked_obj_ids.add(obj_id)
-            state.protected_obj_ids.add(obj_id)
-            state.obj_id_to_prompt_id[obj_id] = CLICK_PROMPT_ID_BASE - obj_id
-            state.max_obj_id = max(state.max_obj_id, obj_id)
+        if self._text:  # beside the phrases' objects (their ids continue above it)
+            state.add_clicked_object(obj_id)
         return result
 
     @_changes_state
@@ -232,13 +232,8 @@ class VideoSession:
         hot-start rules no longer remove it. It keeps its phrase.
         """
         self._check_obj(obj_id)
-        state = self.state
-        if isinstance(state, ConceptVideoState) and obj_id not in state.clicked_obj_ids:
-            frame = self._check_frame(frame)
-            obj_idx = state.obj_id_to_idx(obj_id)
-            state.remove_mask_inputs(obj_idx, frame)  # the detection mask gives way to the prompts
-            state.frames_tracked_per_obj[obj_idx].pop(frame, None)  # a prompted frame, not a tracked one
-            state.protected_obj_ids.add(obj_id)
+        if self._text:  # a phrase object's detection mask on `frame` gives way to the prompts
+            self.state.refine_object(obj_id, self._check_frame(frame))
         return self._prompt(obj_id, frame, points, labels, box, mask, replace=replace)
 
     def _check_obj(self, obj_id: Any) -> int:
@@ -260,7 +255,7 @@ class VideoSession:
         """A tracker result on a state with phrases: hidden objects out; phrase objects carry their
         phrase and detection score."""
         state = self.state
-        if not isinstance(state, ConceptVideoState) or not state.prompts:
+        if not self._text or not state.prompts:
             return result
         keep = [i for i, o in enumerate(result.object_ids) if o not in state.hidden_obj_ids]
         ids = [result.object_ids[i] for i in keep]
@@ -280,18 +275,11 @@ class VideoSession:
         a phrase is dropped from every frame and kept as a hidden track, so that the detector does
         not find it again while the tracker follows it."""
         state = self.state
-        if (
-            isinstance(state, ConceptVideoState)
-            and obj_id in state.obj_ids
-            and obj_id not in state.clicked_obj_ids
-        ):
+        if self._text:
             self._check_obj(obj_id)
-            state.hidden_obj_ids.add(obj_id)
+        if self._text and state.phrase_of(obj_id) is not None:
+            state.hide_object(obj_id)
         else:
-            if isinstance(state, ConceptVideoState):
-                self._check_obj(obj_id)
-                state.clicked_obj_ids.discard(obj_id)
-                state.protected_obj_ids.discard(obj_id)
             state.remove_object(obj_id)
         self.results.remove_object(obj_id)
         self._changed()
@@ -317,23 +305,16 @@ class VideoSession:
     def remove_text(self, phrase: str) -> None:
         """Take a phrase back: the objects it found leave every frame (refined ones too); the
         detector no longer looks for it."""
-        state = self.state
         if phrase not in self.phrases:
             raise ValueError(f"unknown phrase {phrase!r}; the session's phrases are {self.phrases}")
-        prompt_id = next(i for i, p in state.prompts.items() if p == phrase)
-        for obj_id in [o for o in state.obj_ids if state.obj_id_to_prompt_id.get(o) == prompt_id]:
-            state.remove_object(obj_id)
-            state.hidden_obj_ids.discard(obj_id)
-            state.protected_obj_ids.discard(obj_id)
+        for obj_id in self.state.forget_text(phrase):
             self.results.remove_object(obj_id)
-        state.inactive_prompt_ids.add(prompt_id)
-        state.detections.forget_phrase(phrase)
         self._changed()
 
     @_changes_state
     def reset(self) -> None:
         """Forget every object, phrase, prompt and result (the video stays open)."""
-        if isinstance(self.state, ConceptVideoState):
+        if self._text:
             self.state.reset_state()
         else:
             self.state.reset_inference_session()
@@ -499,11 +480,8 @@ class VideoSession:
                 first, frames = first + 1, frames[1:]
                 if not frames:
                     continue
-            elif state.concept_frames & set(frames):
-                # propagating again: what was found before stays (module doc)
-                state.protected_obj_ids |= set(state.obj_ids)
-                state.unmatched_frame_inds.clear()
-                state.overlap_pair_to_frame_inds.clear()
+            elif state.visited_any(frames):
+                state.protect_found_objects()  # propagating again: what was found before stays
             start, span = (first + 1, len(frames)) if reverse else (first, len(frames) - 1)
             for out in concept.propagate(state, start, max_frames=span, reverse=reverse):
                 yield emit(out)
