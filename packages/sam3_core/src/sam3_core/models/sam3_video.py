@@ -60,6 +60,7 @@ from ..video import concept_tracker as ct
 from ..video.concept_detections import Detections
 from ..video.concept_masks import fill_holes_in_mask_scores, per_prompt, suppress_shrunk_after_non_overlap
 from ..video.concept_session import Sam3VideoInferenceSession
+from ..video.planner import plan_pass, reverse_pass_before
 from .sam3 import Sam3Model
 from .sam3_tracker_video import Sam3TrackerVideoModel, _progress
 
@@ -394,15 +395,16 @@ class Sam3VideoModel(PreTrainedModel):
             raise ValueError(
                 f"start_frame_idx {start_frame_idx!r} is out of range for a video of {num_frames} frames"
             )
-        span = num_frames if max_frame_num_to_track is None else max_frame_num_to_track
-        if span < 0:
+        if max_frame_num_to_track is not None and max_frame_num_to_track < 0:
             raise ValueError(f"max_frame_num_to_track must be >= 0, got {max_frame_num_to_track}")
+        # the planner's convention (a pass visits its start first); this iterator's reverse pass
+        # starts one frame before `start_frame_idx`, as the reference's
         if reverse:
-            end = max(start_frame_idx - span, 0)
-            order = range(start_frame_idx - 1, end - 1, -1)
+            planned = reverse_pass_before(num_frames, start_frame_idx, max_frame_num_to_track)
         else:
-            end = min(start_frame_idx + span, num_frames - 1)
-            order = range(start_frame_idx, end + 1)
+            planned = plan_pass(num_frames, start_frame_idx, max_frame_num_to_track)
+        order = planned.frames if planned is not None else range(0)
+        end = order[-1] if order else None
 
         delay = self.settings.hotstart_delay
         held: list[Sam3VideoSegmentationOutput] = []
