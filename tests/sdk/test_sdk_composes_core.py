@@ -124,21 +124,8 @@ def core_state_writes(tree: ast.Module) -> list[tuple[int, str]]:
     return sorted(set(writes))
 
 
-# Files left to the tracker side of issue 22 (branch video-engine), each with its reason; strict:
-# the mark must go once the file is clean.
-NOT_YET: dict[str, str] = {
-    "video_tracker.py": "VideoTracker.init_state sets the video size on the tracker's session "
-    "(state.video_height, state.video_width = ...); the tracker session has no method for it yet",
-}
-
-
-def _sdk_files() -> list:
-    files = []
-    for path in sorted(SDK.rglob("*.py")):
-        name = str(path.relative_to(SDK))
-        marks = [pytest.mark.xfail(strict=True, reason=NOT_YET[name])] if name in NOT_YET else []
-        files.append(pytest.param(path, id=name, marks=marks))
-    return files
+def _sdk_files() -> list[Path]:
+    return sorted(SDK.rglob("*.py"))
 
 
 def test_the_scan_knows_the_core_state_and_finds_what_it_looks_for():
@@ -184,7 +171,7 @@ def f(state, model, self):
     ]
 
 
-@pytest.mark.parametrize("path", _sdk_files())
+@pytest.mark.parametrize("path", _sdk_files(), ids=lambda p: str(p.relative_to(SDK)))
 def test_sdk_module_composes_the_core(path):
     tree = ast.parse(path.read_text())
     subclasses = core_subclasses(tree)

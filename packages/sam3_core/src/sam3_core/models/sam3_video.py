@@ -30,7 +30,7 @@ Usage (the reference's API):
     model = Sam3VideoModel(config, detector=detector, tracker=tracker, tracker_neck=neck)
 
     # interactive: detections cached per frame, clicked objects beside the phrases' (see
-    # `Sam3VideoInferenceSession`: add_clicked_object, refine_object, hide_object, forget_text)
+    # `Sam3VideoInferenceSession`: add_clicked_object, refine, hide_object, forget_text)
     session = Sam3VideoInferenceSession(..., detection_cache_bytes=2**28, first_obj_id=1)
 
 Parameter names are the combined `facebook/sam3` checkpoint's own (`detector_model.*`,

@@ -20,7 +20,7 @@ of phrases alone, whose results are then exactly the reference's:
 - `add_clicked_object`: objects prompted by clicks, boxes or masks share the id space with the
   phrases' objects (a clicked object has a prompt id of its own, so no phrase's detection is
   matched with it, and a detection over it is taken to be it);
-- `refine_object`, `hide_object`, `remove_object`, `forget_text`: correct an object on a frame,
+- `refine`, `hide_object`, `remove_object`, `forget_text`: correct an object on a frame,
   hide a phrase object (it stays tracked, so the detector does not find it again), drop an
   object, take a phrase back;
 - protected objects (clicked, refined, or found before a repeated propagation:
@@ -190,18 +190,17 @@ class Sam3VideoInferenceSession(Sam3TrackerVideoInferenceSession):
         self.max_obj_id = max(self.max_obj_id, obj_id)
         return obj_idx
 
-    def refine_object(self, obj_id: int, frame_idx: int) -> int:
+    def refine(self, obj_id: int, frame_idx: int) -> None:
         """Prepare an object for prompts that correct it on `frame_idx` (added next, as for the
-        tracker's session). Returns its index.
+        tracker's session).
 
         A phrase object's detection mask on that frame gives way to the prompts, the frame
-        becomes a prompted one, and the object is protected from then on; it keeps its phrase."""
-        obj_idx = self.check_obj_id(obj_id)
-        if obj_id not in self.clicked_obj_ids:
-            self.remove_mask_inputs(obj_idx, frame_idx)
-            self.frames_tracked_per_obj[obj_idx].pop(frame_idx, None)  # prompted, not tracked
-            self.protected_obj_ids.add(obj_id)
-        return obj_idx
+        becomes a prompted one, and the object is protected from then on; it keeps its phrase. A
+        clicked object's prompts are its own: the new ones join or replace them as given."""
+        if obj_id in self.clicked_obj_ids:
+            return
+        super().refine(obj_id, frame_idx)
+        self.protected_obj_ids.add(obj_id)
 
     def hide_object(self, obj_id: int) -> None:
         """Hide a phrase object for good: it stays tracked (so the detector does not find it again
@@ -249,7 +248,7 @@ class Sam3VideoInferenceSession(Sam3TrackerVideoInferenceSession):
         masks; the model segments them next (`obj_with_new_inputs`)."""
         for obj_id, mask in zip(obj_ids, masks):
             self.add_mask_inputs(self.obj_id_to_idx(obj_id), frame_idx, mask[None, None])
-        self.obj_with_new_inputs = list(obj_ids)
+        self.mark_new_inputs(obj_ids)
 
     def clicked_obj_indices(self) -> list[int]:
         """The indices of the clicked objects, in index order."""
