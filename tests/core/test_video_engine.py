@@ -129,7 +129,9 @@ def test_objects_batched_match_each_alone(model, processor):
     frame_idx = 3
     with torch.inference_mode():
         maps, pos = model.get_image_features(session.get_frame(frame_idx)[None])
-        memories = [model.select_memory(session, k, frame_idx, False, False) for k in range(3)]
+        plan = session.plan_frame(frame_idx, reverse=False, streaming=False, policy=model.memory_policy)
+        assert [o.action for o in plan.objects] == ["track"] * 3
+        memories = [o.memory for o in plan.objects]
         short = MemorySelection(
             memories[2].memories[:1], memories[2].pointers[:1], memories[2].max_pointer_offset
         )
@@ -148,3 +150,21 @@ def test_objects_batched_match_each_alone(model, processor):
     assert torch.allclose(grouped[2].pred_masks, short_alone.pred_masks, atol=1e-4, rtol=0)
     assert not torch.allclose(grouped[2].pred_masks, batched[2].pred_masks, atol=1e-3)
     assert torch.allclose(grouped[0].pred_masks, batched[0].pred_masks, atol=1e-4, rtol=0)
+
+
+def test_engine_is_built_once_from_parts_not_the_model(model, tiny_checkpoint_dir):
+    """One engine per model, holding the model's parts (no callback into the model); replacing a
+    part (as the checkpoint loader does) builds it again over the new part."""
+    engine = model.engine
+    assert model.engine is engine and model.tracking_engine() is engine
+    parts = vars(engine.modules).values()
+    assert not any(part is model for part in parts)
+    assert engine.modules.heads.prompt_encoder is model.prompt_encoder
+    assert engine.modules.no_object_pointer is model.no_object_pointer
+    other = Sam3TrackerVideoModel.from_pretrained(tiny_checkpoint_dir)
+    assert other.engine.modules.no_object_pointer is other.no_object_pointer  # loaded, not the meta one
+    other.no_object_pointer = torch.nn.Parameter(torch.ones_like(other.no_object_pointer))
+    assert other.engine.modules.no_object_pointer is other.no_object_pointer
+    other.to(torch.float64)  # .to() may give parameters new tensor objects: the engine follows
+    assert other.engine.modules.no_object_pointer is other.no_object_pointer
+    assert other.engine.modules.no_object_pointer.dtype == torch.float64

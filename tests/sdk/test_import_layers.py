@@ -36,6 +36,7 @@ LAYERS = [
     "concept_video",
     # sessions
     "sessions",
+    "propagation_guard",
     "video",
     "tracking",
     # the facade, the package

@@ -8,6 +8,8 @@ __all__ = ["track_concept", "track_object"]
 from collections.abc import Iterator
 from typing import Any
 
+from sam3_core.video.planner import plan_pass
+
 from .concept_video import ConceptVideoTracker
 from .prompts import check_video_prompts
 from .video import DIRECTIONS, Progress, VideoSession
@@ -76,20 +78,21 @@ def track_concept(
     state = concepts.init_state(reader, detection_cache_bytes=0)  # one pass: nothing to replay
     concepts.add_text(state, text)
     n = len(reader)
-    passes = []  # (start, reverse, frames): the reverse pass starts one frame before its start
+    passes = []  # forward from frame 0; backward from the last frame ("both": from the one before)
     if direction in ("forward", "both"):
-        passes.append((0, False, n))
+        passes.append(plan_pass(n, 0))
     if direction == "backward":
-        passes.append((n, True, n))
+        passes.append(plan_pass(n, n - 1, reverse=True))
     elif direction == "both" and n > 1:
-        passes.append((n - 1, True, n - 1))
-    total = sum(k for _, _, k in passes)
+        passes.append(plan_pass(n, n - 2, reverse=True))
+    total = sum(len(p) for p in passes)
 
     def frames() -> Iterator[VideoFrameMasks]:
         done = 0
         try:
-            for start, reverse, _ in passes:
-                for out in concepts.propagate(state, start, reverse=reverse):
+            for p in passes:  # the text-prompted iterator starts a reverse pass before its start
+                start, max_frames = p.iterator_args(reverse_starts_before=True)
+                for out in concepts.propagate(state, start, max_frames, reverse=p.reverse):
                     done += 1
                     result = concepts.frame_masks(state, out)
                     if progress is not None:

@@ -14,29 +14,31 @@ Propagating again after a change (a phrase, a click, a refinement or a removal):
 the backbone runs again (its features are kept only for the frame at hand), then the tracker for
 every object and the detection-to-track matching; the detector does not run again on frames it
 has already seen with the same phrases (their detections are cached, bounded in bytes, see
-`concept_video.DetectionCache`). Objects found before keep their ids and are no longer removed by
+sam3_core's `Sam3VideoInferenceSession`). Objects found before keep their ids and are no longer removed by
 the hot-start rules meant for fresh detections; new instances can still join. A removed phrase
 object is kept as a hidden track, so the detector does not find it again while it is followed.
 
+The tracking state is the core's session (`state`); this class only turns numpy and PIL in and
+out, and calls the state's methods (`prompted_frames`, `plan_pass`, `refine`, ...), never edits
+its fields. Propagation passes come from the core's planner (`sam3_core.video.planner`).
+
 Threads: a session may be used from several threads (a server's handler threads), one call at a
-time: every call holds the session's lock, a propagation holds it for each frame it computes, and
-while a propagation is under way (started and not finished, closed or garbage-collected) another
-propagation or a prompt change is refused with `SessionBusyError` (a RuntimeError), since either
-would mix into the tracking state the running one reads. Reading frames and `results` is allowed
-meanwhile.
+time, and one propagation at a time (`propagation_guard`): another propagation or a prompt change
+during one is refused with `SessionBusyError` (a RuntimeError). Reading frames and `results` is
+allowed meanwhile.
 """
 
 from __future__ import annotations
 
-import functools
-import threading
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
+from sam3_core.video.planner import DIRECTIONS, Pass
 
-from .concept_video import ConceptVideoState, ConceptVideoTracker, init_concept_state
+from .concept_video import ConceptVideoTracker, init_concept_state
 from .prompts import MAX_OBJECT_ID, check_object_id, check_video_prompts, is_int
+from .propagation_guard import PropagationGuard, SessionBusyError, changes_state
 from .video_io import VideoLike, VideoReader, open_video
 from .video_results import VideoFrameMasks, VideoMasks, object_color
 from .video_tracker import ModelFrames, VideoTracker
@@ -53,28 +55,8 @@ __all__ = [
     "object_color",
 ]
 
-DIRECTIONS = ("forward", "backward", "both")
 Progress = Callable[[int, int], Any]  # progress(frames done, frames in this propagation)
 ConceptSource = ConceptVideoTracker | Callable[[], ConceptVideoTracker]  # made on first use
-CLICK_PROMPT_ID_BASE = -1  # clicked object k gets prompt id -1 - k: no phrase ever matches it
-T = TypeVar("T")
-
-
-class SessionBusyError(RuntimeError):
-    """A call refused because a propagation of the session is under way (see the module doc)."""
-
-
-def _changes_state(method: Callable[..., T]) -> Callable[..., T]:
-    """A session call that changes prompts or objects: run under the session's lock, and refused
-    while a propagation is under way (see the module doc)."""
-
-    @functools.wraps(method)
-    def call(self: VideoSession, *args: Any, **kwargs: Any) -> T:
-        with self._lock:
-            self._refuse_during_propagation(method.__name__)
-            return method(self, *args, **kwargs)
-
-    return call
 
 
 class VideoSession:
@@ -112,9 +94,7 @@ class VideoSession:
         self.stale = False  # prompts changed since the last propagation
         self._text_frames: set[int] = set()  # frames phrases were added on
         self._preview: Any = None  # (frame, core output) of the last add_text, while still current
-        self._lock = threading.RLock()  # held by each call and each propagated frame (module doc)
-        self._propagating = False  # a propagation has started and not ended
-        self._closes = 0  # calls of close(): a propagation stops when it changes under it
+        self._guard = PropagationGuard("VideoSession")  # the lock; one propagation at a time
 
     # -- the video ----------------------------------------------------------------------------
 
@@ -132,14 +112,19 @@ class VideoSession:
         return self.reader.fps
 
     @property
+    def _text(self) -> bool:
+        """Whether the state can take phrases (SAM 3's tracker: a text-prompted core session)."""
+        return self._concept_source is not None
+
+    @property
     def object_ids(self) -> list[int]:
-        hidden = getattr(self.state, "hidden_obj_ids", set())
+        hidden = self.state.hidden_obj_ids if self._text else set()
         return [o for o in self.state.obj_ids if o not in hidden]
 
     @property
     def phrases(self) -> list[str]:
         """The phrases added (and not taken back), in order."""
-        return self.state.active_phrases if isinstance(self.state, ConceptVideoState) else []
+        return self.state.active_phrases if self._text else []
 
     @property
     def concept(self) -> ConceptVideoTracker:
@@ -162,11 +147,7 @@ class VideoSession:
 
     def prompted_frames(self, obj_id: int | None = None) -> list[int]:
         """Frames that hold prompts (of one object, or of any)."""
-        idxs = [self.state.check_obj_id(obj_id)] if obj_id is not None else range(self.state.get_obj_num())
-        frames = set()
-        for i in idxs:
-            frames |= set(self.state.point_inputs_per_obj[i]) | set(self.state.mask_inputs_per_obj[i])
-        return sorted(frames)
+        return self.state.prompted_frames(obj_id)
 
     # -- prompts ------------------------------------------------------------------------------
 
@@ -179,7 +160,7 @@ class VideoSession:
             )
         return int(frame)
 
-    @_changes_state
+    @changes_state
     def add_object(
         self,
         frame: int = 0,
@@ -197,23 +178,19 @@ class VideoSession:
         Returns every object's masks on that frame.
         """
         state = self.state
-        concept = isinstance(state, ConceptVideoState)
         if obj_id is None:
-            obj_id = max([*state.obj_ids, state.max_obj_id if concept else 0, 0]) + 1
+            obj_id = state.next_obj_id() if self._text else max([*state.obj_ids, 0]) + 1
         obj_id = check_object_id(obj_id)
-        if obj_id in state.obj_ids or (concept and obj_id in state.obj_id_to_score):
+        if obj_id in state.obj_ids or (self._text and state.obj_id_used(obj_id)):
             raise ValueError(
                 f"object id {obj_id} is already tracked (or was used); use refine() or another id"
             )
         result = self._prompt(obj_id, frame, points, labels, box, mask, replace=True)
-        if concept:  # the phrases' ids continue above it; no phrase ever matches it
-            state.clicked_obj_ids.add(obj_id)
-            state.protected_obj_ids.add(obj_id)
-            state.obj_id_to_prompt_id[obj_id] = CLICK_PROMPT_ID_BASE - obj_id
-            state.max_obj_id = max(state.max_obj_id, obj_id)
+        if self._text:  # beside the phrases' objects (their ids continue above it)
+            state.add_clicked_object(obj_id)
         return result
 
-    @_changes_state
+    @changes_state
     def refine(
         self,
         obj_id: int,
@@ -232,13 +209,8 @@ class VideoSession:
         hot-start rules no longer remove it. It keeps its phrase.
         """
         self._check_obj(obj_id)
-        state = self.state
-        if isinstance(state, ConceptVideoState) and obj_id not in state.clicked_obj_ids:
-            frame = self._check_frame(frame)
-            obj_idx = state.obj_id_to_idx(obj_id)
-            state.remove_mask_inputs(obj_idx, frame)  # the detection mask gives way to the prompts
-            state.frames_tracked_per_obj[obj_idx].pop(frame, None)  # a prompted frame, not a tracked one
-            state.protected_obj_ids.add(obj_id)
+        if self._text:  # a phrase object's detection mask on `frame` gives way to the prompts
+            self.state.refine(obj_id, self._check_frame(frame))
         return self._prompt(obj_id, frame, points, labels, box, mask, replace=replace)
 
     def _check_obj(self, obj_id: Any) -> int:
@@ -260,7 +232,7 @@ class VideoSession:
         """A tracker result on a state with phrases: hidden objects out; phrase objects carry their
         phrase and detection score."""
         state = self.state
-        if not isinstance(state, ConceptVideoState) or not state.prompts:
+        if not self._text or not state.prompts:
             return result
         keep = [i for i, o in enumerate(result.object_ids) if o not in state.hidden_obj_ids]
         ids = [result.object_ids[i] for i in keep]
@@ -274,29 +246,22 @@ class VideoSession:
         )
         return VideoFrameMasks(result.frame_idx, ids, result.masks[keep], scores, phrases=phrases)
 
-    @_changes_state
+    @changes_state
     def remove_object(self, obj_id: int) -> None:
         """Stop tracking an object: its prompts, memories and stored results go. An object found by
         a phrase is dropped from every frame and kept as a hidden track, so that the detector does
         not find it again while the tracker follows it."""
         state = self.state
-        if (
-            isinstance(state, ConceptVideoState)
-            and obj_id in state.obj_ids
-            and obj_id not in state.clicked_obj_ids
-        ):
+        if self._text:
             self._check_obj(obj_id)
-            state.hidden_obj_ids.add(obj_id)
+        if self._text and state.phrase_of(obj_id) is not None:
+            state.hide_object(obj_id)
         else:
-            if isinstance(state, ConceptVideoState):
-                self._check_obj(obj_id)
-                state.clicked_obj_ids.discard(obj_id)
-                state.protected_obj_ids.discard(obj_id)
             state.remove_object(obj_id)
         self.results.remove_object(obj_id)
         self._changed()
 
-    @_changes_state
+    @changes_state
     def add_text(self, text: str | list[str], frame: int = 0) -> VideoFrameMasks:
         """Find every instance of a phrase (or of each phrase of a list) on `frame` and start
         tracking them; more instances join as `propagate` finds them on other frames.
@@ -313,27 +278,20 @@ class VideoSession:
         self._preview = (frame, out)
         return self._record(concept.frame_masks(self.state, out))
 
-    @_changes_state
+    @changes_state
     def remove_text(self, phrase: str) -> None:
         """Take a phrase back: the objects it found leave every frame (refined ones too); the
         detector no longer looks for it."""
-        state = self.state
         if phrase not in self.phrases:
             raise ValueError(f"unknown phrase {phrase!r}; the session's phrases are {self.phrases}")
-        prompt_id = next(i for i, p in state.prompts.items() if p == phrase)
-        for obj_id in [o for o in state.obj_ids if state.obj_id_to_prompt_id.get(o) == prompt_id]:
-            state.remove_object(obj_id)
-            state.hidden_obj_ids.discard(obj_id)
-            state.protected_obj_ids.discard(obj_id)
+        for obj_id in self.state.forget_text(phrase):
             self.results.remove_object(obj_id)
-        state.inactive_prompt_ids.add(prompt_id)
-        state.detections.forget_phrase(phrase)
         self._changed()
 
-    @_changes_state
+    @changes_state
     def reset(self) -> None:
         """Forget every object, phrase, prompt and result (the video stays open)."""
-        if isinstance(self.state, ConceptVideoState):
+        if self._text:
             self.state.reset_state()
         else:
             self.state.reset_inference_session()
@@ -369,79 +327,34 @@ class VideoSession:
         """
         if direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
-        with self._lock:
+        with self._guard.lock:
             if self._has_phrases():
                 steps = self._propagate_concept(direction, start_frame, max_frames, progress)
             else:
                 steps = self._propagate_tracker(direction, start_frame, max_frames, progress)
-        return self._one_propagation(steps)
+        return self._guard.run(steps)
 
-    def _refuse_during_propagation(self, what: str) -> None:
-        if self._propagating:
-            raise SessionBusyError(
-                f"VideoSession.{what}: a propagation of this session is under way (in this thread or "
-                "another); let it finish or close its iterator first (one propagation at a time; "
-                "prompt changes would mix into its tracking state)"
-            )
-
-    def _one_propagation(self, steps: Iterator[VideoFrameMasks]) -> Iterator[VideoFrameMasks]:
-        # Each frame is computed under the lock; the session counts as propagating from the first
-        # frame until the passes end or the iterator is closed (a `break`, garbage collection).
-        with self._lock:
-            self._refuse_during_propagation("propagate")
-            self._propagating = True
-            closes = self._closes
-        try:
-            while True:
-                with self._lock:
-                    if self._closes != closes:
-                        raise RuntimeError(
-                            "VideoSession.propagate: the session was closed during propagation"
-                        )
-                    try:
-                        result = next(steps)
-                    except StopIteration:
-                        return
-                yield result
-        finally:
-            with self._lock:
-                self._propagating = False
-                steps.close()
+    def _plan(self, direction: str, start_frame: Any, max_frames: Any, **kwargs: Any) -> list[Pass]:
+        if start_frame is not None:
+            start_frame = self._check_frame(start_frame)
+        if max_frames is not None and (not is_int(max_frames) or max_frames < 0):
+            raise ValueError(f"max_frames must be a non-negative int, got {max_frames!r}")
+        max_frames = None if max_frames is None else int(max_frames)
+        return self.state.plan_pass(direction, start_frame, max_frames, **kwargs)
 
     def _propagate_tracker(
         self, direction: str, start_frame: int | None, max_frames: int | None, progress: Progress | None
     ) -> Iterator[VideoFrameMasks]:
         if not self.object_ids:
             raise ValueError("no objects to track; add one with add_object(frame=..., points=...) first")
-        prompted = self.prompted_frames()
-        if not prompted:
+        if not self.prompted_frames():
             raise ValueError("no object has prompts; add points, a box or a mask first")
-        if start_frame is not None:
-            start_frame = self._check_frame(start_frame)
-        if max_frames is not None and (not is_int(max_frames) or max_frames < 0):
-            raise ValueError(f"max_frames must be a non-negative int, got {max_frames!r}")
-        max_frames = None if max_frames is None else int(max_frames)
-        last = self.num_frames - 1
-        passes = []
-        if direction in ("forward", "both"):
-            s = prompted[0] if start_frame is None else start_frame
-            end = last if max_frames is None else min(last, s + max_frames)
-            passes.append((s, False, end - s + 1))
-        if direction in ("backward", "both"):
-            if start_frame is not None:
-                s = start_frame
-            else:
-                s = prompted[0] if direction == "both" else prompted[-1]
-            end = 0 if max_frames is None else max(0, s - max_frames)
-            if direction == "both" and s == 0:
-                pass  # nothing before the first frame
-            else:
-                passes.append((s, True, s - end + 1))
-        total = sum(n for _, _, n in passes)
-        done = 0
-        for start, reverse, n in passes:
-            self._ensure_segmented(start)
-            for frame_masks in self.tracker.propagate(self.state, start, max_frames=n - 1, reverse=reverse):
+        passes = self._plan(direction, start_frame, max_frames)
+        total, done = sum(len(p) for p in passes), 0
+        for p in passes:
+            if self.state.has_pending_prompts():  # prompts added but not segmented yet
+                self._record(self.tracker.segment(self.state, p.start))
+            for frame_masks in self.tracker.propagate(self.state, p.start, p.max_frames, p.reverse):
                 done += 1
                 result = self._record(frame_masks)
                 if progress is not None:
@@ -452,35 +365,15 @@ class VideoSession:
     def _propagate_concept(
         self, direction: str, start_frame: int | None, max_frames: int | None, progress: Progress | None
     ) -> Iterator[VideoFrameMasks]:
-        # Passes of the text-prompted model; its reverse pass starts one frame before its start.
-        if start_frame is not None:
-            start_frame = self._check_frame(start_frame)
-        if max_frames is not None and (not is_int(max_frames) or max_frames < 0):
-            raise ValueError(f"max_frames must be a non-negative int, got {max_frames!r}")
-        max_frames = None if max_frames is None else int(max_frames)
-        prompted = sorted(set(self.prompted_frames()) | self._text_frames)
-        last = self.num_frames - 1
-        span = last if max_frames is None else max_frames
-        passes = []  # (first frame, reverse, frames)
-        if direction in ("forward", "both"):
-            s = prompted[0] if start_frame is None else start_frame
-            passes.append((s, False, list(range(s, min(last, s + span) + 1))))
-        if direction in ("backward", "both"):
-            s = (
-                start_frame
-                if start_frame is not None
-                else (prompted[0] if direction == "both" else prompted[-1])
-            )
-            frames = list(range(s, max(0, s - span) - 1, -1))
-            if direction == "both":
-                frames = frames[1:]  # the forward pass did the start frame
-            if frames:
-                passes.append((frames[0], True, frames))
+        # the backward pass of "both" starts one frame before the start (the forward pass did it)
+        passes = self._plan(
+            direction, start_frame, max_frames, also_prompted=self._text_frames, repeat_start=False
+        )
         return self._run_concept_passes(passes, progress)
 
-    def _run_concept_passes(self, passes: list, progress: Progress | None) -> Iterator[VideoFrameMasks]:
+    def _run_concept_passes(self, passes: list[Pass], progress: Progress | None) -> Iterator[VideoFrameMasks]:
         concept, state = self.concept, self.state
-        total = sum(len(frames) for _, _, frames in passes)
+        total = sum(len(p) for p in passes)
         done = 0
 
         def emit(out: Any) -> VideoFrameMasks:
@@ -491,7 +384,7 @@ class VideoSession:
                 progress(done, total)
             return result
 
-        for first, reverse, frames in passes:
+        for first, reverse, frames in ((p.start, p.reverse, list(p.frames)) for p in passes):
             preview, self._preview = self._preview, None
             if not reverse and preview is not None and preview[0] == first:
                 # continue from the frame add_text just processed, as one uninterrupted pass
@@ -499,21 +392,12 @@ class VideoSession:
                 first, frames = first + 1, frames[1:]
                 if not frames:
                     continue
-            elif state.concept_frames & set(frames):
-                # propagating again: what was found before stays (module doc)
-                state.protected_obj_ids |= set(state.obj_ids)
-                state.unmatched_frame_inds.clear()
-                state.overlap_pair_to_frame_inds.clear()
+            elif state.visited_any(frames):
+                state.protect_found_objects()  # propagating again: what was found before stays
             start, span = (first + 1, len(frames)) if reverse else (first, len(frames) - 1)
             for out in concept.propagate(state, start, max_frames=span, reverse=reverse):
                 yield emit(out)
         self.stale = False
-
-    def _ensure_segmented(self, frame: int) -> None:
-        # The core propagates from a frame only after the prompted frames were segmented; every
-        # prompt call does that, so nothing is needed unless prompts were added but not run.
-        if self.state.obj_with_new_inputs:
-            self._record(self.tracker.segment(self.state, frame))
 
     def track(self, direction: str = "forward", progress: Progress | None = None) -> VideoMasks:
         """Propagate all the way and return `results` (every frame's masks)."""
@@ -524,8 +408,8 @@ class VideoSession:
     def close(self) -> None:
         """Free the session's frames, memories and decoder. A propagation under way in another
         thread stops at its next frame with a RuntimeError."""
-        with self._lock:
-            self._closes += 1
+        with self._guard.lock:
+            self._guard.close()
             self.state.reset_inference_session()
             self.results.clear()
             self.reader.close()

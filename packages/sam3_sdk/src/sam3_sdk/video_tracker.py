@@ -105,8 +105,7 @@ class VideoTracker:
         state = self.processor.init_video_session(
             inference_device=self.model.device, video_storage_device="cpu", dtype=self.model.dtype
         )
-        state.video_height, state.video_width = reader.size
-        state.use_frame_source(ModelFrames(reader, self.processor), len(reader))
+        state.use_frame_source(ModelFrames(reader, self.processor), len(reader), video_size=reader.size)
         return state
 
     def add_prompts(

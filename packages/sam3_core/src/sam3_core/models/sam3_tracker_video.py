@@ -8,9 +8,10 @@ The model is the glue between two parts:
   encoder turns the frame's predictions into memories for later frames. Pure: no session state.
 - the session (`video/session.py`): frames, prompts, outputs, cached features.
 
-`forward` decides, per object, whether the frame is a first prompt, a correction or a tracked
-frame; gathers the object's stored outputs from the session; has the memory policy pick its
-memory and the engine segment it; and stores the results back through the session's methods.
+`forward` is one frame in three calls (`video/frame.py`): the session plans the frame (per
+object: a first prompt, a correction, a tracked frame or a stored output to reuse, and the
+memory the policy picks), the engine (built once) computes every object's step and memory, and
+the session commits the results.
 
 Loading: the combined `facebook/sam3` checkpoint, keys mapped like the image tracker's, memory
 modules included.
@@ -31,10 +32,30 @@ from ..modeling.layers import MLP
 from ..modeling.memory.attention import MemoryAttention
 from ..modeling.memory.encoder import MemoryEncoder
 from ..outputs import Sam3TrackerVideoSegmentationOutput
-from ..video.engine import EngineSettings, TrackerModules, TrackingEngine, TrackStep
-from ..video.memory_policy import MemoryPolicy, MemorySelection
+from ..video.engine import EngineSettings, TrackerModules, TrackingEngine
+from ..video.memory_policy import MemoryPolicy
+from ..video.planner import plan_pass
 from ..video.session import Sam3TrackerVideoInferenceSession
 from .tracker_base import TrackerBase
+
+# the model's attributes the engine holds (replacing one builds the engine again)
+_ENGINE_PARTS = frozenset(
+    {
+        "prompt_encoder",
+        "mask_decoder",
+        "shared_image_embedding",
+        "memory_attention",
+        "memory_encoder",
+        "object_pointer_proj",
+        "mask_downsample",
+        "no_memory_embedding",
+        "no_object_pointer",
+        "memory_temporal_positional_encoding",
+        "temporal_positional_encoding_projection_layer",
+        "occlusion_spatial_embedding_parameter",
+        "spatial_perceiver",
+    }
+)
 
 
 class Sam3TrackerVideoModel(TrackerBase):
@@ -107,25 +128,44 @@ class Sam3TrackerVideoModel(TrackerBase):
         """The module that compresses a frame's memory map into tokens (None: the map itself)."""
         return None
 
+    @property
+    def engine(self) -> TrackingEngine:
+        """The tracking step over this model's parts (`video/engine.py`), built once (again only
+        when a part is replaced, e.g. by the checkpoint loader)."""
+        engine = self.__dict__.get("_engine")
+        if engine is None:
+            modules = TrackerModules(
+                heads=self.prompt_decoder,
+                memory_attention=self.memory_attention,
+                memory_encoder=self.memory_encoder,
+                object_pointer_proj=self.object_pointer_proj,
+                mask_downsample=self.mask_downsample,
+                no_memory_embedding=self.no_memory_embedding,
+                no_object_pointer=self.no_object_pointer,
+                memory_temporal_positional_encoding=self.memory_temporal_positional_encoding,
+                pointer_temporal_projection=self.temporal_positional_encoding_projection_layer,
+                occlusion_spatial_embedding=self.occlusion_spatial_embedding_parameter,
+                memory_compressor=self.memory_compressor(),
+            )
+            settings = EngineSettings.from_config(
+                self.config, memory_dtype=self.memory_dtype, binarise_per_object=self.binarise_per_object
+            )
+            engine = self.__dict__["_engine"] = TrackingEngine(modules, settings)
+        return engine
+
     def tracking_engine(self) -> TrackingEngine:
-        """The tracking step over this model's modules (cheap: built on each call, so it always
-        holds the current parameters)."""
-        modules = TrackerModules(
-            heads=self,
-            memory_attention=self.memory_attention,
-            memory_encoder=self.memory_encoder,
-            object_pointer_proj=self.object_pointer_proj,
-            mask_downsample=self.mask_downsample,
-            no_memory_embedding=self.no_memory_embedding,
-            no_object_pointer=self.no_object_pointer,
-            memory_temporal_positional_encoding=self.memory_temporal_positional_encoding,
-            pointer_temporal_projection=self.temporal_positional_encoding_projection_layer,
-            occlusion_spatial_embedding=self.occlusion_spatial_embedding_parameter,
-            memory_compressor=self.memory_compressor(),
-        )
-        return TrackingEngine(
-            modules, EngineSettings.from_config(self.config, memory_dtype=self.memory_dtype)
-        )
+        """The model's `engine` (built once)."""
+        return self.engine
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in _ENGINE_PARTS:  # a part the engine holds was replaced: build it again when used
+            self.__dict__.pop("_engine", None)
+
+    def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> Sam3TrackerVideoModel:
+        # .to() / .half() may give the model's own parameters new tensor objects
+        self.__dict__.pop("_engine", None)
+        return super()._apply(fn, *args, **kwargs)
 
     def get_image_features(self, pixel_values: Tensor) -> tuple[list[Tensor], Tensor]:
         """pixel_values (B, 3, S, S) -> ([(B, C/8, 4h, 4w), (B, C/4, 2h, 2w), (B, C, h, w)], pos (B, C, h, w)).
@@ -146,101 +186,6 @@ class Sam3TrackerVideoModel(TrackerBase):
         maps, pos = self.get_image_features(session.get_frame(frame_idx).unsqueeze(0))
         session.cache_vision_features(frame_idx, {"maps": maps, "pos": [pos]})
         return maps, pos
-
-    def select_memory(
-        self,
-        session: Sam3TrackerVideoInferenceSession,
-        obj_idx: int,
-        frame_idx: int,
-        reverse: bool,
-        streaming: bool,
-    ) -> MemorySelection:
-        """The object's memory on a frame, picked by the memory policy from its stored outputs."""
-        cond, tracked = session.object_outputs(obj_idx)
-        if not cond:
-            raise ValueError(
-                f"object {session.obj_idx_to_id(obj_idx)} has no prompted frame with an output yet; "
-                "run the model on a frame with its prompts first"
-            )
-        return self.memory_policy.select(frame_idx, cond, tracked, reverse, session.num_frames, streaming)
-
-    def _track_object(
-        self,
-        engine: TrackingEngine,
-        session: Sam3TrackerVideoInferenceSession,
-        frame_idx: int,
-        obj_idx: int,
-        first_prompt: bool,
-        point_inputs: dict | None,
-        mask_inputs: Tensor | None,
-        reverse: bool,
-        streaming: bool,
-    ) -> TrackStep:
-        """Segment one object on one frame (memory-conditioned unless it is a first prompt)."""
-        if point_inputs is not None and mask_inputs is not None:
-            raise ValueError(
-                f"object {session.obj_idx_to_id(obj_idx)} has both clicks and a mask on frame {frame_idx}"
-            )
-        maps, pos = self.frame_features(session, frame_idx)
-        memory = None
-        if mask_inputs is None and not first_prompt and self.num_maskmem > 0:
-            memory = self.select_memory(session, obj_idx, frame_idx, reverse, streaming)
-        points = labels = None
-        if point_inputs is not None:
-            points, labels = point_inputs["point_coords"], point_inputs["point_labels"]
-        return engine.track_step(maps, pos, memory, points, labels, mask_inputs, first_prompt=first_prompt)
-
-    def encode_frame_memories(
-        self,
-        session: Sam3TrackerVideoInferenceSession,
-        frame_idx: int,
-        obj_indices: list[int],
-        steps: list[TrackStep],
-        prompted: list[bool],
-    ) -> None:
-        """Encode this frame's predictions of several objects into their memories.
-
-        prompted: per object, whether its mask came from prompts on this frame. Prompted masks are
-        binarised, tracked ones kept soft: per object with `binarise_per_object`, else (SAM 3, as the
-        reference) all of the frame's masks are binarised when any object was prompted (one batch).
-        """
-        if not obj_indices:
-            return
-        if self.binarise_per_object:
-            groups = [[k for k, p in enumerate(prompted) if p == flag] for flag in (True, False)]
-            batches = [(group, flag) for group, flag in zip(groups, (True, False)) if group]
-        else:
-            batches = [(list(range(len(obj_indices))), any(prompted))]
-        maps, _ = self.frame_features(session, frame_idx)
-        engine = self.tracking_engine()
-        for group, from_prompts in batches:
-            memory, memory_pos = engine.encode_memory(
-                maps[-1],
-                torch.cat([steps[k].high_res_masks for k in group], dim=0),  # (N, 1, S, S)
-                torch.cat([steps[k].object_score_logits for k in group], dim=0),  # (N, 1, 1)
-                from_prompts,
-            )
-            for i, k in enumerate(group):
-                session.store_memory(obj_indices[k], frame_idx, memory[i : i + 1], memory_pos[i : i + 1])
-
-    @staticmethod
-    def _keep_step(
-        session: Sam3TrackerVideoInferenceSession,
-        frame_idx: int,
-        obj_idx: int,
-        step: TrackStep,
-        first_prompt: bool,
-        reverse: bool,
-        prompted: bool,
-        new_steps: dict[int, tuple[TrackStep, bool]],
-    ) -> None:
-        """Store an object's new output on the frame (and whether it was tracked from there)."""
-        session.store_output(
-            obj_idx, frame_idx, output_value=step.stored(), is_conditioning_frame=first_prompt
-        )
-        new_steps[obj_idx] = (step, prompted)
-        if not first_prompt:
-            session.mark_tracked(obj_idx, frame_idx, reverse)
 
     # ------------------------------------------------------------------------------------------
     # Public API
@@ -273,79 +218,15 @@ class Sam3TrackerVideoModel(TrackerBase):
             raise TypeError(
                 f"inference_session must be a Sam3TrackerVideoInferenceSession, got {type(session).__name__}"
             )
-        session.set_default_memory_window(
-            max(self.num_maskmem, self.config.max_object_pointers_in_encoder) - 1
+        frame_idx = session.open_frame(
+            frame_idx, frame, max(self.num_maskmem, self.config.max_object_pointers_in_encoder) - 1
         )
-        if frame is not None:
-            if session.get_obj_num() == 0:
-                raise ValueError(
-                    "no objects to track; add prompts with add_inputs_to_inference_session first"
-                )
-            frame_idx = session.add_new_frame(frame, frame_idx)
-        if frame_idx is None:
-            raise ValueError("give frame_idx (a frame of the session's video) or a streamed frame=")
-        session.check_frame_idx(frame_idx)
-        num_objects = session.get_obj_num()
-        if num_objects == 0:
-            raise ValueError("no objects to track; add prompts with add_inputs_to_inference_session first")
-
-        engine = self.tracking_engine()
-        masks_per_obj: list[Tensor | None] = [None] * num_objects
-        scores_per_obj: list[Tensor | None] = [None] * num_objects
-        new_steps: dict[int, tuple[TrackStep, bool]] = {}  # obj_idx -> step, prompted on this frame
-        deferred: list[tuple[int, bool]] = []  # tracked objects (obj_idx, reverse): batched below
-        streaming = frame is not None
-        for obj_idx in range(num_objects):
-            obj_id = session.obj_idx_to_id(obj_idx)
-            has_new_inputs = session.has_new_inputs(obj_id)
-            if not has_new_inputs and session.has_cond_output(obj_idx, frame_idx):
-                # a prompted frame already segmented: reuse its output
-                masks_per_obj[obj_idx] = session.get_output(obj_idx, frame_idx, "pred_masks")
-                scores_per_obj[obj_idx] = session.get_output(obj_idx, frame_idx, "object_score_logits")
-                continue
-            if not has_new_inputs:
-                deferred.append((obj_idx, reverse))
-                continue
-            first_prompt = not session.was_tracked(obj_idx, frame_idx)
-            if first_prompt:
-                # As the reference: this also applies to the objects after this one.
-                reverse = False
-            point_inputs, mask_inputs = session.prompts_on(obj_idx, frame_idx)
-            if point_inputs is not None or mask_inputs is not None:
-                session.mark_inputs_used(obj_id)
-            step = self._track_object(
-                engine,
-                session,
-                frame_idx,
-                obj_idx,
-                first_prompt,
-                point_inputs,
-                mask_inputs,
-                reverse,
-                streaming,
-            )
-            prompted = point_inputs is not None or mask_inputs is not None
-            self._keep_step(session, frame_idx, obj_idx, step, first_prompt, reverse, prompted, new_steps)
-            masks_per_obj[obj_idx], scores_per_obj[obj_idx] = step.pred_masks, step.object_score_logits
-
-        # Objects with no prompts on this frame only read their own memories: one batched pass.
-        if deferred:
-            maps, pos = self.frame_features(session, frame_idx)
-            memories = [
-                self.select_memory(session, obj_idx, frame_idx, rev, streaming)
-                if self.num_maskmem > 0
-                else None
-                for obj_idx, rev in deferred
-            ]
-            for (obj_idx, rev), step in zip(deferred, engine.track_objects(maps, pos, memories)):
-                self._keep_step(session, frame_idx, obj_idx, step, False, rev, False, new_steps)
-                masks_per_obj[obj_idx], scores_per_obj[obj_idx] = step.pred_masks, step.object_score_logits
-
-        to_encode = sorted(new_steps) if run_mem_encoder and self.num_maskmem > 0 else []
-        steps = [new_steps[k][0] for k in to_encode]
-        prompted = [new_steps[k][1] for k in to_encode]
-        self.encode_frame_memories(session, frame_idx, to_encode, steps, prompted)
-        session.prune_outputs(frame_idx)
+        # one frame, three calls: the session plans it, the engine computes it, the session commits
+        policy = self.memory_policy if self.num_maskmem > 0 else None
+        plan = session.plan_frame(frame_idx, reverse, streaming=frame is not None, policy=policy)
+        maps, pos = self.frame_features(session, frame_idx) if plan.computes else (None, None)
+        result = self.engine.step(plan, maps, pos, encode_memory=run_mem_encoder)
+        masks_per_obj, scores_per_obj = session.commit(plan, result)
         return Sam3TrackerVideoSegmentationOutput(
             object_ids=list(session.obj_ids),
             pred_masks=torch.cat(masks_per_obj, dim=0),
@@ -384,16 +265,11 @@ class Sam3TrackerVideoModel(TrackerBase):
                     "model(inference_session=..., frame_idx=...) on a prompted frame first, or pass start_frame_idx"
                 )
         session.check_frame_idx(start_frame_idx)
-        if max_frame_num_to_track is None:
-            max_frame_num_to_track = num_frames
-        if max_frame_num_to_track < 0:
+        if max_frame_num_to_track is not None and max_frame_num_to_track < 0:
             raise ValueError(f"max_frame_num_to_track must be >= 0, got {max_frame_num_to_track}")
-        if reverse:
-            end = max(start_frame_idx - max_frame_num_to_track, 0)
-            order = range(start_frame_idx, end - 1, -1) if start_frame_idx > 0 else range(0)
-        else:
-            end = min(start_frame_idx + max_frame_num_to_track, num_frames - 1)
-            order = range(start_frame_idx, end + 1)
+        order = plan_pass(num_frames, start_frame_idx, max_frame_num_to_track, reverse).frames
+        if reverse and start_frame_idx == 0:
+            order = range(0)  # as the reference: a reverse pass from frame 0 visits nothing
         for frame_idx in _progress(order, show_progress_bar):
             yield self(session, frame_idx=frame_idx, reverse=reverse)
 

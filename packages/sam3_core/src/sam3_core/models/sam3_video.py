@@ -26,6 +26,13 @@ Usage (the reference's API):
     out = model(inference_session=session, frame=inputs["pixel_values"][0])
     res = processor.postprocess_outputs(session, out, original_sizes=inputs["original_sizes"])
 
+    # over parts already loaded (one copy of the weights; the tracker reads the detector's backbone)
+    model = Sam3VideoModel(config, detector=detector, tracker=tracker, tracker_neck=neck)
+
+    # interactive: detections cached per frame, clicked objects beside the phrases' (see
+    # `Sam3VideoInferenceSession`: add_clicked_object, refine, hide_object, forget_text)
+    session = Sam3VideoInferenceSession(..., detection_cache_bytes=2**28, first_obj_id=1)
+
 Parameter names are the combined `facebook/sam3` checkpoint's own (`detector_model.*`,
 `tracker_model.*`, `tracker_neck.*`); the tracker has no backbone of its own (it reads the
 detector's). Frame by frame the logic follows the reference's `Sam3VideoModel`; where the
@@ -36,6 +43,7 @@ each object here keeps its own.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -49,8 +57,10 @@ from ..config import Sam3VideoConfig
 from ..modeling.backbones.fpn import Sam3VisionNeck
 from ..outputs import ModelOutput, Sam3VisionOutput
 from ..video import concept_tracker as ct
+from ..video.concept_detections import Detections
 from ..video.concept_masks import fill_holes_in_mask_scores, per_prompt, suppress_shrunk_after_non_overlap
 from ..video.concept_session import Sam3VideoInferenceSession
+from ..video.planner import plan_pass, reverse_pass_before
 from .sam3 import Sam3Model
 from .sam3_tracker_video import Sam3TrackerVideoModel, _progress
 
@@ -88,17 +98,46 @@ class Sam3VideoModel(PreTrainedModel):
     Args:
         config: a `Sam3VideoConfig` (detector config, tracker config and the detection-to-track
             thresholds).
+        detector, tracker, tracker_neck: parts already loaded, given together (default: built
+            from `config`, to be filled by `from_pretrained`): the concept detector (`Sam3Model`
+            or a model with its interface, e.g. `Sam3LiteTextModel`), the video tracker
+            (`Sam3TrackerVideoModel`, with no backbone or one shared with the detector) and the
+            neck that turns the detector's backbone map into the tracker's features. Nothing is
+            copied: the model holds these very modules.
     """
 
     config_class = Sam3VideoConfig
     checkpoint_layout = SAM3_VIDEO
 
-    def __init__(self, config: Sam3VideoConfig) -> None:
+    def __init__(
+        self,
+        config: Sam3VideoConfig,
+        detector: torch.nn.Module | None = None,
+        tracker: Sam3TrackerVideoModel | None = None,
+        tracker_neck: torch.nn.Module | None = None,
+    ) -> None:
         super().__init__()
         self.config = config
-        self.detector_model = Sam3Model(config.detector_config)
-        self.tracker_model = Sam3TrackerVideoModel(config.tracker_config, remove_vision_encoder=True)
-        self.tracker_neck = Sam3VisionNeck(config.detector_config.vision_config)
+        parts = (detector, tracker, tracker_neck)
+        if any(p is None for p in parts) and any(p is not None for p in parts):
+            given = [n for n, p in zip(("detector", "tracker", "tracker_neck"), parts) if p is not None]
+            raise ValueError(
+                f"give the detector, tracker and tracker_neck together, or none; got only {given}"
+            )
+        if detector is None:
+            detector = Sam3Model(config.detector_config)
+            tracker = Sam3TrackerVideoModel(config.tracker_config, remove_vision_encoder=True)
+            tracker_neck = Sam3VisionNeck(config.detector_config.vision_config)
+        elif tracker.vision_encoder is not None and (
+            tracker.vision_encoder.backbone is not detector.vision_encoder.backbone
+        ):
+            # the tracker's features come from the detector's backbone pass: its own would be unused
+            raise ValueError(
+                "the detector and the video tracker must share one backbone (one trunk in memory)"
+            )
+        self.detector_model = detector
+        self.tracker_model = tracker
+        self.tracker_neck = tracker_neck
         self.settings = ct.ConceptTrackerSettings.from_config(config)
         self.low_res_mask_size = config.low_res_mask_size
         self.eval()
@@ -106,6 +145,15 @@ class Sam3VideoModel(PreTrainedModel):
     @property
     def hotstart_delay(self) -> int:
         return self.settings.hotstart_delay
+
+    def with_settings(self, **overrides: Any) -> Sam3VideoModel:
+        """The same parts with other detection-to-track settings (fields of `Sam3VideoConfig`,
+        e.g. `new_det_thresh=0.5`)."""
+        config = dataclasses.replace(self.config, **overrides)
+        config.validate()
+        return type(self)(
+            config, detector=self.detector_model, tracker=self.tracker_model, tracker_neck=self.tracker_neck
+        )
 
     # ------------------------------------------------------------------------------------------
     # One frame
@@ -124,26 +172,34 @@ class Sam3VideoModel(PreTrainedModel):
         session.cache_vision_features(frame_idx, {"maps": tracker.maps, "pos": [tracker.pos]})
         return vision.from_backbone_map(spatial)
 
-    def run_detection(self, session: Sam3VideoInferenceSession, vision: Sam3VisionOutput) -> ct.Detections:
-        """Every phrase's detections on the frame, merged (phrase after phrase)."""
-        if not session.prompts:
+    def run_detection(
+        self, session: Sam3VideoInferenceSession, frame_idx: int, vision: Sam3VisionOutput
+    ) -> Detections:
+        """Every phrase's detections on the frame, merged (phrase after phrase); taken from the
+        session's detection cache where it has them."""
+        prompt_ids = session.active_prompt_ids
+        if not prompt_ids:
             raise ValueError("no text prompts in the session; add some with processor.add_text_prompt")
         per_prompt_dets = {}
-        for prompt_id in session.prompts:
-            mask = session.prompt_attention_masks[prompt_id]
-            if prompt_id not in session.prompt_embeddings:
-                session.prompt_embeddings[prompt_id] = self.detector_model.get_text_features(
-                    session.prompt_input_ids[prompt_id], mask
-                )
-            out = self.detector_model(
-                vision_embeds=vision, text_embeds=session.prompt_embeddings[prompt_id], attention_mask=mask
-            )
-            probs = out.pred_logits.sigmoid() * out.presence_logits.sigmoid()  # (1, Q)
-            per_prompt_dets[prompt_id] = ct.filter_detections(
-                probs[0], out.pred_boxes[0], out.pred_masks[0], prompt_id, self.settings
-            )
+        for prompt_id in prompt_ids:
+            dets = session.cached_detections(frame_idx, prompt_id)
+            if dets is None:
+                dets = self.detect_phrase(session, vision, prompt_id)
+                session.cache_detections(frame_idx, prompt_id, dets)
+            per_prompt_dets[prompt_id] = dets
         size = (self.low_res_mask_size, self.low_res_mask_size)
-        return ct.Detections.merge(per_prompt_dets, size, self.device)
+        return Detections.merge(per_prompt_dets, size, self.device)
+
+    def detect_phrase(
+        self, session: Sam3VideoInferenceSession, vision: Sam3VisionOutput, prompt_id: int
+    ) -> Detections:
+        """One phrase's detections worth tracking on a frame (`concept_tracker.filter_detections`)."""
+        text = session.text_features(prompt_id, self.detector_model.get_text_features)
+        out = self.detector_model(
+            vision_embeds=vision, text_embeds=text, attention_mask=session.prompt_attention_masks[prompt_id]
+        )
+        probs = out.pred_logits.sigmoid() * out.presence_logits.sigmoid()  # (1, Q)
+        return ct.filter_detections(probs[0], out.pred_boxes[0], out.pred_masks[0], prompt_id, self.settings)
 
     def propagate_tracks(
         self, session: Sam3VideoInferenceSession, frame_idx: int, reverse: bool
@@ -196,9 +252,7 @@ class Sam3VideoModel(PreTrainedModel):
         reverse: bool,
     ) -> None:
         """Start tracking new objects from their (K, 4h, 4w) detection mask logits (as mask prompts)."""
-        for obj_id, mask in zip(obj_ids, masks >= 0.5):
-            session.add_mask_inputs(session.obj_id_to_idx(obj_id), frame_idx, mask[None, None])
-        session.obj_with_new_inputs = list(obj_ids)
+        session.add_found_objects(frame_idx, obj_ids, masks >= 0.5)
         self.tracker_model(
             inference_session=session, frame_idx=frame_idx, reverse=reverse, run_mem_encoder=True
         )
@@ -212,9 +266,12 @@ class Sam3VideoModel(PreTrainedModel):
         """
         s = self.settings
         vision = self.frame_features(session, frame_idx)
-        dets = self.run_detection(session, vision)
+        dets = self.run_detection(session, frame_idx, vision)
         trk_masks, trk_scores = self.propagate_tracks(session, frame_idx, reverse)
         old_ids = list(session.obj_ids)
+        clicked = session.clicked_obj_indices()
+        if clicked:  # a detection over a clicked object is that object: not matched, not new
+            dets = dets.without_overlap(trk_masks[clicked], s.assoc_iou_thresh)
 
         trk_prompts = torch.tensor(
             [session.obj_id_to_prompt_id[o] for o in old_ids], dtype=torch.long, device=trk_masks.device
@@ -239,16 +296,7 @@ class Sam3VideoModel(PreTrainedModel):
         new_scores = dets.scores.float()[
             torch.tensor(new_inds, dtype=torch.long, device=dets.scores.device)
         ].tolist()
-        frame_scores = session.obj_id_to_tracker_score_frame_wise[frame_idx]
-        session.obj_id_to_score.update(zip(new_ids, new_scores))
-        frame_scores.update(zip(new_ids, new_scores))
-        if new_ids:
-            session.max_obj_id = max(session.max_obj_id, max(new_ids))
-        for obj_id in removed:
-            session.obj_id_to_score[obj_id] = ct.REMOVED_SCORE
-            frame_scores[obj_id] = ct.REMOVED_SCORE
-            last_occluded.pop(obj_id, None)
-        session.obj_id_to_last_occluded = last_occluded
+        frame_scores = session.commit_frame(frame_idx, new_ids, new_scores, removed, last_occluded)
 
         if new_ids:
             self.add_new_objects(session, frame_idx, new_ids, dets.masks[new_inds], reverse)
@@ -347,15 +395,16 @@ class Sam3VideoModel(PreTrainedModel):
             raise ValueError(
                 f"start_frame_idx {start_frame_idx!r} is out of range for a video of {num_frames} frames"
             )
-        span = num_frames if max_frame_num_to_track is None else max_frame_num_to_track
-        if span < 0:
+        if max_frame_num_to_track is not None and max_frame_num_to_track < 0:
             raise ValueError(f"max_frame_num_to_track must be >= 0, got {max_frame_num_to_track}")
+        # the planner's convention (a pass visits its start first); this iterator's reverse pass
+        # starts one frame before `start_frame_idx`, as the reference's
         if reverse:
-            end = max(start_frame_idx - span, 0)
-            order = range(start_frame_idx - 1, end - 1, -1)
+            planned = reverse_pass_before(num_frames, start_frame_idx, max_frame_num_to_track)
         else:
-            end = min(start_frame_idx + span, num_frames - 1)
-            order = range(start_frame_idx, end + 1)
+            planned = plan_pass(num_frames, start_frame_idx, max_frame_num_to_track)
+        order = planned.frames if planned is not None else range(0)
+        end = order[-1] if order else None
 
         delay = self.settings.hotstart_delay
         held: list[Sam3VideoSegmentationOutput] = []
@@ -365,7 +414,7 @@ class Sam3VideoModel(PreTrainedModel):
                 yield out
                 continue
             held.append(out)
-            session.hotstart_removed_obj_ids.update(out.removed_obj_ids)
+            session.note_hotstart_removed(out.removed_obj_ids)
             if frame_idx == end:
                 yield from held
                 held = []

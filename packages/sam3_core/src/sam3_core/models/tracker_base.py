@@ -15,6 +15,7 @@ they run once per image here rather than on every prompt.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
@@ -35,6 +36,56 @@ class TrackerImageFeatures(NamedTuple):
     maps: list[Tensor]  # the decoder's [(B, C/8, 4h, 4w), (B, C/4, 2h, 2w), (B, C, h, w)], finest first
     pos: Tensor  # (B, C, h, w) sine position encoding of the lowest-resolution map
     vision: Sam3VisionOutput  # the vision model's own output (all FPN levels, unprojected)
+
+
+@dataclass(frozen=True)
+class PromptDecoder:
+    """A tracker's prompt encoder and mask decoder as one call (what the video engine is given:
+    the parts, not the model)."""
+
+    prompt_encoder: PromptEncoder
+    mask_decoder: MaskDecoder
+    image_embedding: FourierPositionEmbedding  # Fourier encoding of the image-embedding grid
+
+    def image_positional_embeddings(self) -> Tensor:
+        """(1, C, h, w) Fourier encoding of the image-embedding grid."""
+        return self.image_embedding.dense_grid(*self.prompt_encoder.image_embedding_size)
+
+    def decode_masks(
+        self,
+        image_embeddings: list[Tensor],
+        points: Tensor | None = None,
+        labels: Tensor | None = None,
+        boxes: Tensor | None = None,
+        masks: Tensor | None = None,
+        multimask_output: bool = True,
+        batch_size: int | None = None,
+        attention_similarity: Tensor | None = None,
+        target_embedding: Tensor | None = None,
+    ) -> MaskDecoderOutput:
+        """Prompt encoder + mask decoder on B images (or frames) with P objects each.
+
+        Args:
+            image_embeddings: [(B, C/8, 4h, 4w), (B, C/4, 2h, 2w), (B, C, h, w)]; the last one
+                plain or memory-conditioned.
+            points: (B, P, N, 2) coordinates in model-input pixels; labels (B, P, N).
+            boxes: (B, P, 4) xyxy boxes in model-input pixels.
+            masks: (B, P, 4h, 4w) mask-input logits (or (B, H, W), one per image).
+            multimask_output: 3 candidate masks per object, else 1.
+            batch_size: B when no prompt tells it.
+            attention_similarity, target_embedding: PerSAM-style target guidance (optional).
+        """
+        sparse, dense = self.prompt_encoder(points, labels, boxes, masks, batch_size=batch_size)
+        return self.mask_decoder(
+            image_embeddings=image_embeddings[-1],
+            image_positional_embeddings=self.image_positional_embeddings(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=multimask_output,
+            high_resolution_features=image_embeddings[:-1],
+            attention_similarity=attention_similarity,
+            target_embedding=target_embedding,
+        )
 
 
 class TrackerBase(PreTrainedModel):
@@ -68,9 +119,14 @@ class TrackerBase(PreTrainedModel):
     # Image features
     # ------------------------------------------------------------------------------------------
 
+    @property
+    def prompt_decoder(self) -> PromptDecoder:
+        """The prompt encoder and mask decoder as one call (`PromptDecoder`)."""
+        return PromptDecoder(self.prompt_encoder, self.mask_decoder, self.shared_image_embedding)
+
     def get_image_wide_positional_embeddings(self) -> Tensor:
         """(1, C, h, w) Fourier encoding of the image-embedding grid."""
-        return self.shared_image_embedding.dense_grid(*self.prompt_encoder.image_embedding_size)
+        return self.prompt_decoder.image_positional_embeddings()
 
     def _image_features(self, pixel_values: Tensor) -> TrackerImageFeatures:
         """pixel_values (B, 3, S, S) from the processor -> the tracker's features of those images."""
@@ -106,26 +162,9 @@ class TrackerBase(PreTrainedModel):
         attention_similarity: Tensor | None = None,
         target_embedding: Tensor | None = None,
     ) -> MaskDecoderOutput:
-        """Prompt encoder + mask decoder on B images (or frames) with P objects each.
-
-        Args:
-            image_embeddings: [(B, C/8, 4h, 4w), (B, C/4, 2h, 2w), (B, C, h, w)]; the last one
-                plain or memory-conditioned.
-            points: (B, P, N, 2) coordinates in model-input pixels; labels (B, P, N).
-            boxes: (B, P, 4) xyxy boxes in model-input pixels.
-            masks: (B, P, 4h, 4w) mask-input logits (or (B, H, W), one per image).
-            multimask_output: 3 candidate masks per object, else 1.
-            batch_size: B when no prompt tells it.
-            attention_similarity, target_embedding: PerSAM-style target guidance (optional).
-        """
-        sparse, dense = self.prompt_encoder(points, labels, boxes, masks, batch_size=batch_size)
-        return self.mask_decoder(
-            image_embeddings=image_embeddings[-1],
-            image_positional_embeddings=self.get_image_wide_positional_embeddings(),
-            sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense,
-            multimask_output=multimask_output,
-            high_resolution_features=image_embeddings[:-1],
-            attention_similarity=attention_similarity,
-            target_embedding=target_embedding,
-        )
+        """Prompt encoder + mask decoder on B images (or frames) with P objects each (see
+        `PromptDecoder.decode_masks`)."""
+        return self.prompt_decoder.decode_masks(
+            image_embeddings, points, labels, boxes, masks, multimask_output, batch_size,
+            attention_similarity, target_embedding,
+        )  # fmt: skip

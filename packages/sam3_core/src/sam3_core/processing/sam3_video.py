@@ -158,9 +158,7 @@ class Sam3VideoProcessor:
             if prompt_id in inference_session.prompt_input_ids:
                 continue
             tokens = self.tokenizer(phrase, max_length=TEXT_MAX_LENGTH)
-            device = inference_session.inference_device
-            inference_session.prompt_input_ids[prompt_id] = tokens["input_ids"].to(device)
-            inference_session.prompt_attention_masks[prompt_id] = tokens["attention_mask"].to(device)
+            inference_session.set_prompt_tokens(prompt_id, tokens["input_ids"], tokens["attention_mask"])
         return inference_session
 
     # -- outputs --------------------------------------------------------------------------------

@@ -241,7 +241,7 @@ class Sam3TrackerVideoProcessor(Sam3TrackerProcessor):
                 original_size,
                 clear_old_inputs,
             )
-        session.obj_with_new_inputs = list(obj_ids)
+        session.mark_new_inputs(obj_ids)
         return session
 
     @staticmethod
@@ -271,7 +271,7 @@ class Sam3TrackerVideoProcessor(Sam3TrackerProcessor):
                 original_size = original_size.tolist()
             if len(original_size) != 2:
                 raise ValueError(f"original_size must be (height, width), got {original_size!r}")
-            session.video_height, session.video_width = int(original_size[0]), int(original_size[1])
+            session.set_video_size(*original_size)
         elif session.video_height is None or session.video_width is None:
             raise ValueError("original_size=(height, width) is needed for prompts on a streamed session")
         encoded = self(
@@ -302,16 +302,13 @@ class Sam3TrackerVideoProcessor(Sam3TrackerProcessor):
             coords = torch.cat([corners, coords], dim=2)
             point_labels = torch.cat([corner_labels, point_labels], dim=2)
         for i, obj_id in enumerate(obj_ids):
-            obj_idx = session.obj_id_to_idx(obj_id)
-            obj_coords, obj_labels = coords[:, i : i + 1], point_labels[:, i : i + 1]
-            existing = session.point_inputs_per_obj[obj_idx].get(frame_idx)
-            if not clear_old_inputs and existing is not None:
-                obj_coords = torch.cat([existing["point_coords"].to(obj_coords.device), obj_coords], dim=2)
-                obj_labels = torch.cat([existing["point_labels"].to(obj_labels.device), obj_labels], dim=2)
-            session.add_point_inputs(
-                obj_idx, frame_idx, {"point_coords": obj_coords, "point_labels": obj_labels}
+            session.add_object_prompt(
+                obj_id,
+                frame_idx,
+                points=coords[:, i : i + 1],
+                labels=point_labels[:, i : i + 1],
+                replace=clear_old_inputs,
             )
-            session.remove_mask_inputs(obj_idx, frame_idx)
 
     def _add_masks(
         self, session: Sam3TrackerVideoInferenceSession, frame_idx: int, obj_ids: list[int], masks: Any
@@ -335,9 +332,7 @@ class Sam3TrackerVideoProcessor(Sam3TrackerProcessor):
                     antialias=True,
                 )
                 mask = (mask >= 0.5).float()
-            obj_idx = session.obj_id_to_idx(obj_id)
-            session.add_mask_inputs(obj_idx, frame_idx, mask)
-            session.remove_point_inputs(obj_idx, frame_idx)
+            session.add_object_prompt(obj_id, frame_idx, mask=mask)
 
 
 def open_session(

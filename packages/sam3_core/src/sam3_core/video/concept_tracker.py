@@ -15,7 +15,9 @@ these steps, which read and update the session's bookkeeping (`concept_session.p
 4. `update_hotstart`: keep-alive counters (up on a match, down when unmatched); within
    `hotstart_delay` frames of its first frame an object unmatched on `hotstart_unmatch_thresh`
    frames, or sharing a detection with an older object on `hotstart_dup_thresh` frames, is
-   removed (never while streaming: there are no later frames to confirm it).
+   removed (never while streaming: there are no later frames to confirm it). Objects the
+   session protects (clicked ones, refined ones, those found before a repeated propagation:
+   `Sam3VideoInferenceSession.protected_obj_ids`) are never removed or hidden by these rules.
 5. `recondition_targets`: every `recondition_every_nth_frame` frames, objects confirmed by a
    detection (score >= `high_conf_thresh`, IoU >= `high_iou_thresh`) get this frame's mask as a
    conditioning memory.
@@ -34,6 +36,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .concept_detections import Detections
 from .concept_masks import NO_OBJECT_LOGIT, mask_iou, nms_masks
 from .concept_session import Sam3VideoInferenceSession
 
@@ -51,7 +54,6 @@ __all__ = [
 
 NEVER_OCCLUDED = -1
 ALWAYS_OCCLUDED = 100000  # later than any frame: an object removed on this frame loses every overlap
-REMOVED_SCORE = -1e4  # the score a removed object keeps in the score tables
 
 
 @dataclass(frozen=True)
@@ -82,33 +84,6 @@ class ConceptTrackerSettings:
     @classmethod
     def from_config(cls, config: Any) -> ConceptTrackerSettings:
         return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})
-
-
-@dataclass
-class Detections:
-    """A frame's detections: boxes (N, 4) xyxy in [0, 1], masks (N, 4h, 4w) logits, scores (N,)
-    probabilities, prompt_ids (N,) long (the phrase of each)."""
-
-    boxes: Tensor
-    masks: Tensor
-    scores: Tensor
-    prompt_ids: Tensor
-
-    def __len__(self) -> int:
-        return self.scores.shape[0]
-
-    @classmethod
-    def merge(cls, per_prompt: dict[int, Detections], mask_size: tuple[int, int], device: Any) -> Detections:
-        """All phrases' detections, phrase after phrase (in prompt-id order of `per_prompt`)."""
-        parts = [d for d in per_prompt.values() if len(d)]
-        if not parts:
-            return cls(
-                boxes=torch.zeros(0, 4, device=device),
-                masks=torch.zeros(0, *mask_size, device=device),
-                scores=torch.zeros(0, device=device),
-                prompt_ids=torch.zeros(0, dtype=torch.long, device=device),
-            )
-        return cls(*(torch.cat([getattr(d, f.name) for d in parts]) for f in fields(cls)))
 
 
 def filter_detections(
@@ -213,10 +188,14 @@ def update_hotstart(
     first_frame, keep_alive = session.obj_first_frame_idx, session.trk_keep_alive
     removed, newly_removed = session.removed_obj_ids, set()
     suppressed = session.suppressed_obj_ids[frame_idx]
+    # protected objects are neither counted unmatched nor hot (empty on a plain session)
+    protected = session.protected_obj_ids
     # objects that first appeared after this frame (before it, in reverse) are still "hot"
     horizon = frame_idx + s.hotstart_delay if reverse else frame_idx - s.hotstart_delay
 
     def is_hot(obj_id: int) -> bool:
+        if obj_id in protected:
+            return False
         return first_frame[obj_id] < horizon if reverse else first_frame[obj_id] > horizon
 
     for obj_id in new_obj_ids:
@@ -224,17 +203,20 @@ def update_hotstart(
         keep_alive[obj_id] = s.init_trk_keep_alive
     matched = {obj_id for obj_ids in assoc.det_to_obj_ids.values() for obj_id in obj_ids}
     for obj_id in matched:
-        keep_alive[obj_id] = min(s.max_trk_keep_alive, keep_alive[obj_id] + 1)
+        keep_alive[obj_id] = min(s.max_trk_keep_alive, keep_alive.get(obj_id, s.init_trk_keep_alive) + 1)
     for obj_id in assoc.unmatched_obj_ids:
+        if obj_id in protected:
+            continue
         session.unmatched_frame_inds[obj_id].append(frame_idx)
         keep_alive[obj_id] = max(s.min_trk_keep_alive, keep_alive[obj_id] - 1)
     if s.decrease_trk_keep_alive_for_empty_masklets:
         for obj_id in assoc.empty_obj_ids:
-            keep_alive[obj_id] = max(s.min_trk_keep_alive, keep_alive[obj_id] - 1)
+            if obj_id not in protected:
+                keep_alive[obj_id] = max(s.min_trk_keep_alive, keep_alive[obj_id] - 1)
 
     if not streaming:
         for obj_id, frames in session.unmatched_frame_inds.items():
-            if obj_id in removed or obj_id in newly_removed:
+            if obj_id in removed or obj_id in newly_removed or obj_id in protected:
                 continue
             if len(frames) >= s.hotstart_unmatch_thresh and is_hot(obj_id):
                 newly_removed.add(obj_id)
@@ -250,7 +232,8 @@ def update_hotstart(
         if len(obj_ids) < 2:
             continue
         pick = max if reverse else min
-        oldest = pick(obj_ids, key=lambda o: first_frame[o])
+        # (a clicked object has no first frame of its own: it counts as seen now)
+        oldest = pick(obj_ids, key=lambda o: first_frame.get(o, frame_idx))
         for obj_id in obj_ids:
             if obj_id != oldest:
                 session.overlap_pair_to_frame_inds[(oldest, obj_id)].append(frame_idx)
@@ -262,6 +245,7 @@ def update_hotstart(
                 newly_removed.add(obj_id)
 
     removed.update(newly_removed)
+    suppressed -= protected  # also hidden here by an earlier pass over this frame, before protection
     return newly_removed
 
 

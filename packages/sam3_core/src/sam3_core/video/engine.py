@@ -11,15 +11,16 @@ Which stored outputs make up an object's memory on a frame (the closest prompted
 `num_maskmem - 1` tracked frames in tracking direction, object pointers within
 `max_object_pointers_in_encoder` frames) is `MemoryPolicy.select` (`memory_policy.py`), a pure
 function of the object's stored outputs (plain dicts keyed by frame index) and of the frame index
-and direction. The session (`session.py`) stores those outputs; the model
-(`Sam3TrackerVideoModel`) moves data between the two. Nothing here reads or writes a session, so
-one engine serves any number of videos, and the step can be run by hand on outputs gathered from
+and direction. A frame is three calls (`frame.py`): the session (`session.py`) plans it (each
+object's action, prompts and memory), `TrackingEngine.step` computes every object's step and
+memory, and the session commits the results. Nothing here reads or writes a session, so one
+engine serves any number of videos, and the step can be run by hand on outputs gathered from
 anywhere.
 
-The engine holds no modules of its own: a model hands it its parts as `TrackerModules` (built per
-call, so it always sees the model's current parameters, e.g. after loading or `.to()`). Another
-tracker of the SAM 2 family plugs in by handing different parts to this same engine. EdgeTAM, for
-example, brings:
+The engine holds no modules of its own: a model hands it its parts as `TrackerModules` once (the
+prompt encoder and mask decoder as a `PromptDecoder`, not the model: nothing here calls back into
+a model). Another tracker of the SAM 2 family plugs in by handing different parts to this same
+engine. EdgeTAM, for example, brings:
 
 - its own backbone (RepViT + FPN): the engine only sees the features, so nothing changes here;
   the model computes `maps` / `pos` with its own vision encoder;
@@ -31,10 +32,9 @@ example, brings:
   with (B, h*w, C) features and (B, M, C_mem) memory; since every frame's memory has the same
   number of latents, it can tell the frames apart from the token count.
 
-So an `EdgeTamVideoModel` would build those modules under its own checkpoint names and return
-`TrackingEngine(TrackerModules(heads=self, memory_attention=..., memory_compressor=
-self.spatial_perceiver, ...), EngineSettings.from_config(config))` from its `tracking_engine()`;
-the memory policy, the session and the model's `forward` stay as they are.
+So `EdgeTamVideoModel` builds those modules under its own checkpoint names and its engine gets
+`memory_compressor=self.spatial_perceiver` and its memory attention; the memory policy, the
+session and the model's `forward` stay as they are.
 
 Objects are batched: `track_objects` segments a frame's tracked objects (no prompts on the frame)
 in one pass through the memory attention and the heads, grouping objects whose memories have the
@@ -56,6 +56,7 @@ from ..dtypes import at_least_float32
 from ..modeling.mask_decoder import MaskDecoderOutput
 from ..modeling.memory.pointers import object_pointer_tokens
 from ..modeling.prompt_encoder import PromptEncoder
+from .frame import FramePlan, FrameResult
 from .memory_policy import MemorySelection
 
 __all__ = [
@@ -73,7 +74,7 @@ MASK_AS_OUTPUT_SCALE, MASK_AS_OUTPUT_BIAS = 20.0, -10.0
 
 
 class PromptHeads(Protocol):
-    """The prompt encoder and mask decoder of a tracker (`TrackerBase`)."""
+    """The prompt encoder and mask decoder of a tracker (`tracker_base.PromptDecoder`)."""
 
     prompt_encoder: PromptEncoder
 
@@ -93,7 +94,7 @@ class PromptHeads(Protocol):
 class TrackerModules:
     """The learnt parts a tracking step uses (a model's own modules and parameters)."""
 
-    heads: PromptHeads  # prompt encoder + mask decoder
+    heads: PromptHeads  # prompt encoder + mask decoder (a `PromptDecoder`, not a model)
     memory_attention: nn.Module  # conditions a frame's features on the memory
     memory_encoder: nn.Module  # (N, C, h, w) features + (N, 1, 16h, 16w) mask -> memory map, pos
     object_pointer_proj: nn.Module  # decoder token (C) -> object pointer (C)
@@ -120,13 +121,17 @@ class EngineSettings:
     sigmoid_bias_for_mem_enc: float
     # dtype memories are kept in; None: the masks' dtype (EdgeTAM keeps its few latents as computed)
     memory_dtype: torch.dtype | None = torch.bfloat16
+    # False (SAM 3, as its reference): prompts on any object binarise every mask of the frame for
+    # the memory encoder (one batch); True (EdgeTAM): only the prompted objects' masks
+    binarise_per_object: bool = False
 
     @classmethod
     def from_config(cls, config: Any, **overrides: Any) -> EngineSettings:
         """The settings from a tracker config (any config with these field names, e.g. EdgeTAM's);
-        `overrides` set the engine-only fields (`memory_dtype`)."""
+        `overrides` set the engine-only fields (`memory_dtype`, `binarise_per_object`)."""
+        engine_only = ("memory_dtype", "binarise_per_object")
         names = [
-            name for name in cls.__dataclass_fields__ if name not in overrides and name != "memory_dtype"
+            name for name in cls.__dataclass_fields__ if name not in overrides and name not in engine_only
         ]
         return cls(**{name: getattr(config, name) for name in names}, **overrides)
 
@@ -174,6 +179,65 @@ class TrackingEngine:
     def __init__(self, modules: TrackerModules, settings: EngineSettings) -> None:
         self.modules = modules
         self.settings = settings
+
+    def step(
+        self, plan: FramePlan, maps: list[Tensor], pos: Tensor, encode_memory: bool = True
+    ) -> FrameResult:
+        """Every object's step on one frame, as the session planned it (`frame.py`).
+
+        Prompted objects are segmented one by one (in object order), tracked ones in one batch;
+        with `encode_memory` (and memory slots), the computed objects' masks are then encoded
+        into their memories of this frame.
+
+        Args:
+            plan: the session's `FramePlan` (actions, prompts and memories).
+            maps, pos: the frame's features (see `track_step`); unused when nothing is computed.
+        """
+        result = FrameResult()
+        for o in plan.objects:
+            if o.action == "prompt":
+                result.steps[o.obj_idx] = self.track_step(
+                    maps, pos, o.memory, o.points, o.labels, o.mask, first_prompt=o.first_prompt
+                )
+        tracked = [o for o in plan.objects if o.action == "track"]
+        if tracked:
+            steps = self.track_objects(maps, pos, [o.memory for o in tracked])
+            result.steps.update((o.obj_idx, step) for o, step in zip(tracked, steps))
+        if encode_memory and self.settings.num_maskmem > 0 and result.steps:
+            order = sorted(result.steps)
+            from_prompts = {o.obj_idx: o.action == "prompt" and o.uses_prompts for o in plan.objects}
+            memories = self.encode_frame_memories(
+                maps[-1], [result.steps[k] for k in order], [from_prompts[k] for k in order]
+            )
+            result.memories = dict(zip(order, memories))
+        return result
+
+    def encode_frame_memories(
+        self, features: Tensor, steps: list[TrackStep], prompted: list[bool]
+    ) -> list[tuple[Tensor, Tensor]]:
+        """This frame's memories of several objects: per step, its (1, L, C_mem) memory and position
+        encoding.
+
+        prompted: per object, whether its mask came from prompts on this frame. Prompted masks are
+        binarised, tracked ones kept soft: per object with `settings.binarise_per_object`, else all
+        of the frame's masks are binarised when any object was prompted (one batch).
+        """
+        if self.settings.binarise_per_object:
+            groups = [[k for k, p in enumerate(prompted) if p == flag] for flag in (True, False)]
+            batches = [(group, flag) for group, flag in zip(groups, (True, False)) if group]
+        else:
+            batches = [(list(range(len(steps))), any(prompted))]
+        out: list[tuple[Tensor, Tensor] | None] = [None] * len(steps)
+        for group, from_prompts in batches:
+            memory, memory_pos = self.encode_memory(
+                features,
+                torch.cat([steps[k].high_res_masks for k in group], dim=0),  # (N, 1, S, S)
+                torch.cat([steps[k].object_score_logits for k in group], dim=0),  # (N, 1, 1)
+                from_prompts,
+            )
+            for i, k in enumerate(group):
+                out[k] = (memory[i : i + 1], memory_pos[i : i + 1])
+        return out  # type: ignore[return-value]
 
     def use_multimask(self, first_prompt: bool, num_points: int) -> bool:
         """Three candidate masks for ambiguous prompts (few clicks), else one."""

@@ -34,37 +34,17 @@ import torch
 from torch import Tensor
 
 from ..dtypes import as_dtype
-from ..processing.image import SAM_MEAN, SAM_STD, normalize_images
+from ..processing.image import normalize_images
+from .frame import FramePlan, FrameResult, commit_frame, plan_frame
+from .frames import SAM_FRAME_NORMALIZATION, FrameNormalization, as_frame_storage
+from .memory_policy import MemoryPolicy
+from .planner import Pass, plan_passes
+from .session_outputs import SessionOutputs
 
-__all__ = ["Sam3TrackerVideoInferenceSession", "as_frame_storage"]
-
-# Outputs that stay on the inference device (tiny and read on every frame).
-_SMALL_OUTPUTS = ("object_pointer", "object_score_logits")
-
-
-# (mean, std, rescale_factor) of the frames' normalisation (the video processor's settings)
-FrameNormalization = tuple[Sequence[float], Sequence[float], float]
-SAM_FRAME_NORMALIZATION: FrameNormalization = (SAM_MEAN, SAM_STD, 1 / 255)
+__all__ = ["FrameNormalization", "Sam3TrackerVideoInferenceSession", "as_frame_storage"]
 
 
-def as_frame_storage(
-    pixel_values: Tensor, normalization: FrameNormalization = SAM_FRAME_NORMALIZATION
-) -> Tensor:
-    """How a frame is stored: (3, S, S) uint8 when the pixel values are exactly a uint8 image
-    normalised with `normalization` (what the processors produce), else the values themselves."""
-    if pixel_values.dtype == torch.uint8 or pixel_values.device.type == "meta":
-        return pixel_values  # (meta: shapes only, nothing to compare)
-    mean, std, rescale = normalization
-    device = pixel_values.device
-    shift = torch.tensor(list(mean), dtype=torch.float32, device=device)[:, None, None] / rescale
-    scale = torch.tensor(list(std), dtype=torch.float32, device=device)[:, None, None] / rescale
-    u = (pixel_values.float() * scale + shift).round().clamp(0, 255).to(torch.uint8)
-    if torch.equal(normalize_images(u, *normalization), pixel_values.float()):
-        return u
-    return pixel_values
-
-
-class Sam3TrackerVideoInferenceSession:
+class Sam3TrackerVideoInferenceSession(SessionOutputs):
     """Inputs, outputs and caches of one video tracking session.
 
     Args:
@@ -166,16 +146,21 @@ class Sam3TrackerVideoInferenceSession:
         if self.memory_window is None:
             self.memory_window = window
 
-    def use_frame_source(self, frames: Mapping[int, Tensor], num_frames: int) -> None:
+    def use_frame_source(
+        self, frames: Mapping[int, Tensor], num_frames: int, video_size: tuple[int, int] | None = None
+    ) -> None:
         """Read the video's frames on demand instead of holding them (memory then does not grow
         with the video's length).
 
         frames: frame index -> (3, S, S) frame (uint8 resized, or float pixel values), e.g. a lazy
             decoder; `frame_idx in frames` must be True for 0 <= frame_idx < num_frames.
         num_frames: the video's length.
+        video_size: (height, width) of the original video (prompts are given in it), when known.
         """
         if not isinstance(num_frames, int) or num_frames < 1:
             raise ValueError(f"num_frames must be a positive int, got {num_frames!r}")
+        if video_size is not None:
+            self.set_video_size(*video_size)
         self.processed_frames = frames  # type: ignore[assignment]  # a mapping, not necessarily a dict
         self._num_frames = num_frames
         self.streaming = False
@@ -308,6 +293,39 @@ class Sam3TrackerVideoInferenceSession:
     # Prompts
     # -----------------------------------------------------------------------------------------
 
+    def add_object_prompt(
+        self,
+        obj_id: int,
+        frame_idx: int,
+        points: Tensor | None = None,
+        labels: Tensor | None = None,
+        mask: Tensor | None = None,
+        replace: bool = True,
+    ) -> int:
+        """Prompt an object on a frame (registering it when new) and return its index.
+
+        points: (1, 1, N, 2) clicks / box corners in model-input pixels, with labels (1, 1, N); or
+        mask: a (1, 1, S, S) mask. With `replace` False, the clicks come after the object's earlier
+        clicks on the frame; a prompt of one kind removes the other kind there. Call
+        `mark_new_inputs` once the call's objects are prompted.
+        """
+        obj_idx = self.obj_id_to_idx(obj_id)
+        if mask is not None:
+            self.add_mask_inputs(obj_idx, frame_idx, mask)
+            self.remove_point_inputs(obj_idx, frame_idx)
+            return obj_idx
+        existing = self.point_inputs_per_obj[obj_idx].get(frame_idx)
+        if not replace and existing is not None:
+            points = torch.cat([existing["point_coords"].to(points.device), points], dim=2)
+            labels = torch.cat([existing["point_labels"].to(labels.device), labels], dim=2)
+        self.add_point_inputs(obj_idx, frame_idx, {"point_coords": points, "point_labels": labels})
+        self.remove_mask_inputs(obj_idx, frame_idx)
+        return obj_idx
+
+    def set_video_size(self, height: int, width: int) -> None:
+        """The original video's size in pixels (prompts are given in it)."""
+        self.video_height, self.video_width = int(height), int(width)
+
     def add_point_inputs(self, obj_idx: int, frame_idx: int, inputs: dict[str, Tensor]) -> None:
         """Store the clicks / box corners of an object on a frame (moved to the inference device)."""
         self.point_inputs_per_obj[obj_idx][frame_idx] = {
@@ -333,100 +351,81 @@ class Sam3TrackerVideoInferenceSession:
         """Whether the object got prompts that the model has not segmented yet."""
         return obj_id in self.obj_with_new_inputs
 
+    def has_pending_prompts(self) -> bool:
+        """Whether any object got prompts that the model has not segmented yet."""
+        return bool(self.obj_with_new_inputs)
+
+    def mark_new_inputs(self, obj_ids: Sequence[int]) -> None:
+        """These objects (and no others) have prompts to segment on the next frame the model runs."""
+        self.obj_with_new_inputs = list(obj_ids)
+
+    def prompted_frames(self, obj_id: int | None = None) -> list[int]:
+        """Frames holding prompts (clicks, boxes or masks) of one object, or of any."""
+        indices = [self.check_obj_id(obj_id)] if obj_id is not None else range(self.get_obj_num())
+        frames: set[int] = set()
+        for i in indices:
+            frames |= set(self.point_inputs_per_obj[i]) | set(self.mask_inputs_per_obj[i])
+        return sorted(frames)
+
+    def refine(self, obj_id: int, frame_idx: int) -> None:
+        """Make `frame_idx` a prompted frame of the object, for prompts about to be added there:
+        its mask prompt on the frame gives way, and the frame no longer counts as tracked."""
+        obj_idx = self.check_obj_id(obj_id)
+        self.remove_mask_inputs(obj_idx, frame_idx)
+        self.frames_tracked_per_obj[obj_idx].pop(frame_idx, None)
+
+    def plan_pass(
+        self,
+        direction: str,
+        start_frame: int | None = None,
+        max_frames: int | None = None,
+        also_prompted: Sequence[int] = (),
+        repeat_start: bool = True,
+    ) -> list[Pass]:
+        """The passes of a propagation (`planner.plan_passes`) from this session's prompted frames
+        (and `also_prompted`, e.g. frames phrases were added on)."""
+        prompted = set(self.prompted_frames()) | set(also_prompted)
+        return plan_passes(direction, self._num_frames, prompted, start_frame, max_frames, repeat_start)
+
     def mark_inputs_used(self, obj_id: int) -> None:
         """The object's new prompts have been segmented."""
         self.obj_with_new_inputs.remove(obj_id)
 
     # -----------------------------------------------------------------------------------------
-    # Outputs
+    # One frame: open it, plan it, commit the engine's results (`frame.py`)
     # -----------------------------------------------------------------------------------------
 
-    def store_output(
-        self,
-        obj_idx: int,
-        frame_idx: int,
-        output_key: str | None = None,
-        output_value: Tensor | dict | None = None,
-        is_conditioning_frame: bool = True,
-    ) -> None:
-        """Store one output (or, with `output_key=None`, a dict of them) of an object on a frame.
+    def open_frame(self, frame_idx: int | None, frame: Tensor | None, memory_window: int) -> int:
+        """The frame a model call segments: a streamed `frame` is stored first (at `frame_idx`, by
+        default the next index). `memory_window`: the model's reach, kept unless the session has one."""
+        self.set_default_memory_window(memory_window)
+        no_objects = "no objects to track; add prompts with add_inputs_to_inference_session first"
+        if frame is not None:
+            if self.get_obj_num() == 0:
+                raise ValueError(no_objects)
+            frame_idx = self.add_new_frame(frame, frame_idx)
+        if frame_idx is None:
+            raise ValueError("give frame_idx (a frame of the session's video) or a streamed frame=")
+        self.check_frame_idx(frame_idx)
+        if self.get_obj_num() == 0:
+            raise ValueError(no_objects)
+        return frame_idx
 
-        Small tensors stay on the inference device; the others go to `inference_state_device`.
+    def plan_frame(
+        self, frame_idx: int, reverse: bool, streaming: bool, policy: MemoryPolicy | None
+    ) -> FramePlan:
+        """Each object's action on the frame and the memory it reads (`frame.plan_frame`)."""
+        return plan_frame(self, frame_idx, reverse, streaming, policy)
+
+    def commit(self, plan: FramePlan, result: FrameResult) -> tuple[list[Tensor], list[Tensor]]:
+        """Store the engine's results of a planned frame; returns every object's (1, 1, 4h, 4w)
+        mask logits and (1, 1, 1) object-score logits on it, in object-index order.
+
+        Computed objects' outputs are stored (as conditioning outputs on a first prompt, else as
+        tracked ones), their prompts marked used, their new memories attached; outputs out of
+        the memory window are then pruned.
         """
-        storage = self.output_dict_per_obj[obj_idx][
-            "cond_frame_outputs" if is_conditioning_frame else "non_cond_frame_outputs"
-        ]
-        if output_key is None:
-            if not isinstance(output_value, dict):
-                raise TypeError("store_output without output_key needs a dict of outputs")
-            storage[frame_idx] = {}
-            for key, value in output_value.items():
-                self.store_output(obj_idx, frame_idx, key, value, is_conditioning_frame)
-            return
-        if isinstance(output_value, Tensor) and output_key not in _SMALL_OUTPUTS:
-            output_value = output_value.to(self.inference_state_device)
-        storage.setdefault(frame_idx, {})[output_key] = output_value
-
-    def get_output(
-        self, obj_idx: int, frame_idx: int, output_key: str, is_conditioning_frame: bool = True
-    ) -> Any:
-        """One stored output (on the inference device), or None when the frame has none."""
-        storage = self.output_dict_per_obj[obj_idx][
-            "cond_frame_outputs" if is_conditioning_frame else "non_cond_frame_outputs"
-        ]
-        out = storage.get(frame_idx)
-        if out is None:
-            return None
-        value = out[output_key]
-        return value.to(self.inference_device) if isinstance(value, Tensor) else value
-
-    def has_cond_output(self, obj_idx: int, frame_idx: int) -> bool:
-        """Whether the object has an output on `frame_idx` as a prompted (conditioning) frame."""
-        return frame_idx in self.output_dict_per_obj[obj_idx]["cond_frame_outputs"]
-
-    def object_outputs(self, obj_idx: int) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:
-        """(prompted, tracked) outputs of an object: frame index -> output dict (read, don't edit)."""
-        outputs = self.output_dict_per_obj[obj_idx]
-        return outputs["cond_frame_outputs"], outputs["non_cond_frame_outputs"]
-
-    def store_memory(self, obj_idx: int, frame_idx: int, features: Tensor, pos: Tensor) -> None:
-        """Attach a frame's encoded memory, (1, L, C_mem) features and position encoding, to the
-        object's output on that frame (kept on `inference_state_device`)."""
-        cond, tracked = self.object_outputs(obj_idx)
-        out = cond.get(frame_idx, tracked.get(frame_idx))
-        if out is not None:
-            out["maskmem_features"] = features.to(self.inference_state_device)
-            out["maskmem_pos_enc"] = pos.to(self.inference_state_device)
-
-    def was_tracked(self, obj_idx: int, frame_idx: int) -> bool:
-        """Whether the object was tracked (segmented from memory, not prompts) on the frame."""
-        return frame_idx in self.frames_tracked_per_obj[obj_idx]
-
-    def mark_tracked(self, obj_idx: int, frame_idx: int, reverse: bool) -> None:
-        """Record that the object was tracked on the frame (in which direction)."""
-        self.frames_tracked_per_obj[obj_idx][frame_idx] = {"reverse": reverse}
-
-    def first_prompted_output_frame(self) -> int | None:
-        """The earliest prompted frame that has been segmented (for any object), or None."""
-        return min(
-            (t for outputs in self.output_dict_per_obj.values() for t in outputs["cond_frame_outputs"]),
-            default=None,
-        )
-
-    def prune_outputs(self, frame_idx: int) -> None:
-        """Drop tracked outputs farther than `memory_window` frames from `frame_idx`.
-
-        They are never read again by tracking that goes on from this frame in either direction;
-        conditioning outputs are kept. Tracking resumed elsewhere (a click on a frame whose tracked
-        neighbours were dropped, a propagation from another start) reads fewer memories than the
-        reference, which keeps every output; `keep_all_outputs=True` does too.
-        """
-        if self.memory_window is None or self.keep_all_outputs:
-            return
-        for outputs in self.output_dict_per_obj.values():
-            tracked = outputs["non_cond_frame_outputs"]
-            for old in [i for i in tracked if abs(i - frame_idx) > self.memory_window]:
-                del tracked[old]
+        return commit_frame(self, plan, result)
 
     # -----------------------------------------------------------------------------------------
     # Resetting
