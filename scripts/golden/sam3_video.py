@@ -20,9 +20,9 @@ Two things are set on the reference before it runs:
 Every decision is checked to be far from flipping, and the script fails rather than write a
 fragile golden: detection scores are >= SCORE_MARGIN from every threshold (they carry no memory,
 so the implementations differ there by ~1e-6); each mask IoU compared with a threshold keeps its
-side whatever the pixels with |logit| < LOGIT_MARGIN do (with no such pixel, both count the same
-pixels: an IoU exactly equal to a threshold is then decided alike, by the comparison under test) (tracked logits differ by up to ~1e-4
-after a few frames of memory); and no hole-filling decision could flip (the scenarios leave hole
+side whatever the pixels with |logit| < LOGIT_MARGIN do (tracked logits differ by up to ~1e-4
+after a few frames of memory; with no such pixel both count the same pixels, so an IoU exactly
+equal to a threshold is decided alike, by the comparison under test); and no hole-filling decision could flip (the scenarios leave hole
 filling off: the tiny random tracker's masks are speckled with pixels within 1e-7 of 0, so
 component areas there can never be made robust).
 
