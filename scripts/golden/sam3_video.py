@@ -22,9 +22,9 @@ fragile golden: detection scores are >= SCORE_MARGIN from every threshold (they 
 so the implementations differ there by ~1e-6); each mask IoU compared with a threshold keeps its
 side whatever the pixels with |logit| < LOGIT_MARGIN do (tracked logits differ by up to ~1e-4
 after a few frames of memory; with no such pixel both count the same pixels, so an IoU exactly
-equal to a threshold is decided alike, by the comparison under test); and no hole-filling decision could flip (the scenarios leave hole
-filling off: the tiny random tracker's masks are speckled with pixels within 1e-7 of 0, so
-component areas there can never be made robust).
+equal to a threshold is decided alike, by the comparison under test); and no hole-filling
+decision could flip (the scenarios leave hole filling off: the tiny random tracker's masks are
+speckled with pixels within 1e-7 of 0, so component areas there can never be made robust).
 
 The float64 cases (`cs.F64_SCENARIOS`, `<name>_f64`) run the reference in float64, where the
 implementations differ by ~1e-12: their thresholds may sit among many close values (a crowded frame
