@@ -8,8 +8,10 @@ Two things are set on the reference before it runs:
 
 - Its mask NMS and hole filling call compiled kernels from the hub (`kernels-community/cv-utils`)
   and are skipped when those are absent (as here: no network). The two kernel functions are
-  supplied below in plain Python (greedy NMS over the IoU matrix; 8-connected components by
-  flood fill), so the goldens include NMS and hole filling.
+  supplied below in plain Python (greedy NMS over the IoU matrix with the kernel's decisions, as
+  in torch_generic_nms: best score first in the scores' own dtype, ties in query order, suppressed
+  where the float32 IoU > the threshold compared in double; 8-connected components by flood
+  fill), so the goldens include NMS and hole filling.
 - On the frame where hot-start removes an object, the reference pairs that frame's tracked masks
   and tracker scores with the object list as it is after the removal, so the objects after the
   removed one get their neighbour's mask and score. The removal is deferred here until the
@@ -19,9 +21,10 @@ Every decision is checked to be far from flipping, and the script fails rather t
 fragile golden: detection scores are >= SCORE_MARGIN from every threshold (they carry no memory,
 so the implementations differ there by ~1e-6); each mask IoU compared with a threshold keeps its
 side whatever the pixels with |logit| < LOGIT_MARGIN do (tracked logits differ by up to ~1e-4
-after a few frames of memory); and no hole-filling decision could flip (the scenarios leave hole
-filling off: the tiny random tracker's masks are speckled with pixels within 1e-7 of 0, so
-component areas there can never be made robust).
+after a few frames of memory; with no such pixel both count the same pixels, so an IoU exactly
+equal to a threshold is decided alike, by the comparison under test); and no hole-filling
+decision could flip (the scenarios leave hole filling off: the tiny random tracker's masks are
+speckled with pixels within 1e-7 of 0, so component areas there can never be made robust).
 
 The float64 cases (`cs.F64_SCENARIOS`, `<name>_f64`) run the reference in float64, where the
 implementations differ by ~1e-12: their thresholds may sit among many close values (a crowded frame
@@ -106,6 +109,7 @@ class _Margins:
         self.score = float("inf")
         self.score_at = None  # the threshold nearest to a score
         self.iou = float("inf")  # smallest distance of a threshold from an IoU's range of values
+        self.exact_ties = 0  # IoUs exactly equal to a threshold, with no pixel near 0
         self.fragile_fills = 0  # pixels whose hole filling / sprinkle removal could flip
         self.prompt = float("inf")  # smallest |logit - 0.5| of a detection binarised as a prompt
 
@@ -134,8 +138,13 @@ class _Margins:
         pairs = torch.ones_like(iou_lo, dtype=torch.bool)
         if skip_diagonal:
             pairs &= ~torch.eye(*iou_lo.shape, dtype=torch.bool)
+        # no pixel near 0: both implementations count the same pixels and compute the same float32
+        # IoU, so even an IoU equal to a threshold is decided alike (by the comparison under test)
+        exact = iou_lo == iou_hi
         for t in thresholds:
-            gap = torch.maximum(iou_lo - t, t - iou_hi)[pairs]  # > 0: the decision cannot flip
+            gap = torch.maximum(iou_lo - t, t - iou_hi)  # > 0: the decision cannot flip
+            self.exact_ties += int((exact & (gap == 0) & pairs).sum())
+            gap = gap[pairs & ~exact]
             if gap.numel():
                 self.iou = min(self.iou, gap.min().item())
 
@@ -338,7 +347,10 @@ def _generate_float64(ctx, folder: Path, processor) -> None:
         print(
             f"  {name}: kept per frame {[s['kept_ids'] for s in steps]}, objects {[s['object_ids'] for s in steps]}"
         )
-        print(f"    margins: score {margins.score:.2e} (from {margins.score_at}); IoU {margins.iou:.2e}")
+        print(
+            f"    margins: score {margins.score:.2e} (from {margins.score_at}); IoU {margins.iou:.2e}; "
+            f"{margins.exact_ties} IoUs exactly at a threshold"
+        )
         assert margins.score > SCORE_MARGIN_F64 and margins.iou > 0, (
             f"{name}: a decision is too close to flipping"
         )

@@ -266,6 +266,24 @@ def test_mask_iou_and_nms():
     assert nms_masks(probs, masks, 0.65, 0.4).tolist() == [False, True, True]
 
 
+def test_nms_decides_as_the_reference_kernel():
+    # The reference's kernel (cv-utils `generic_nms`, as torch_generic_nms) compares the float32
+    # IoUs with the threshold in double: an IoU of exactly 1/10 is float32 0.10000000149 > 0.1, so
+    # the lower-scored mask is suppressed (a float32 comparison would round 0.1 up as well and
+    # keep it).
+    masks = torch.full((2, 8, 8), -1.0)
+    masks[0, :2, :5] = 1  # 10 px
+    masks[1, 0, 0] = 1  # 1 px inside: IoU exactly 1/10
+    assert mask_iou(masks > 0, masks > 0)[0, 1].item() == np.float32(0.1)
+    probs = torch.tensor([0.9, 0.8])
+    assert nms_masks(probs, masks, 0.5, 0.1).tolist() == [True, False]
+    assert nms_masks(probs, masks, 0.5, 0.11).tolist() == [True, True]
+    # ... and ranks the scores in their own dtype: in a float64 model, scores 1e-12 apart are
+    # not a tie (in float32 they would be, and the first query would win)
+    probs = torch.tensor([0.6, 0.6 + 1e-12], dtype=torch.float64)
+    assert nms_masks(probs, masks.double(), 0.5, 0.05).tolist() == [False, True]
+
+
 def test_fill_holes_and_sprinkles():
     masks = torch.full((1, 1, 10, 10), 2.0)
     masks[0, 0, 4, 4] = -3.0  # a one-pixel hole: filled

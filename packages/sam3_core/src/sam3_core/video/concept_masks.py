@@ -49,8 +49,12 @@ def nms_masks(probs: Tensor, masks: Tensor, prob_threshold: float, iou_threshold
     keep = torch.zeros_like(valid)
     if idx.numel() == 0:
         return keep
-    ious = mask_iou(masks[idx] > 0, masks[idx] > 0).cpu()  # (V, V)
-    order = torch.argsort(probs[idx].float().cpu(), descending=True, stable=True).tolist()
+    # as the reference's kernel (cv-utils `generic_nms`): the float32 IoUs are compared with the
+    # threshold in double (float32 would round a threshold like 0.1 up to 0.10000000149, and an
+    # IoU of exactly 1/10 would then escape suppression), and the scores are ranked in their own
+    # dtype (a float64 model's scores may tie in float32), best first, ties in query order
+    ious = mask_iou(masks[idx] > 0, masks[idx] > 0).double().cpu()  # (V, V)
+    order = torch.argsort(probs[idx].cpu(), descending=True, stable=True).tolist()
     suppressed = torch.zeros(
         len(order), dtype=torch.bool, device="cpu"
     )  # beside `ious`: the loop runs on the host
