@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from sam3_sdk.results import ObjectMasks
 
+from . import browser_decode
 from .events import bind, click_xy, refusal
 from .examples import example_gallery
 from .gpu import CLICK_S, FEATURES_S, on_gpu
@@ -98,6 +99,7 @@ def build_point_tab(slot: ModelSlot) -> None:
                 rle_file = gr.DownloadButton(
                     "Mask (COCO JSON)", interactive=False, elem_id="point-download-rle"
                 )
+            in_browser, browser_info = browser_decode.build_controls()
 
     def require_model():
         if slot.sam is None:
@@ -245,6 +247,7 @@ def build_point_tab(slot: ModelSlot) -> None:
     bind(candidates.input, on_choose, [state, candidates], outputs, status)
     bind(undo.click, on_undo, [state], outputs, status)
     bind(clear.click, on_clear, [state], outputs, status)
+    browser_decode.bind_embedding(slot, image, in_browser, state, browser_info)
 
 
 def _no_files():

@@ -1,0 +1,208 @@
+"""Clicks decoded in the browser: the server computes an image's embedding once and sends it; the page
+runs the exported click decoder (ONNX) with onnxruntime-web and draws each mask without a server call.
+
+What the page needs, all served by the demo itself (Gradio static files, nothing from a CDN):
+- onnxruntime-web's WebAssembly build, vendored by scripts/vendor_onnxruntime_web.py (`make install`)
+  into static/vendor/onnxruntime-web/;
+- static/browser_decode.js, loaded in the page's head;
+- the click-decoder graphs of the loaded model, exported once per model into the cache folder
+  ($SAM3_CACHE/onnx/...) and described by their manifest.json;
+- per image, the tracker's three embedding maps as one binary file (float16 or float32, see
+  EMBEDDING_DTYPE), written into the tab's private download folder.
+
+The setting "Decode clicks in the browser" starts on unless SAM3_BROWSER_DECODE=0; when the page
+cannot run the decoder (onnxruntime-web fails to load, no graph), clicks go to the server as before.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import numpy as np
+import torch
+
+from .gpu import FEATURES_S, on_gpu
+from .uploads import export_dir
+
+log = logging.getLogger("sam3_demo")
+
+STATIC = Path(__file__).resolve().parent / "static"
+VENDOR = STATIC / "vendor" / "onnxruntime-web"
+ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm")
+CACHE = Path(os.environ.get("SAM3_CACHE", Path.home() / ".cache" / "sam3")) / "onnx"
+# The embedding goes to the page in this dtype. float16 halves the bytes; the test compares the
+# page's masks with the SDK's (float32) and checks the tolerance (see README, browser decoding).
+EMBEDDING_DTYPE = os.environ.get("SAM3_BROWSER_EMBEDDING_DTYPE", "float16")
+
+
+def enabled_by_default() -> bool:
+    """The setting's start value: on, unless SAM3_BROWSER_DECODE is 0/off/false/no."""
+    return os.environ.get("SAM3_BROWSER_DECODE", "1").strip().lower() not in ("0", "off", "false", "no")
+
+
+def vendored() -> bool:
+    return all((VENDOR / name).is_file() for name in ORT_FILES)
+
+
+def file_url(path: Path) -> str:
+    """The URL (relative to the page) under which Gradio serves `path` from a static or cache folder."""
+    return f"gradio_api/file={path}"
+
+
+def head() -> str:
+    """The page head's additions: the configuration and the script (launch(head=...))."""
+    gr.set_static_paths([STATIC, CACHE])
+    config = {
+        "defaultOn": enabled_by_default(),
+        "ort": None
+        if not vendored()
+        else {
+            "script": file_url(VENDOR / "ort.wasm.min.js"),
+            "mjs": file_url(VENDOR / "ort-wasm-simd-threaded.mjs"),
+            "wasm": file_url(VENDOR / "ort-wasm-simd-threaded.wasm"),
+        },
+        "missing": None if vendored() else "onnxruntime-web is not installed on the server (make install)",
+    }
+    script = file_url(STATIC / "browser_decode.js")
+    return (
+        f"<style>{STYLE}</style>\n"
+        f"<script>window.SAM3_BROWSER_CONFIG = {json.dumps(config)};</script>\n"
+        f'<script src="{html.escape(script)}" defer></script>'
+    )
+
+
+STYLE = """
+.sam3-hidden { display: none !important; }
+#point-browser-panel .sam3-browser-candidates { display: flex; flex-wrap: wrap; gap: 6px; }
+#point-browser-panel .sam3-browser-candidate { padding: 4px 10px; border: 1px solid #888; border-radius: 6px; }
+#point-browser-panel .sam3-browser-candidate.selected { border-color: #1e90ff; background: #1e90ff22; }
+#point-browser-panel .sam3-browser-note { font-size: 0.85em; opacity: 0.8; margin-top: 4px; }
+"""
+
+
+def _model_folder(name: str) -> Path:
+    return CACHE / re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")
+
+
+class ClickDecoderGraphs:
+    """The click-decoder graphs of one model, exported on first use (once per model and cache folder)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.folder = _model_folder(name)
+        self._lock = threading.Lock()
+        self.error: str | None = None
+
+    def ensure(self, sam) -> dict[str, Any]:
+        """The page's decoder description (graph URLs, input and output names, sizes), exporting the
+        graphs first when they are not in the cache. Raises RuntimeError when they cannot be made."""
+        with self._lock:
+            manifest = self.folder / "manifest.json"
+            if not manifest.is_file():
+                log.info("exporting the click decoder of %s to %s (once per model)", self.name, self.folder)
+                try:
+                    export_click_decoder(sam, self.folder)
+                except Exception as e:
+                    log.exception("click decoder export failed")
+                    self.error = f"the click decoder could not be exported ({type(e).__name__}: {e})"
+                    raise RuntimeError(self.error) from e
+            return decoder_description(json.loads(manifest.read_text()), self.folder)
+
+
+def export_click_decoder(sam, folder: Path) -> None:
+    """Write the click-decoder graphs and their manifest.json into `folder` (the export branch's
+    function; imported here so that the demo runs without onnx installed until a page asks)."""
+    from sam3_sdk.onnx_export import export_click_decoder as export  # noqa: PLC0415
+
+    export(sam, folder)
+
+
+def decoder_description(manifest: dict, folder: Path) -> dict[str, Any]:
+    """What the page needs from the manifest: graph URLs, input/output names, sizes, pre/postprocessing."""
+    spec = manifest["click_decoder"]
+    graphs = spec["graphs"]
+    multi = graphs["click_decoder"]
+    single = graphs.get("click_decoder_single")
+    return {
+        "multi": file_url(folder / multi["file"]),
+        "single": None if single is None else file_url(folder / single["file"]),
+        "embeddings": list(spec["inputs"]),
+        "input_size": int(spec["input_size"]),
+        "mask_size": int(spec["mask_size"]),
+        "pad_point": bool(spec.get("pad_point", False)),
+    }
+
+
+def embedding_payload(embeddings: list[torch.Tensor], folder: Path, dtype: str = EMBEDDING_DTYPE) -> dict:
+    """Write the three maps (batch 1, finest first) one after the other into `folder`/embedding.bin
+    in `dtype`; returns their layout for the page (names come from the decoder description)."""
+    arrays = [e.detach().float().cpu().numpy().astype(dtype) for e in embeddings]
+    path = folder / "embedding.bin"
+    with open(path, "wb") as f:
+        for a in arrays:
+            f.write(np.ascontiguousarray(a).tobytes())
+    return {
+        "url": file_url(path),
+        "dtype": dtype,
+        "shapes": [list(a.shape) for a in arrays],
+        "bytes": int(sum(a.nbytes for a in arrays)),
+    }
+
+
+def build_controls() -> tuple[gr.Checkbox, gr.Textbox]:
+    """The setting, the page's panel (candidates and notes, drawn by the script) and the hidden
+    carrier of the image's embedding description."""
+    in_browser = gr.Checkbox(
+        value=enabled_by_default(), label="Decode clicks in the browser", elem_id="point-browser-decode",
+        info="The server computes the image's embedding once; each click is then decoded in this page.",
+    )  # fmt: skip
+    gr.HTML(
+        '<div class="sam3-browser-candidates"></div><div class="sam3-browser-note"></div>',
+        elem_id="point-browser-panel",
+    )
+    info = gr.Textbox(value="", elem_id="point-browser-info", elem_classes=["sam3-hidden"], interactive=False)
+    return in_browser, info
+
+
+@on_gpu(FEATURES_S)
+def _tracker_embeddings(sam, rgb: np.ndarray) -> list[torch.Tensor]:
+    entry = sam.image_predictor.set_image(rgb)
+    return [e.detach().cpu() for e in sam.feature_store.tracker_embeddings(entry)]
+
+
+def bind_embedding(slot, image, in_browser: gr.Checkbox, state, info: gr.Textbox) -> None:
+    """When a new image shows (or the setting turns on), send the page its embedding description."""
+    graphs = ClickDecoderGraphs(slot.name)
+
+    def send(st: dict | None, on: bool):
+        if not on:
+            return gr.skip()
+        if not st or st.get("image") is None:
+            return ""
+        if st.get("browser") is not None:  # already sent for this image
+            return st["browser"]
+        if slot.sam is None:
+            return json.dumps({"error": f"no model is loaded ({slot.error})"})
+        try:
+            decoder = graphs.ensure(slot.sam)
+            embeddings = _tracker_embeddings(slot.sam, st["image"])
+            payload = embedding_payload(embeddings, export_dir(st))
+        except Exception as e:  # the page falls back to the server path and says why
+            log.exception("browser decoding unavailable")
+            return json.dumps({"error": str(e) or type(e).__name__})
+        h, w = st["image"].shape[:2]
+        st["browser"] = json.dumps({"height": h, "width": w, "decoder": decoder, "embedding": payload})
+        return st["browser"]
+
+    js = "(info) => { window.sam3Browser && window.sam3Browser.setInfo(info); return info; }"
+    image.change(send, [state, in_browser], [info], queue=True, show_progress="hidden")
+    in_browser.change(send, [state, in_browser], [info], show_progress="hidden")
+    info.change(None, [info], None, js=js)

@@ -1,0 +1,367 @@
+// Clicks decoded in the browser (Point prompting tab). The server sends an image's embedding once
+// (#point-browser-info holds its description); each click, box or undo then runs the exported click
+// decoder with onnxruntime-web (served by the demo, single-threaded WebAssembly) and draws the mask
+// here, with no request to the server. When the decoder cannot run, clicks go to the server as before.
+(() => {
+  "use strict";
+  const CONFIG = window.SAM3_BROWSER_CONFIG || {};
+  const POSITIVE = "Positive point", NEGATIVE = "Negative point", BOX = "Box (2 clicks)";
+  const S = {
+    ort: null, // the onnxruntime-web module once loaded
+    failed: CONFIG.missing || null, // why the browser cannot decode (then the server does)
+    sessions: {}, // graph URL -> InferenceSession
+    info: null, // the current image's description from the server
+    image: null, // {h, w, feeds, decoder, base}: ready to decode
+    loading: null, // the promise of the image being prepared
+    history: [], corner: null, result: null, choice: 0, shownUrl: null,
+  };
+  const api = { state: S, stats: { decodeMs: [], bytes: [] }, last: null, seq: 0 };
+  window.sam3Browser = api;
+
+  const el = (sel) => document.querySelector(sel);
+  const abs = (url) => new URL(url, document.baseURI).href;
+  const enabled = () => {
+    const box = el("#point-browser-decode input[type=checkbox]");
+    return box ? box.checked : !!CONFIG.defaultOn;
+  };
+
+  function note(text) {
+    const panel = el("#point-browser-panel .sam3-browser-note");
+    if (panel) panel.textContent = text;
+  }
+
+  function setStatus(text) {
+    const box = el("#point-status");
+    if (!box) return;
+    const prose = box.querySelector(".prose") || box.querySelector(".md") || box;
+    prose.textContent = text;
+  }
+
+  // -- onnxruntime-web ---------------------------------------------------------------------------
+  let ortPromise = null;
+  function loadOrt() {
+    if (ortPromise) return ortPromise;
+    ortPromise = new Promise((resolve, reject) => {
+      if (!CONFIG.ort) return reject(new Error(CONFIG.missing || "onnxruntime-web is not configured"));
+      const tag = document.createElement("script");
+      tag.src = abs(CONFIG.ort.script);
+      tag.onload = () => {
+        const ort = window.ort;
+        if (!ort) return reject(new Error("onnxruntime-web did not define `ort`"));
+        ort.env.wasm.numThreads = 1; // no SharedArrayBuffer needed (the page is not cross-origin isolated)
+        ort.env.wasm.proxy = false;
+        ort.env.wasm.wasmPaths = { mjs: abs(CONFIG.ort.mjs), wasm: abs(CONFIG.ort.wasm) };
+        resolve(ort);
+      };
+      tag.onerror = () => reject(new Error("onnxruntime-web could not be loaded from the server"));
+      document.head.appendChild(tag);
+    }).then((ort) => (S.ort = ort));
+    return ortPromise;
+  }
+
+  async function session(url) {
+    if (!S.sessions[url]) {
+      S.sessions[url] = S.ort.InferenceSession.create(abs(url), { executionProviders: ["wasm"] });
+    }
+    return S.sessions[url];
+  }
+
+  // -- the image's embedding -----------------------------------------------------------------------
+  const F16 = (() => { // float16 bits -> float32, one table
+    const table = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) {
+      const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+      table[h] = e === 0 ? s * m * 2 ** -24 : e === 31 ? (m ? NaN : s * Infinity) : s * (1 + m / 1024) * 2 ** (e - 15);
+    }
+    return table;
+  })();
+
+  async function prepare(info) {
+    await loadOrt();
+    const decoder = info.decoder;
+    const graphs = [decoder.multi, decoder.single].filter(Boolean);
+    await Promise.all(graphs.map(session));
+    const t0 = performance.now();
+    const response = await fetch(abs(info.embedding.url));
+    if (!response.ok) throw new Error(`the embedding could not be fetched (HTTP ${response.status})`);
+    const buffer = await response.arrayBuffer();
+    const half = info.embedding.dtype === "float16";
+    const feeds = {};
+    let offset = 0;
+    info.embedding.shapes.forEach((shape, i) => {
+      const n = shape.reduce((a, b) => a * b, 1);
+      let data;
+      if (half) {
+        const bits = new Uint16Array(buffer, offset, n);
+        data = new Float32Array(n);
+        for (let k = 0; k < n; k++) data[k] = F16[bits[k]];
+        offset += 2 * n;
+      } else {
+        data = new Float32Array(buffer.slice(offset, offset + 4 * n));
+        offset += 4 * n;
+      }
+      feeds[decoder.embeddings[i]] = new S.ort.Tensor("float32", data, shape);
+    });
+    if (offset !== buffer.byteLength) throw new Error(`the embedding has ${buffer.byteLength} bytes, expected ${offset}`);
+    api.stats.bytes.push(buffer.byteLength);
+    api.stats.fetchMs = performance.now() - t0;
+    const base = await baseImage();
+    return { h: info.height, w: info.width, feeds, decoder, base };
+  }
+
+  async function baseImage() { // the picture as uploaded (the server shows it without a mask)
+    const img = el("#point-image img");
+    const picture = new Image();
+    picture.src = img.src;
+    await picture.decode();
+    return picture;
+  }
+
+  api.setInfo = (text) => {
+    S.info = null; S.image = null; S.loading = null;
+    S.history = []; S.corner = null; S.result = null; S.choice = 0;
+    renderCandidates();
+    if (!text) return;
+    const info = JSON.parse(text);
+    if (info.error) { note(`Clicks go to the server: ${info.error}`); return; }
+    S.info = info;
+    if (S.failed) { note(`Clicks go to the server: ${S.failed}`); return; }
+    note("Preparing the browser decoder…");
+    S.loading = prepare(info).then((image) => {
+      if (S.info !== info) return; // another image came meanwhile
+      S.image = image;
+      note(`Clicks decode in this browser (embedding: ${(info.embedding.bytes / 1024).toFixed(0)} KiB, ${info.embedding.dtype}).`);
+      api.ready = true;
+    }).catch((e) => {
+      S.failed = String(e && e.message ? e.message : e);
+      console.warn("sam3: browser decoding unavailable", e);
+      note(`Clicks go to the server: the browser cannot decode them (${S.failed}).`);
+    });
+  };
+
+  // -- decoding --------------------------------------------------------------------------------------
+  function prompts() {
+    const points = [], labels = [];
+    let box = null;
+    for (const a of S.history) {
+      if (a.kind === "point") { points.push(a.xy); labels.push(a.label); } else box = a.box;
+    }
+    return { points, labels, box };
+  }
+
+  async function decode() {
+    const { points, labels, box } = prompts();
+    S.choice = 0;
+    if (!points.length && !box) { S.result = null; return; }
+    const { h, w, decoder, feeds } = S.image;
+    const size = decoder.input_size;
+    const sx = Math.fround(size / w), sy = Math.fround(size / h);
+    const coords = [], labs = [];
+    points.forEach(([x, y], i) => { coords.push(Math.fround(x * sx), Math.fround(y * sy)); labs.push(labels[i]); });
+    if (box) {
+      coords.push(Math.fround(box[0] * sx), Math.fround(box[1] * sy), Math.fround(box[2] * sx), Math.fround(box[3] * sy));
+      labs.push(2, 3);
+    } else if (decoder.pad_point) {
+      coords.push(0, 0); labs.push(-1);
+    }
+    const multimask = !box && points.length === 1;
+    const url = multimask || !decoder.single ? decoder.multi : decoder.single;
+    const ort = S.ort, m = decoder.mask_size, n = labs.length;
+    const t0 = performance.now();
+    const sess = await session(url);
+    const all = {
+      ...feeds,
+      point_coords: new ort.Tensor("float32", Float32Array.from(coords), [1, n, 2]),
+      point_labels: new ort.Tensor("float32", Float32Array.from(labs), [1, n]),
+      mask_input: new ort.Tensor("float32", new Float32Array(m * m), [1, 1, m, m]),
+      has_mask_input: new ort.Tensor("float32", new Float32Array(1), [1]),
+    };
+    const inputs = {};
+    for (const name of sess.inputNames) { // a graph may leave out inputs it does not use
+      if (!(name in all)) throw new Error(`the click decoder wants an input ${name}, which the page does not know`);
+      inputs[name] = all[name];
+    }
+    const out = await sess.run(inputs);
+    const logits = out.low_res_masks, scores = out.iou_scores.data;
+    let order = Array.from(scores.keys()).sort((a, b) => scores[b] - scores[a]);
+    if (!multimask && !decoder.single) order = [0]; // no single-mask graph: the first token's mask
+    const [hm, wm] = logits.dims.slice(-2);
+    const candidates = order.map((k) => {
+      const up = upsample(logits.data.subarray(k * hm * wm, (k + 1) * hm * wm), hm, wm, h, w);
+      const mask = new Uint8Array(h * w);
+      let area = 0;
+      for (let i = 0; i < up.length; i++) if (up[i] > 0) { mask[i] = 1; area++; }
+      return { logits: up, mask, area, score: Math.min(1, Math.max(0, scores[k])) };
+    });
+    const ms = performance.now() - t0;
+    api.stats.decodeMs.push(ms);
+    S.result = { candidates, ms };
+  }
+
+  // Bilinear, align_corners=False: what the processor's post_process_masks does (torch's formula).
+  function axis(inSize, outSize) {
+    const scale = Math.fround(inSize / outSize), i0 = new Int32Array(outSize), i1 = new Int32Array(outSize);
+    const l1 = new Float32Array(outSize);
+    for (let d = 0; d < outSize; d++) {
+      let src = Math.fround(scale * (d + 0.5) - 0.5);
+      if (src < 0) src = 0;
+      const lo = Math.floor(src);
+      i0[d] = lo; i1[d] = lo < inSize - 1 ? lo + 1 : lo; l1[d] = src - lo;
+    }
+    return { i0, i1, l1 };
+  }
+
+  function upsample(src, hin, win, hout, wout) {
+    const ys = axis(hin, hout), xs = axis(win, wout), out = new Float32Array(hout * wout);
+    for (let y = 0; y < hout; y++) {
+      const r0 = ys.i0[y] * win, r1 = ys.i1[y] * win, b = ys.l1[y], a = 1 - b;
+      for (let x = 0; x < wout; x++) {
+        const c0 = xs.i0[x], c1 = xs.i1[x], q = xs.l1[x], p = 1 - q;
+        out[y * wout + x] = a * (p * src[r0 + c0] + q * src[r0 + c1]) + b * (p * src[r1 + c0] + q * src[r1 + c1]);
+      }
+    }
+    return out;
+  }
+
+  // -- drawing -------------------------------------------------------------------------------------
+  async function draw() {
+    const { h, w, base } = S.image;
+    const canvas = document.createElement("canvas");
+    canvas.width = w; canvas.height = h;
+    const ctx = canvas.getContext("2d");
+    ctx.drawImage(base, 0, 0, w, h);
+    const chosen = S.result && S.result.candidates[S.choice];
+    if (chosen) {
+      const pixels = ctx.getImageData(0, 0, w, h), d = pixels.data;
+      for (let i = 0; i < chosen.mask.length; i++) {
+        if (!chosen.mask[i]) continue;
+        d[4 * i] = (d[4 * i] + 30) >> 1; d[4 * i + 1] = (d[4 * i + 1] + 144) >> 1; d[4 * i + 2] = (d[4 * i + 2] + 255) >> 1;
+      }
+      ctx.putImageData(pixels, 0, 0);
+    }
+    const radius = Math.max(3, Math.round(Math.min(h, w) / 80));
+    const { points, labels, box } = prompts();
+    points.forEach(([x, y], i) => {
+      ctx.beginPath(); ctx.arc(x, y, radius, 0, 2 * Math.PI);
+      ctx.fillStyle = labels[i] === 1 ? "rgb(40,220,60)" : "rgb(230,40,40)"; ctx.fill();
+      ctx.strokeStyle = "white"; ctx.stroke();
+    });
+    ctx.strokeStyle = "rgb(40,120,255)";
+    if (box) { ctx.lineWidth = Math.max(2, radius >> 1); ctx.strokeRect(box[0], box[1], box[2] - box[0], box[3] - box[1]); }
+    if (S.corner) { ctx.lineWidth = 2; ctx.strokeRect(S.corner[0] - radius, S.corner[1] - radius, 2 * radius, 2 * radius); }
+    const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+    const img = el("#point-image img");
+    if (S.shownUrl) URL.revokeObjectURL(S.shownUrl);
+    S.shownUrl = URL.createObjectURL(blob);
+    img.src = S.shownUrl;
+  }
+
+  function statusText() {
+    const r = S.result;
+    if (!r) {
+      if (!S.history.length && !S.corner) return "Click on the object.";
+      return S.corner ? "Click the opposite box corner." : "Add a point or finish the box.";
+    }
+    const c = r.candidates[S.choice], n = r.candidates.length;
+    let text = `Mask ${S.choice + 1} of ${n}: ${c.area} pixels, predicted IoU ${c.score.toFixed(2)}.`;
+    if (c.area === 0) text = `Mask ${S.choice + 1} of ${n} is empty: nothing was segmented there. Pick another candidate, or click inside the object.`;
+    if (S.corner) text = `Box started (the blue square): click its opposite corner. ${text}`;
+    return `${text} (decoded in the browser in ${r.ms.toFixed(1)} ms)`;
+  }
+
+  function renderCandidates() {
+    const list = el("#point-browser-panel .sam3-browser-candidates");
+    if (!list) return;
+    list.replaceChildren();
+    (S.result ? S.result.candidates : []).forEach((c, i) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "sam3-browser-candidate" + (i === S.choice ? " selected" : "");
+      b.textContent = `Mask ${i + 1} (predicted IoU ${c.score.toFixed(2)})`;
+      b.onclick = () => { S.choice = i; show(); };
+      list.appendChild(b);
+    });
+  }
+
+  async function show() {
+    await draw();
+    renderCandidates();
+    setStatus(statusText());
+    const c = S.result && S.result.candidates[S.choice];
+    api.last = { seq: ++api.seq, choice: S.choice, prompts: prompts(), corner: S.corner, h: S.image.h, w: S.image.w,
+      mask: c ? c.mask : null, logits: c ? c.logits : null, scores: S.result ? S.result.candidates.map((x) => x.score) : [],
+      ms: S.result ? S.result.ms : null };
+  }
+
+  // -- events: clicks on the image, undo and clear, taken before Gradio sees them --------------------
+  const queue = [];
+  let running = false;
+  async function run(action) { // one action at a time, in order
+    queue.push(action);
+    if (running) return;
+    running = true;
+    try {
+      while (queue.length) {
+        const act = queue.shift();
+        const before = { history: S.history.slice(), corner: S.corner, result: S.result, choice: S.choice };
+        try { if (await act() !== false) { await decode(); } await show(); } catch (e) {
+          Object.assign(S, before);
+          console.error("sam3: browser decode failed", e);
+          setStatus(`⚠️ The browser could not decode this prompt (${e.message || e}); the prompts before it stay.`);
+        }
+      }
+    } finally { running = false; }
+  }
+
+  function mode() {
+    const checked = el("#point-mode input:checked");
+    return checked ? checked.value : POSITIVE;
+  }
+
+  function clickXY(event, img) { // the pixel Gradio would report (its image preview's formula)
+    const r = img.getBoundingClientRect();
+    const s = Math.min(r.width / img.naturalWidth, r.height / img.naturalHeight, 1);
+    const ox = (r.width - img.naturalWidth * s) / 2, oy = (r.height - img.naturalHeight * s) / 2;
+    const x = Math.round((event.clientX - r.left - ox) / s), y = Math.round((event.clientY - r.top - oy) / s);
+    return x < 0 || x >= img.naturalWidth || y < 0 || y >= img.naturalHeight ? null : [x, y];
+  }
+
+  const active = () => enabled() && !S.failed && S.info && (S.image || S.loading);
+
+  window.addEventListener("click", (event) => {
+    if (!active()) return;
+    const target = event.target;
+    const inImage = target.closest && target.closest("#point-image");
+    const undo = target.closest && target.closest("#point-undo");
+    const clear = target.closest && target.closest("#point-clear");
+    if (!inImage && !undo && !clear) return;
+    let act;
+    if (inImage) {
+      const img = el("#point-image img");
+      const holder = target.closest("button");
+      if (!img || !(target === img || (holder && holder.contains(img)))) return; // not the toolbar's icons
+      const xy = clickXY(event, img);
+      if (!xy) return;
+      const kind = mode();
+      act = () => {
+        if (kind === BOX) {
+          if (!S.corner) { S.corner = xy; return false; }
+          const [x0, y0] = S.corner;
+          S.corner = null;
+          S.history.push({ kind: "box", box: [Math.min(x0, xy[0]), Math.min(y0, xy[1]), Math.max(x0, xy[0]) + 1, Math.max(y0, xy[1]) + 1] });
+        } else {
+          S.corner = null;
+          S.history.push({ kind: "point", xy, label: kind === POSITIVE ? 1 : 0 });
+        }
+      };
+    } else if (undo) {
+      act = () => { if (S.corner) S.corner = null; else S.history.pop(); };
+    } else {
+      act = () => { S.history = []; S.corner = null; };
+    }
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    const ready = S.image ? Promise.resolve() : S.loading;
+    ready.then(() => (S.image ? run(act) : setStatus("⚠️ The browser decoder is not available; click again.")));
+  }, true);
+})();
