@@ -26,6 +26,7 @@ LAYERS = [
     "video_io",
     "video_export",
     "video_results",
+    "onnx_decode",
     "tiny_tokenizer",
     "random_checkpoint",
     # the shared image features
@@ -40,8 +41,11 @@ LAYERS = [
     "sessions",
     "video",
     "tracking",
-    # the facade, the package
+    # the facade, the ONNX export (over the models), the package
     "model",
+    "onnx_io",
+    "onnx_graphs",
+    "onnx_export",
     "__init__",
     # the command line (sam3_sdk/cli/): arguments, inputs, progress, outputs, jobs, local and Ray
     # runners, the entry point; the subpackage's __init__ re-exports `main`
