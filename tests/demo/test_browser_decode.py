@@ -121,4 +121,22 @@ def test_clicks_decode_in_the_browser_without_server_calls(page, demo_url, sam, 
     page.wait_for_timeout(500)
     assert requests[before:] == [], f"the clicks reached the server: {requests[before:]}"
     ms = page.evaluate("() => window.sam3Browser.stats.decodeMs")
-    print(f"\nbrowser decode ms per prompt: {[round(m, 1) for m in ms]}; bytes per image: {stats['bytes'][0]}")
+    print(
+        f"\nbrowser decode ms per prompt: {[round(m, 1) for m in ms]}; bytes per image: {stats['bytes'][0]}"
+    )
+
+
+def test_server_path_when_onnxruntime_web_cannot_load(page, demo_url, tmp_path):
+    """onnxruntime-web missing (its script refused): the page says so and the server decodes."""
+    image_path = tmp_path / "photo.png"
+    make_image(120, 160, seed=5).save(image_path)
+    page.route("**/ort.wasm.min.js", lambda route: route.abort())
+    page.goto(demo_url)
+    page.get_by_role("tab", name="Point prompting").click()
+    page.locator("#point-browser-decode input[type=checkbox]").check()
+    page.locator("#point-image input[type=file]").set_input_files(str(image_path))
+    page.locator("#point-browser-panel").get_by_text("Clicks go to the server").wait_for()
+    click_at(page, "#point-image", 0.5, 0.5)
+    page.locator("#point-status").get_by_text("Mask 1 of 3").wait_for()  # the server's answer
+    page.locator("#point-candidates label").nth(2).wait_for()  # the server path's candidates
+    assert page.evaluate("() => window.sam3Browser.seq") == 0

@@ -101,45 +101,81 @@ class ClickDecoderGraphs:
         self.name = name
         self.folder = _model_folder(name)
         self._lock = threading.Lock()
-        self.error: str | None = None
 
     def ensure(self, sam) -> dict[str, Any]:
         """The page's decoder description (graph URLs, input and output names, sizes), exporting the
         graphs first when they are not in the cache. Raises RuntimeError when they cannot be made."""
         with self._lock:
             manifest = self.folder / "manifest.json"
-            if not manifest.is_file():
-                log.info("exporting the click decoder of %s to %s (once per model)", self.name, self.folder)
+            for attempt in range(2):
+                if not manifest.is_file():
+                    self._export(sam)
                 try:
-                    export_click_decoder(sam, self.folder)
-                except Exception as e:
-                    log.exception("click decoder export failed")
-                    self.error = f"the click decoder could not be exported ({type(e).__name__}: {e})"
-                    raise RuntimeError(self.error) from e
-            return decoder_description(json.loads(manifest.read_text()), self.folder)
+                    return decoder_description(json.loads(manifest.read_text()), self.folder)
+                except (ValueError, KeyError, TypeError) as e:  # an older export: made again, once
+                    if attempt:
+                        raise RuntimeError(f"the click decoder's manifest cannot be followed: {e}") from e
+                    log.warning("the cached click decoder is unusable (%s); exporting it again", e)
+                    manifest.unlink()
+            raise AssertionError("unreachable")
+
+    def _export(self, sam) -> None:
+        log.info("exporting the click decoder of %s to %s (once per model)", self.name, self.folder)
+        try:
+            export_click_decoder(sam, self.folder, self.name)
+        except Exception as e:
+            log.exception("click decoder export failed")
+            raise RuntimeError(f"the click decoder could not be exported ({type(e).__name__}: {e})") from e
 
 
-def export_click_decoder(sam, folder: Path) -> None:
-    """Write the click-decoder graphs and their manifest.json into `folder` (the export branch's
-    function; imported here so that the demo runs without onnx installed until a page asks)."""
-    from sam3_sdk.onnx_export import export_click_decoder as export  # noqa: PLC0415
+def export_click_decoder(sam, folder: Path, name: str) -> None:
+    """Write the click-decoder graphs (fp32) and their manifest.json into `folder`: from the loaded
+    tracker when it is float32 on the CPU, else from a CPU copy of its checkpoint (`export_onnx`)."""
+    from sam3_sdk.onnx_export import (  # noqa: PLC0415 (needs onnx + onnxscript: imported when used)
+        base_manifest,
+        export_click_decoders,
+        export_onnx,
+        tracker_postprocessing,
+        tracker_preprocessing,
+        write_manifest,
+    )
 
-    export(sam, folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    weight = next(sam.tracker.parameters())
+    if weight.device.type != "cpu" or weight.dtype != torch.float32:
+        export_onnx(sam.tracker_checkpoint, folder, parts=["click_decoder"], fp16=False)
+        return
+    manifest = base_manifest(name, "sam3_tracker")
+    manifest["preprocessing"] = tracker_preprocessing(sam.tracker_processor)
+    manifest["postprocessing"] = tracker_postprocessing(sam.tracker_processor)
+    manifest["graphs"].update(export_click_decoders(sam.tracker, folder, fp16=False))
+    write_manifest(folder, manifest)
 
 
 def decoder_description(manifest: dict, folder: Path) -> dict[str, Any]:
-    """What the page needs from the manifest: graph URLs, input/output names, sizes, pre/postprocessing."""
-    spec = manifest["click_decoder"]
-    graphs = spec["graphs"]
-    multi = graphs["click_decoder"]
-    single = graphs.get("click_decoder_single")
+    """What the page needs from the manifest: graph URLs, input/output names, sizes, pre/postprocessing.
+
+    Raises ValueError naming what the page cannot follow (it then uses the server path)."""
+    graphs = manifest.get("graphs", {})
+    if "click_decoder" not in graphs:
+        raise ValueError(f"{folder / 'manifest.json'} has no click_decoder graph (graphs: {sorted(graphs)})")
+    multi, single = graphs["click_decoder"], graphs.get("click_decoder_single")
+    names = [i["name"] for i in multi["inputs"]]
+    post = manifest["postprocessing"]
+    up = post["upsample"]
+    if (up["mode"], up["align_corners"], up.get("antialias"), up.get("crop"), post["threshold"]) != (
+        "bilinear", False, False, None, 0.0,
+    ):  # fmt: skip
+        raise ValueError(f"the page upsamples bilinearly (align_corners=False, no crop) to 0; got {post}")
     return {
         "multi": file_url(folder / multi["file"]),
         "single": None if single is None else file_url(folder / single["file"]),
-        "embeddings": list(spec["inputs"]),
-        "input_size": int(spec["input_size"]),
-        "mask_size": int(spec["mask_size"]),
-        "pad_point": bool(spec.get("pad_point", False)),
+        "embeddings": [n for n in names if n.startswith("image_embeddings")],
+        "inputs": names,
+        "outputs": [o["name"] for o in multi["outputs"]],
+        "input_size": int(manifest["preprocessing"]["points"]["target_size"]),
+        "mask_size": int(post["low_res_size"][0]),
+        "pad_point": False,  # the graph appends the "not a point" token itself
     }
 
 

@@ -106,7 +106,11 @@
     api.stats.bytes.push(buffer.byteLength);
     api.stats.fetchMs = performance.now() - t0;
     const base = await baseImage();
-    return { h: info.height, w: info.width, feeds, decoder, base };
+    const image = { h: info.height, w: info.width, feeds, decoder, base };
+    const t1 = performance.now();
+    for (const url of graphs) await run1(image, url, [info.width / 2, info.height / 2], [1]); // warm-up
+    api.stats.warmupMs = performance.now() - t1;
+    return image;
   }
 
   async function baseImage() { // the picture as uploaded (the server shows it without a mask)
@@ -149,42 +153,43 @@
     return { points, labels, box };
   }
 
-  async function decode() {
-    const { points, labels, box } = prompts();
-    S.choice = 0;
-    if (!points.length && !box) { S.result = null; return; }
-    const { h, w, decoder, feeds } = S.image;
-    const size = decoder.input_size;
-    const sx = Math.fround(size / w), sy = Math.fround(size / h);
-    const coords = [], labs = [];
-    points.forEach(([x, y], i) => { coords.push(Math.fround(x * sx), Math.fround(y * sy)); labs.push(labels[i]); });
-    if (box) {
-      coords.push(Math.fround(box[0] * sx), Math.fround(box[1] * sy), Math.fround(box[2] * sx), Math.fround(box[3] * sy));
-      labs.push(2, 3);
-    } else if (decoder.pad_point) {
-      coords.push(0, 0); labs.push(-1);
-    }
-    const multimask = !box && points.length === 1;
-    const url = multimask || !decoder.single ? decoder.multi : decoder.single;
-    const ort = S.ort, m = decoder.mask_size, n = labs.length;
-    const t0 = performance.now();
+  // One run of the graph at `url`: points (x, y) in image pixels, mapped to the model input as the
+  // processor does (float32 products); a box adds its corners labelled 2 and 3 after the clicks.
+  async function run1(image, url, coordsXY, labels) {
+    const { h, w, decoder, feeds } = image;
+    const sx = Math.fround(decoder.input_size / w), sy = Math.fround(decoder.input_size / h);
+    const coords = coordsXY.map((v, i) => Math.fround(Math.fround(v) * (i % 2 ? sy : sx)));
+    const ort = S.ort, m = decoder.mask_size, n = labels.length;
     const sess = await session(url);
+    const [, , , coordsName, labelsName, maskName, hasMaskName] = decoder.inputs; // the manifest's order
     const all = {
       ...feeds,
-      point_coords: new ort.Tensor("float32", Float32Array.from(coords), [1, n, 2]),
-      point_labels: new ort.Tensor("float32", Float32Array.from(labs), [1, n]),
-      mask_input: new ort.Tensor("float32", new Float32Array(m * m), [1, 1, m, m]),
-      has_mask_input: new ort.Tensor("float32", new Float32Array(1), [1]),
+      [coordsName]: new ort.Tensor("float32", Float32Array.from(coords), [1, n, 2]),
+      [labelsName]: new ort.Tensor("float32", Float32Array.from(labels), [1, n]),
+      [maskName]: new ort.Tensor("float32", new Float32Array(m * m), [1, 1, m, m]),
+      [hasMaskName]: new ort.Tensor("float32", new Float32Array(1), [1]),
     };
     const inputs = {};
-    for (const name of sess.inputNames) { // a graph may leave out inputs it does not use
+    for (const name of sess.inputNames) {
       if (!(name in all)) throw new Error(`the click decoder wants an input ${name}, which the page does not know`);
       inputs[name] = all[name];
     }
     const out = await sess.run(inputs);
-    const logits = out.low_res_masks, scores = out.iou_scores.data;
-    let order = Array.from(scores.keys()).sort((a, b) => scores[b] - scores[a]);
-    if (!multimask && !decoder.single) order = [0]; // no single-mask graph: the first token's mask
+    return { logits: out[decoder.outputs[0]], scores: out[decoder.outputs[1]].data };
+  }
+
+  async function decode() {
+    const { points, labels, box } = prompts();
+    S.choice = 0;
+    if (!points.length && !box) { S.result = null; return; }
+    const { h, w, decoder } = S.image;
+    const xy = points.flat(), labs = labels.slice();
+    if (box) { xy.push(...box); labs.push(2, 3); } else if (decoder.pad_point) { xy.push(0, 0); labs.push(-1); }
+    const multimask = !box && points.length === 1; // the SDK's default
+    const t0 = performance.now();
+    const { logits, scores } = await run1(S.image, multimask || !decoder.single ? decoder.multi : decoder.single, xy, labs);
+    let order = Array.from(scores.keys()).sort((a, b) => scores[b] - scores[a]); // best first, as the SDK
+    if (!multimask && !decoder.single) order = [0];
     const [hm, wm] = logits.dims.slice(-2);
     const candidates = order.map((k) => {
       const up = upsample(logits.data.subarray(k * hm * wm, (k + 1) * hm * wm), hm, wm, h, w);
@@ -232,10 +237,15 @@
     ctx.drawImage(base, 0, 0, w, h);
     const chosen = S.result && S.result.candidates[S.choice];
     if (chosen) {
-      const pixels = ctx.getImageData(0, 0, w, h), d = pixels.data;
-      for (let i = 0; i < chosen.mask.length; i++) {
-        if (!chosen.mask[i]) continue;
-        d[4 * i] = (d[4 * i] + 30) >> 1; d[4 * i + 1] = (d[4 * i + 1] + 144) >> 1; d[4 * i + 2] = (d[4 * i + 2] + 255) >> 1;
+      // As the SDK's overlay: the first palette colour at alpha 0.5, the outline in full colour.
+      const pixels = ctx.getImageData(0, 0, w, h), d = pixels.data, m = chosen.mask, color = [230, 25, 75];
+      const inside = (x, y) => x >= 0 && y >= 0 && x < w && y < h && m[y * w + x];
+      for (let y = 0, i = 0; y < h; y++) {
+        for (let x = 0; x < w; x++, i++) {
+          if (!m[i]) continue;
+          const edge = !(inside(x - 1, y) && inside(x + 1, y) && inside(x, y - 1) && inside(x, y + 1));
+          for (let c = 0; c < 3; c++) d[4 * i + c] = edge ? color[c] : 0.5 * d[4 * i + c] + 0.5 * color[c];
+        }
       }
       ctx.putImageData(pixels, 0, 0);
     }
