@@ -45,6 +45,12 @@ def _gradio_pin() -> str:
     return match.group(1)
 
 
+def _demo_requirements() -> list[str]:
+    """apps/demo/requirements.txt's lines other than gradio's pin (the demo's own needs)."""
+    lines = [line.strip() for line in (DEMO / "requirements.txt").read_text().splitlines()]
+    return [line for line in lines if line and not line.startswith("#") and not line.startswith("gradio==")]
+
+
 def _dependencies() -> list[str]:
     """Third-party requirements of our packages, in order, without duplicates; torch pinned."""
     out: dict[str, str] = {}
@@ -92,6 +98,7 @@ def build(out: Path) -> Path:
         "# Installed by the Space builder before the app's files are copied in: registry packages only.",
         f"gradio=={gradio}",
         *_dependencies(),
+        *_demo_requirements(),
     ]
     (out / "requirements.txt").write_text("\n".join(requirements) + "\n")
     (out / "README.md").write_text(_front_matter(gradio))
