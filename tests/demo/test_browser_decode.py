@@ -1,5 +1,5 @@
 """Clicks decoded in the browser (Point prompting tab): after the image's embedding arrived, a click,
-a negative click, a box and an undo each draw a mask with no request to the server, and each mask
+a negative click, a box, an undo and the PNG download each run with no request to the server, and each mask
 equals the SDK's for the same prompts except at pixels whose logit is within 1e-3 of the threshold.
 
 Why 1e-3: the page runs the exported graph (onnxruntime-web, WebAssembly) on float32 embeddings and
@@ -117,6 +117,11 @@ def test_clicks_decode_in_the_browser_without_server_calls(page, demo_url, sam, 
     undone = _page_result(page, 5)
     assert undone["prompts"] == second["prompts"]
     np.testing.assert_array_equal(undone["mask"], second["mask"])
+
+    with page.expect_download() as download:  # the PNG is made in the page too
+        page.locator("#point-browser-panel .sam3-browser-download").click()
+    png = np.array(Image.open(download.value.path()).convert("L"))
+    np.testing.assert_array_equal(png, np.where(undone["mask"], 255, 0))
 
     page.wait_for_timeout(500)
     assert requests[before:] == [], f"the clicks reached the server: {requests[before:]}"

@@ -86,6 +86,7 @@ STYLE = """
 #point-browser-panel .sam3-browser-candidates { display: flex; flex-wrap: wrap; gap: 6px; }
 #point-browser-panel .sam3-browser-candidate { padding: 4px 10px; border: 1px solid #888; border-radius: 6px; }
 #point-browser-panel .sam3-browser-candidate.selected { border-color: #1e90ff; background: #1e90ff22; }
+#point-browser-panel .sam3-browser-download { align-self: center; text-decoration: underline; }
 #point-browser-panel .sam3-browser-note { font-size: 0.85em; opacity: 0.8; margin-top: 4px; }
 """
 

@@ -291,6 +291,33 @@
       b.onclick = () => { S.choice = i; show(); };
       list.appendChild(b);
     });
+    if (S.result) { // the chosen mask as a PNG (white on black), made here: no server call either
+      const link = document.createElement("a");
+      link.textContent = "Mask (PNG)";
+      link.className = "sam3-browser-download";
+      link.download = "mask.png";
+      link.href = "#";
+      link.onclick = (event) => { event.preventDefault(); downloadMask(); };
+      list.appendChild(link);
+    }
+  }
+
+  function downloadMask() {
+    const { h, w } = S.image, mask = S.result.candidates[S.choice].mask;
+    const canvas = document.createElement("canvas");
+    canvas.width = w; canvas.height = h;
+    const ctx = canvas.getContext("2d"), pixels = ctx.createImageData(w, h);
+    for (let i = 0; i < mask.length; i++) {
+      const v = mask[i] ? 255 : 0;
+      pixels.data[4 * i] = pixels.data[4 * i + 1] = pixels.data[4 * i + 2] = v; pixels.data[4 * i + 3] = 255;
+    }
+    ctx.putImageData(pixels, 0, 0);
+    canvas.toBlob((blob) => {
+      const a = document.createElement("a");
+      a.href = URL.createObjectURL(blob); a.download = "mask.png";
+      document.body.appendChild(a); a.click(); a.remove();
+      setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+    }, "image/png");
   }
 
   async function show() {
