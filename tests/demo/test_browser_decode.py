@@ -96,7 +96,8 @@ def test_clicks_decode_in_the_browser_without_server_calls(page, demo_url, sam, 
     first = _page_result(page, 1)
     assert first["prompts"]["labels"] == [1] and len(first["scores"]) == 3
     _check_same(first, _sdk_logits(sam, rgb, first["prompts"]), "one positive click")
-    page.locator("#point-status").get_by_text("Mask 1 of 3").wait_for()
+    page.locator("#point-browser-panel").get_by_text("Mask 1 of 3").wait_for()  # the page's status line
+    assert page.locator("#point-status").is_hidden()  # the server path's, which knows nothing of it
 
     page.locator("#point-mode label", has_text="Negative point").click()
     click_at(page, "#point-image", 0.8, 0.2)  # two points: one mask

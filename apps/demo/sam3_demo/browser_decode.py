@@ -28,6 +28,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 import torch
+from PIL import Image
 
 from .gpu import FEATURES_S, on_gpu
 from .uploads import export_dir
@@ -82,7 +83,8 @@ def head() -> str:
 
 
 STYLE = """
-.sam3-hidden { display: none !important; }
+.sam3-hidden, body.sam3-browser-active #point-status { display: none !important; }
+#point-browser-panel .sam3-browser-status { margin-bottom: 6px; }
 #point-browser-panel .sam3-browser-candidates { display: flex; flex-wrap: wrap; gap: 6px; }
 #point-browser-panel .sam3-browser-candidate { padding: 4px 10px; border: 1px solid #888; border-radius: 6px; }
 #point-browser-panel .sam3-browser-candidate.selected { border-color: #1e90ff; background: #1e90ff22; }
@@ -204,7 +206,8 @@ def build_controls() -> tuple[gr.Checkbox, gr.Textbox]:
         info="The server computes the image's embedding once; each click is then decoded in this page.",
     )  # fmt: skip
     gr.HTML(
-        '<div class="sam3-browser-candidates"></div><div class="sam3-browser-note"></div>',
+        '<div class="sam3-browser-status"></div><div class="sam3-browser-candidates"></div>'
+        '<div class="sam3-browser-note"></div>',
         elem_id="point-browser-panel",
     )
     info = gr.Textbox(value="", elem_id="point-browser-info", elem_classes=["sam3-hidden"], interactive=False)
@@ -217,31 +220,44 @@ def _tracker_embeddings(sam, rgb: np.ndarray) -> list[torch.Tensor]:
     return [e.detach().cpu() for e in sam.feature_store.tracker_embeddings(entry)]
 
 
-def bind_embedding(slot, image, in_browser: gr.Checkbox, state, info: gr.Textbox) -> None:
-    """When a new image shows (or the setting turns on), send the page its embedding description."""
-    graphs = ClickDecoderGraphs(slot.name)
+def bind_embedding(slot, image, in_browser: gr.Checkbox, state, info: gr.Textbox, reset: list) -> None:
+    """When a new image shows (or the setting turns on), send the page its embedding description.
 
-    def send(st: dict | None, on: bool):
+    reset: the server path's result outputs (candidates, status, PNG and COCO downloads), emptied when the
+    setting turns on over a server-path result: the page then starts from the plain picture."""
+    graphs = ClickDecoderGraphs(slot.name)
+    unchanged = [gr.skip()] * (2 + len(reset))
+
+    def send(st: dict | None, on: bool, turned_on: bool = False):
         if not on:
-            return gr.skip()
+            return unchanged
         if not st or st.get("image") is None:
-            return ""
-        if st.get("browser") is not None:  # already sent for this image
-            return st["browser"]
+            return ["", *unchanged[1:]]
+        shown = list(unchanged[1:])
+        if turned_on and (st["history"] or st["corner"] is not None or st["result"] is not None):
+            st.update(history=[], corner=None, result=None, choice=0)
+            shown = [Image.fromarray(st["image"]), gr.Radio(choices=[], value=None), "Click on the object."]
+            shown += [gr.DownloadButton(value=None, interactive=False)] * (len(reset) - 2)
+        if st.get("browser") is None:  # not yet sent for this image
+            st["browser"] = _description(st)
+        return [st["browser"], *shown]
+
+    def _description(st: dict) -> str:
         if slot.sam is None:
             return json.dumps({"error": f"no model is loaded ({slot.error})"})
+        if not vendored():
+            return json.dumps({"error": "onnxruntime-web is not installed on the server (make install)"})
         try:
             decoder = graphs.ensure(slot.sam)
-            embeddings = _tracker_embeddings(slot.sam, st["image"])
-            payload = embedding_payload(embeddings, export_dir(st))
+            payload = embedding_payload(_tracker_embeddings(slot.sam, st["image"]), export_dir(st))
         except Exception as e:  # the page falls back to the server path and says why
             log.exception("browser decoding unavailable")
             return json.dumps({"error": str(e) or type(e).__name__})
         h, w = st["image"].shape[:2]
-        st["browser"] = json.dumps({"height": h, "width": w, "decoder": decoder, "embedding": payload})
-        return st["browser"]
+        return json.dumps({"height": h, "width": w, "decoder": decoder, "embedding": payload})
 
+    outputs = [info, image, *reset]
     js = "(info) => { window.sam3Browser && window.sam3Browser.setInfo(info); return info; }"
-    image.change(send, [state, in_browser], [info], queue=True, show_progress="hidden")
-    in_browser.change(send, [state, in_browser], [info], show_progress="hidden")
+    image.change(send, [state, in_browser], outputs, show_progress="hidden")
+    in_browser.change(lambda st, on: send(st, on, True), [state, in_browser], outputs, show_progress="hidden")
     info.change(None, [info], None, js=js)

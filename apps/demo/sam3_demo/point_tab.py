@@ -247,7 +247,9 @@ def build_point_tab(slot: ModelSlot) -> None:
     bind(candidates.input, on_choose, [state, candidates], outputs, status)
     bind(undo.click, on_undo, [state], outputs, status)
     bind(clear.click, on_clear, [state], outputs, status)
-    browser_decode.bind_embedding(slot, image, in_browser, state, browser_info)
+    browser_decode.bind_embedding(
+        slot, image, in_browser, state, browser_info, [candidates, status, png_file, rle_file]
+    )
 
 
 def _no_files():

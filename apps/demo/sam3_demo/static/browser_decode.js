@@ -30,11 +30,17 @@
     if (panel) panel.textContent = text;
   }
 
+  // While the page decodes, its own status line stands in for the server path's (hidden: Gradio
+  // redraws that one only when the server's value changes).
   function setStatus(text) {
-    const box = el("#point-status");
-    if (!box) return;
-    const prose = box.querySelector(".prose") || box.querySelector(".md") || box;
-    prose.textContent = text;
+    const line = el("#point-browser-panel .sam3-browser-status");
+    if (line) line.textContent = text;
+  }
+
+  function syncMode() {
+    const on = !!(enabled() && !S.failed && S.image);
+    document.body.classList.toggle("sam3-browser-active", on);
+    if (!on) setStatus("");
   }
 
   // -- onnxruntime-web ---------------------------------------------------------------------------
@@ -125,6 +131,7 @@
     S.info = null; S.image = null; S.loading = null;
     S.history = []; S.corner = null; S.result = null; S.choice = 0;
     renderCandidates();
+    syncMode();
     if (!text) return;
     const info = JSON.parse(text);
     if (info.error) { note(`Clicks go to the server: ${info.error}`); return; }
@@ -134,12 +141,15 @@
     S.loading = prepare(info).then((image) => {
       if (S.info !== info) return; // another image came meanwhile
       S.image = image;
+      syncMode();
+      setStatus("Click on the object.");
       note(`Clicks decode in this browser (embedding: ${(info.embedding.bytes / 1024).toFixed(0)} KiB, ${info.embedding.dtype}).`);
       api.ready = true;
     }).catch((e) => {
       S.failed = String(e && e.message ? e.message : e);
       console.warn("sam3: browser decoding unavailable", e);
       note(`Clicks go to the server: the browser cannot decode them (${S.failed}).`);
+      syncMode();
     });
   };
 
@@ -363,7 +373,23 @@
     return x < 0 || x >= img.naturalWidth || y < 0 || y >= img.naturalHeight ? null : [x, y];
   }
 
-  const active = () => enabled() && !S.failed && S.info && (S.image || S.loading);
+  const active = () => enabled() && !S.failed && S.info && (S.image || S.loading) && current();
+  function current() { // the picture shown is the one whose embedding the page has (or is preparing)
+    const img = el("#point-image img");
+    if (!img || !S.image) return !!img;
+    return img.src === S.image.base.src || img.src === S.shownUrl;
+  }
+
+  // The setting turned off: the plain picture again (the server path starts from its own state).
+  window.addEventListener("change", (event) => {
+    if (!event.target.closest || !event.target.closest("#point-browser-decode")) return;
+    syncMode();
+    if (enabled()) return;
+    const img = el("#point-image img");
+    if (img && S.image && img.src === S.shownUrl) img.src = S.image.base.src;
+    S.history = []; S.corner = null; S.result = null; S.choice = 0;
+    renderCandidates();
+  }, true);
 
   window.addEventListener("click", (event) => {
     if (!active()) return;
