@@ -7,14 +7,31 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def sam3_click_export(tiny_checkpoint_dir, tmp_path_factory):
-    """The tiny SAM 3 checkpoint's click decoders (fp32 + fp16): (folder, manifest graph entries).
-    The folder's manifest.json has the preprocessing and postprocessing too."""
+def sam3_onnx(tiny_checkpoint_dir, tmp_path_factory):
+    """Every graph of the tiny SAM 3 checkpoint (fp32 + fp16): (folder, manifest)."""
     from sam3_sdk.onnx_export import export_onnx
 
-    out = tmp_path_factory.mktemp("onnx-click")
-    manifest = export_onnx(tiny_checkpoint_dir, out, parts=["click_decoder"])
-    return out, manifest["graphs"]
+    out = tmp_path_factory.mktemp("onnx-sam3")
+    return out, export_onnx(tiny_checkpoint_dir, out)
+
+
+@pytest.fixture(scope="session")
+def sam3_click_export(sam3_onnx):
+    """(folder, manifest graph entries) of the tiny SAM 3 export."""
+    return sam3_onnx[0], {k: v for k, v in sam3_onnx[1]["graphs"].items() if k.startswith("click_decoder")}
+
+
+@pytest.fixture(scope="session")
+def ort_session():
+    """`ort_session(path)`: a single-threaded onnxruntime CPU session (the machine is shared)."""
+    import onnxruntime as ort
+
+    def make(path):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    return make
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +40,22 @@ def export_sam(tiny_checkpoint_dir):
     from sam3_sdk import Sam3
 
     return Sam3.from_pretrained(tiny_checkpoint_dir, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def edgetam_dir(tmp_path_factory):
+    """The tiny random EdgeTAM checkpoint (the committed key manifest filled from a seed)."""
+    from tiny_checkpoint import HERE, write_tiny_checkpoint
+
+    return write_tiny_checkpoint(
+        tmp_path_factory.mktemp("edgetam") / "tiny_edgetam", source_dir=HERE / "tiny_edgetam"
+    )
+
+
+@pytest.fixture(scope="session")
+def edgetam_onnx(edgetam_dir, tmp_path_factory):
+    """Every graph of the tiny EdgeTAM checkpoint: (folder, manifest)."""
+    from sam3_sdk.onnx_export import export_onnx
+
+    out = tmp_path_factory.mktemp("onnx-edgetam")
+    return out, export_onnx(edgetam_dir, out)

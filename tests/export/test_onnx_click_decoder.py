@@ -12,24 +12,18 @@ import numpy as np
 import pytest
 import torch
 
-ort = pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
 FP32_TOL = 1e-4
 FP16_TOL = 5e-2
 
 
-def _session(path):
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
 @pytest.fixture(scope="module")
-def sessions(sam3_click_export):
+def sessions(sam3_click_export, ort_session):
     out, entries = sam3_click_export
     return {
-        (name, half): _session(out / entry["fp16_file" if half else "file"])
+        (name, half): ort_session(out / entry["fp16_file" if half else "file"])
         for name, entry in entries.items()
         for half in (False, True)
     }

@@ -44,12 +44,14 @@ LAYERS = [
     # the facade, the ONNX export (over the models), the package
     "model",
     "onnx_io",
+    "onnx_manifest",
     "onnx_graphs",
     "onnx_export",
     "__init__",
     # the command line (sam3_sdk/cli/): arguments, inputs, progress, outputs, jobs, local and Ray
     # runners, the entry point; the subpackage's __init__ re-exports `main`
     "cli.arguments",
+    "cli.export_command",
     "cli.inputs",
     "cli.progress",
     "cli.outputs",

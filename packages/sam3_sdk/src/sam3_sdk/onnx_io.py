@@ -64,8 +64,12 @@ def export_graph(
     size = sum(p.numel() * p.element_size() for p in module.parameters())
     log = io.StringIO()
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(log), torch.no_grad():
+        with warnings.catch_warnings(), contextlib.redirect_stdout(log), torch.no_grad(), _traceable():
             warnings.simplefilter("ignore")
+            # One real run first: the models' lazily built tables (RoPE cos/sin, position encodings)
+            # are then real tensors, which the trace takes as constants; built during the trace they
+            # would be the tracer's fake tensors, left in the model's caches afterwards.
+            module(*args)
             program = torch.onnx.export(
                 module,
                 args,
@@ -81,6 +85,21 @@ def export_graph(
     path.parent.mkdir(parents=True, exist_ok=True)
     program.save(str(path), external_data=size > LARGE_GRAPH_BYTES)
     return path
+
+
+@contextlib.contextmanager
+def _traceable():
+    """The models' speed-only branches off while tracing: the feed-forward layers cut large inputs
+    into chunks of rows (a branch on the row count, which a symbolic dim cannot take, and a loop the
+    graph would unroll); rows are independent, so one piece gives the same numbers."""
+    from sam3_core.modeling import layers
+
+    saved = layers.FEED_FORWARD_CHUNK_BYTES
+    layers.FEED_FORWARD_CHUNK_BYTES = 2**62
+    try:
+        yield
+    finally:
+        layers.FEED_FORWARD_CHUNK_BYTES = saved
 
 
 def fp16_weights(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
