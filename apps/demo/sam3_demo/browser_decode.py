@@ -134,10 +134,11 @@ class ClickDecoderGraphs:
 def export_click_decoder(sam, folder: Path, name: str) -> None:
     """Write the click-decoder graphs (fp32) and their manifest.json into `folder`: from the loaded
     tracker when it is float32 on the CPU, else from a CPU copy of its checkpoint (`export_onnx`)."""
-    from sam3_sdk.onnx_export import (  # noqa: PLC0415 (needs onnx + onnxscript: imported when used)
+    # onnx + onnxscript are needed here only: imported when a page first asks
+    from sam3_sdk.onnx_export import export_click_decoders, export_onnx  # noqa: PLC0415
+    from sam3_sdk.onnx_io import OPSET  # noqa: PLC0415
+    from sam3_sdk.onnx_manifest import (  # noqa: PLC0415
         base_manifest,
-        export_click_decoders,
-        export_onnx,
         tracker_postprocessing,
         tracker_preprocessing,
         write_manifest,
@@ -148,7 +149,7 @@ def export_click_decoder(sam, folder: Path, name: str) -> None:
     if weight.device.type != "cpu" or weight.dtype != torch.float32:
         export_onnx(sam.tracker_checkpoint, folder, parts=["click_decoder"], fp16=False)
         return
-    manifest = base_manifest(name, "sam3_tracker")
+    manifest = base_manifest(name, "sam3_tracker", OPSET)
     manifest["preprocessing"] = tracker_preprocessing(sam.tracker_processor)
     manifest["postprocessing"] = tracker_postprocessing(sam.tracker_processor)
     manifest["graphs"].update(export_click_decoders(sam.tracker, folder, fp16=False))
