@@ -13,6 +13,8 @@ The Video tracking tab tracks with SAM 3 or EdgeTAM; EdgeTAM's checkpoint is `--
 SAM3_VIDEO_MODEL, default yonigozlan/edgetam-video-1), loaded when a video is first tracked with it.
 `--max-concurrency N` (or SAM3_MAX_CONCURRENCY) bounds the model calls that run at once; later
 requests wait in the queue and see their position.
+The Point prompting tab decodes clicks in the browser (onnxruntime-web, vendored by `make install`);
+SAM3_BROWSER_DECODE=0 starts its setting off (see sam3_demo/browser_decode.py).
 """
 
 from __future__ import annotations

@@ -25,6 +25,15 @@ from test_images import make_image  # noqa: E402
 TOLERANCE = 1e-3  # |logit| under which the page and the SDK may disagree (see the module docstring)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def vendored():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "apps" / "demo"))
+    from sam3_demo.browser_decode import vendored
+
+    if not vendored():  # the server would serve pages that cannot decode: say why at once
+        pytest.fail("onnxruntime-web is not vendored: run `make install` (scripts/vendor_onnxruntime_web.py)")
+
+
 @pytest.fixture(scope="module")
 def sam():
     from sam3_sdk import Sam3
