@@ -257,8 +257,11 @@ def bind_embedding(slot, image, in_browser: gr.Checkbox, state, info: gr.Textbox
         h, w = st["image"].shape[:2]
         return json.dumps({"height": h, "width": w, "decoder": decoder, "embedding": payload})
 
-    outputs = [info, image, *reset]
     js = "(info) => { window.sam3Browser && window.sam3Browser.setInfo(info); return info; }"
-    image.change(send, [state, in_browser], outputs, show_progress="hidden")
-    in_browser.change(lambda st, on: send(st, on, True), [state, in_browser], outputs, show_progress="hidden")
+    # A new picture (upload, example, or the server path's result): the description only, so that the
+    # server path's outputs are never touched by this event.
+    image.change(lambda st, on: send(st, on)[0], [state, in_browser], [info], show_progress="hidden")
+    in_browser.change(
+        lambda st, on: send(st, on, True), [state, in_browser], [info, image, *reset], show_progress="hidden"
+    )
     info.change(None, [info], None, js=js)
