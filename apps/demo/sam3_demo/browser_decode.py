@@ -199,9 +199,9 @@ def embedding_payload(embeddings: list[torch.Tensor], folder: Path, dtype: str =
     }
 
 
-def build_controls() -> tuple[gr.Checkbox, gr.Textbox]:
-    """The setting, the page's panel (candidates and notes, drawn by the script) and the hidden
-    carrier of the image's embedding description."""
+def build_controls() -> tuple[gr.Checkbox, gr.Textbox, gr.Button]:
+    """The setting, the page's panel (candidates and notes, drawn by the script), the hidden carrier
+    of the image's embedding description and the hidden button the script presses to ask for it."""
     in_browser = gr.Checkbox(
         value=enabled_by_default(), label="Decode clicks in the browser", elem_id="point-browser-decode",
         info="The server computes the image's embedding once; each click is then decoded in this page.",
@@ -212,7 +212,8 @@ def build_controls() -> tuple[gr.Checkbox, gr.Textbox]:
         elem_id="point-browser-panel",
     )
     info = gr.Textbox(value="", elem_id="point-browser-info", elem_classes=["sam3-hidden"], interactive=False)
-    return in_browser, info
+    fetch = gr.Button("embedding", elem_id="point-browser-fetch", elem_classes=["sam3-hidden"])
+    return in_browser, info, fetch
 
 
 @on_gpu(FEATURES_S)
@@ -221,27 +222,33 @@ def _tracker_embeddings(sam, rgb: np.ndarray) -> list[torch.Tensor]:
     return [e.detach().cpu() for e in sam.feature_store.tracker_embeddings(entry)]
 
 
-def bind_embedding(slot, image, in_browser: gr.Checkbox, state, info: gr.Textbox, reset: list) -> None:
-    """When a new image shows (or the setting turns on), send the page its embedding description.
+def bind_embedding(slot, image, controls: tuple, state, reset: list) -> None:
+    """Send the page a picture's embedding description when its script asks (it presses the hidden
+    button when a new picture shows, only while the setting is on: the server path sees no extra event).
 
-    reset: the server path's result outputs (candidates, status, PNG and COCO downloads), emptied when the
-    setting turns on over a server-path result: the page then starts from the plain picture."""
+    reset: the server path's result outputs (candidates, status, PNG and COCO downloads), emptied with
+    its prompts when the setting turns on over a server-path result: the page starts from the plain
+    picture (whose appearance makes the script ask for the embedding)."""
+    in_browser, info, fetch = controls
     graphs = ClickDecoderGraphs(slot.name)
-    unchanged = [gr.skip()] * (2 + len(reset))
 
-    def send(st: dict | None, on: bool, turned_on: bool = False):
+    def describe(st: dict | None, on: bool) -> str:
         if not on:
-            return unchanged
+            return gr.skip()
         if not st or st.get("image") is None:
-            return ["", *unchanged[1:]]
-        shown = list(unchanged[1:])
-        if turned_on and (st["history"] or st["corner"] is not None or st["result"] is not None):
-            st.update(history=[], corner=None, result=None, choice=0)
-            shown = [Image.fromarray(st["image"]), gr.Radio(choices=[], value=None), "Click on the object."]
-            shown += [gr.DownloadButton(value=None, interactive=False)] * (len(reset) - 2)
-        if st.get("browser") is None:  # not yet sent for this image
+            return ""
+        if st.get("browser") is None:  # not yet made for this picture
             st["browser"] = _description(st)
-        return [st["browser"], *shown]
+        return st["browser"]
+
+    def start_over(st: dict | None, on: bool) -> list:
+        if not on or not st or st.get("image") is None:
+            return [gr.skip()] * (1 + len(reset))
+        if not (st["history"] or st["corner"] is not None or st["result"] is not None):
+            return [gr.skip()] * (1 + len(reset))
+        st.update(history=[], corner=None, result=None, choice=0)
+        shown = [Image.fromarray(st["image"]), gr.Radio(choices=[], value=None), "Click on the object."]
+        return shown + [gr.DownloadButton(value=None, interactive=False)] * (len(reset) - 2)
 
     def _description(st: dict) -> str:
         if slot.sam is None:
@@ -257,11 +264,7 @@ def bind_embedding(slot, image, in_browser: gr.Checkbox, state, info: gr.Textbox
         h, w = st["image"].shape[:2]
         return json.dumps({"height": h, "width": w, "decoder": decoder, "embedding": payload})
 
+    fetch.click(describe, [state, in_browser], [info], show_progress="hidden")
+    in_browser.change(start_over, [state, in_browser], [image, *reset], show_progress="hidden")
     js = "(info) => { window.sam3Browser && window.sam3Browser.setInfo(info); return info; }"
-    # A new picture (upload, example, or the server path's result): the description only, so that the
-    # server path's outputs are never touched by this event.
-    image.change(lambda st, on: send(st, on)[0], [state, in_browser], [info], show_progress="hidden")
-    in_browser.change(
-        lambda st, on: send(st, on, True), [state, in_browser], [info, image, *reset], show_progress="hidden"
-    )
     info.change(None, [info], None, js=js)

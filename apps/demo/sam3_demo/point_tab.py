@@ -99,7 +99,6 @@ def build_point_tab(slot: ModelSlot) -> None:
                 rle_file = gr.DownloadButton(
                     "Mask (COCO JSON)", interactive=False, elem_id="point-download-rle"
                 )
-            in_browser, browser_info = browser_decode.build_controls()
 
     def require_model():
         if slot.sam is None:
@@ -243,12 +242,14 @@ def build_point_tab(slot: ModelSlot) -> None:
     bind(image.upload, on_upload, [image, state], outputs, status, preprocess=False)
     with image.parent:  # examples below the image; a click on one loads it like an upload
         example_gallery(image, outputs, lambda p: on_upload(p, None), elem_id="point-tab-examples")
+        # Below the examples: the right column keeps its height, so the picture never moves.
+        browser_controls = browser_decode.build_controls()
     bind(image.select, on_click, [state, mode], outputs, status)
     bind(candidates.input, on_choose, [state, candidates], outputs, status)
     bind(undo.click, on_undo, [state], outputs, status)
     bind(clear.click, on_clear, [state], outputs, status)
     browser_decode.bind_embedding(
-        slot, image, in_browser, state, browser_info, [candidates, status, png_file, rle_file]
+        slot, image, browser_controls, state, [candidates, status, png_file, rle_file]
     )
 
 

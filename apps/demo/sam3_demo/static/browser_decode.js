@@ -340,6 +340,17 @@
       ms: S.result ? S.result.ms : null };
   }
 
+  // -- a new picture: ask the server for its embedding (only while the setting is on) ---------------
+  let askedFor = null;
+  setInterval(() => {
+    const img = el("#point-image img"), button = el("#point-browser-fetch");
+    if (!enabled() || !img || !img.src || !button || img.src === askedFor) return;
+    if (S.image && (img.src === S.image.base.src || img.src === S.shownUrl)) return;
+    if (img.src.startsWith("blob:")) return; // our own drawing
+    askedFor = img.src;
+    button.click();
+  }, 250);
+
   // -- events: clicks on the image, undo and clear, taken before Gradio sees them --------------------
   const queue = [];
   let running = false;
