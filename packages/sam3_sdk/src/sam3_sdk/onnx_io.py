@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -96,10 +97,15 @@ def _traceable():
 
     saved = layers.FEED_FORWARD_CHUNK_BYTES
     layers.FEED_FORWARD_CHUNK_BYTES = 2**62
+    # the exporter logs a warning per torchvision op it cannot register (we use none of them)
+    registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registration.level
+    registration.setLevel(logging.ERROR)
     try:
         yield
     finally:
         layers.FEED_FORWARD_CHUNK_BYTES = saved
+        registration.setLevel(level)
 
 
 def fp16_weights(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
