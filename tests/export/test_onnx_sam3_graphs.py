@@ -52,6 +52,25 @@ def test_manifest_lists_every_sam3_graph(sam3_onnx):
     assert phrases["text_features"][0] == "num_phrases" and phrases["attention_mask"][0] == "num_phrases"
 
 
+def test_manifest_shapes_match_every_graph(sam3_onnx):
+    """Each input and output of each graph as the manifest says: names in order, fixed dims equal,
+    dynamic dims named where the graph has a symbolic one."""
+    import onnx
+
+    out, manifest = sam3_onnx
+    for name, entry in manifest["graphs"].items():
+        graph = onnx.load(str(out / entry["file"]), load_external_data=False).graph
+        for values, described in ((graph.input, entry["inputs"]), (graph.output, entry["outputs"])):
+            assert [v.name for v in values] == [d["name"] for d in described], name
+            for value, desc in zip(values, described, strict=True):
+                dims = [
+                    d.dim_value if d.HasField("dim_value") else "dynamic"
+                    for d in value.type.tensor_type.shape.dim
+                ]
+                shape = ["dynamic" if isinstance(s, str) else s for s in desc["shape"]]
+                assert shape == dims, f"{name}.{desc['name']}: manifest {desc['shape']}, graph {dims}"
+
+
 @pytest.mark.parametrize("size", [(90, 130), (160, 100)])
 def test_image_encoder_matches_the_feature_store(size, export_sam, graphs):
     image = np.random.default_rng(sum(size)).integers(0, 256, (*size, 3), dtype=np.uint8)

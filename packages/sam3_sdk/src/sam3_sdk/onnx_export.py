@@ -86,8 +86,10 @@ def _export_part(
     dynamic: dict[str, dict[int, str]] | None,
     out_dir: Path,
     fp16: bool,
+    output_dynamic: dict[str, dict[int, str]] | None = None,
 ) -> dict[str, Any]:
-    """Export one graph (+ its fp16 variant); its manifest entry."""
+    """Export one graph (+ its fp16 variant); its manifest entry. `output_dynamic` names the
+    outputs' dynamic axes for the manifest (the graph's own follow from the inputs')."""
     _check_fp32(module, name)
     try:
         path = export_graph(module, example, out_dir / f"{name}.onnx", inputs, outputs, dynamic)
@@ -98,7 +100,7 @@ def _export_part(
     entry: dict[str, Any] = {
         "file": path.name,
         "inputs": describe(inputs, example, dynamic),
-        "outputs": describe(outputs, results),
+        "outputs": describe(outputs, results, output_dynamic),
     }
     if fp16:
         entry["fp16_file"] = fp16_weights(path, out_dir / f"{name}_fp16.onnx").name
@@ -172,6 +174,7 @@ def export_text_encoder(
         dynamic,
         out_dir,
         fp16,
+        output_dynamic={"text_features": PHRASES, "text_embeds": PHRASES},
     )
 
 
@@ -187,7 +190,15 @@ def export_concept_heads(
     example = (*vision.fpn_hidden_states[:3], text, tokens["attention_mask"])
     dynamic = {"text_features": PHRASES, "attention_mask": PHRASES}
     entry = _export_part(
-        "concept_heads", module, example, CONCEPT_INPUTS, CONCEPT_OUTPUTS, dynamic, out_dir, fp16
+        "concept_heads",
+        module,
+        example,
+        CONCEPT_INPUTS,
+        CONCEPT_OUTPUTS,
+        dynamic,
+        out_dir,
+        fp16,
+        output_dynamic={name: PHRASES for name in CONCEPT_OUTPUTS},
     )
     entry["notes"] = (
         "Text prompts only: the exemplar-box path (geometry encoder) is not in the graph. P phrases on "

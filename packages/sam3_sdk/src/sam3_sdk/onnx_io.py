@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -61,7 +62,6 @@ def export_graph(
             spec[axis] = dims[dim_name]
         shapes.append(spec)
     module = module.eval()
-    size = sum(p.numel() * p.element_size() for p in module.parameters())
     log = io.StringIO()
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(log), torch.no_grad(), _traceable():
@@ -83,6 +83,10 @@ def export_graph(
     except Exception as exc:  # the exporter's own message says which op or shape failed
         raise RuntimeError(f"the ONNX exporter failed on {path.name}: {type(exc).__name__}: {exc}") from exc
     path.parent.mkdir(parents=True, exist_ok=True)
+    # the weights the graph keeps (a wrapper's module may hold parts that the graph never reads)
+    size = sum(
+        v.const_value.nbytes for v in program.model.graph.initializers.values() if v.const_value is not None
+    )
     program.save(str(path), external_data=size > LARGE_GRAPH_BYTES)
     return path
 
@@ -96,10 +100,15 @@ def _traceable():
 
     saved = layers.FEED_FORWARD_CHUNK_BYTES
     layers.FEED_FORWARD_CHUNK_BYTES = 2**62
+    # the exporter logs a warning per torchvision op it cannot register (we use none of them)
+    registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registration.level
+    registration.setLevel(logging.ERROR)
     try:
         yield
     finally:
         layers.FEED_FORWARD_CHUNK_BYTES = saved
+        registration.setLevel(level)
 
 
 def fp16_weights(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
