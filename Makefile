@@ -9,9 +9,13 @@ PYTEST_ARGS ?=
 
 DEMO_ARGS ?=
 
-.PHONY: install test lint demo space fixtures clean browser bench
+.PHONY: install vendor test lint demo space fixtures clean browser bench
 
-install: $(STAMP)
+install: $(STAMP) vendor
+
+# onnxruntime-web (pinned, integrity-checked npm tarball) for the demo's in-browser click decoding.
+vendor: $(STAMP)
+	$(BIN)/python scripts/vendor_onnxruntime_web.py
 
 $(STAMP): pyproject.toml packages/sam3_core/pyproject.toml packages/sam3_sdk/pyproject.toml apps/demo/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

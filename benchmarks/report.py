@@ -75,7 +75,9 @@ def earlier(folder: Path, meta: dict, timed_rows: bool) -> tuple[list[dict], dic
     if any(old.get(k) != meta.get(k) for k in SAME_MACHINE):
         return [], {}
     extra = {
-        k: data[k] for k in ("load", "sdk_load", "video_rss", "lite_text") if isinstance(data.get(k), dict)
+        k: data[k]
+        for k in ("load", "sdk_load", "video_rss", "lite_text", "onnx")
+        if isinstance(data.get(k), dict)
     }
     if not timed_rows:
         meta.update({k: old[k] for k in SAME_WORKLOAD if k in old})
@@ -194,6 +196,7 @@ def markdown(meta: dict, results: list[dict], extra: dict) -> str:
     if notes or growth:
         out += ["", *notes, *growth]
     out += lite_text_table(extra.get("lite_text", {}))
+    out += onnx_table(extra.get("onnx", {}))
     return "\n".join(out) + "\n"
 
 
@@ -240,6 +243,32 @@ def lite_text_table(entries: dict) -> list[str]:
             f"| {LITE_NAMES.get(size, size)} | {params} | {both('seconds', _ms)} | {both('peak_bytes', _gib)} | "
             f"{both('phrase_float32', _ms, 'text_float32')} | {both('phrase_bfloat16', _ms, 'text_bfloat16')} | "
             f"{dev_s} | {'—' if diff is None else f'{diff:.1e}'} |"
+        )
+    return out
+
+
+def onnx_table(entry: dict) -> list[str]:
+    """onnxruntime (CPU) next to ours on the same weights (benchmarks/onnx_rows.py)."""
+    if not entry:
+        return []
+    if "error" in entry:
+        return ["", f"ONNX: error: {entry['error']}"]
+    out = [
+        "",
+        f"ONNX export (sam3 export onnx) at the real widths, ViT at {entry.get('vit_layers', '?')} of 32 blocks: "
+        "onnxruntime CPU (fp32 graph; the fp16-weight graph computes in fp32 too) next to ours in fp32 and bf16, "
+        "same weights and inputs, median time; deviation: the graph's largest |onnx - ours fp32| over its outputs.",
+        "",
+        "| row | ours fp32 | ours bf16 | onnxruntime fp32 | deviation fp32 graph | deviation fp16-weight graph "
+        "| file fp32 / fp16 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in entry.get("rows", {}).values():
+        out.append(
+            f"| {row['label']} | {_ms(row.get('torch_float32'))} | {_ms(row.get('torch_bfloat16'))} | "
+            f"{_ms(row.get('onnx_float32'))} | {row.get('onnx_float32_max_abs_diff', float('nan')):.1e} | "
+            f"{row.get('onnx_fp16_weights_max_abs_diff', float('nan')):.1e} | "
+            f"{row.get('mb_float32', '?')} / {row.get('mb_fp16_weights', '?')} MB |"
         )
     return out
 

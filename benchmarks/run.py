@@ -5,6 +5,8 @@
     python benchmarks/run.py --quick   # every row, both dtypes, a cut-down workload (QUICK below)
     python benchmarks/run.py --rows "" --no-load --video-rss-frames 0 --lite-text sam3,s0,s1,l
                                        # only the text-encoder table (SAM 3's CLIP vs SAM3-LiteText)
+    python benchmarks/run.py --rows "" --no-load --video-rss-frames 0 --lite-text "" --layers 4
+                                       # only the ONNX table (onnxruntime CPU vs ours, benchmarks/onnx_rows.py)
 
 Each implementation runs in its own worker process (the reference in its own venv); the driver
 asks them for the same row in turn, A B A B, so both see the same machine load, compares their
@@ -122,6 +124,17 @@ def lite_text_entry(size: str, args, pythons: dict, common: list[str], env: dict
     return by_impl
 
 
+def onnx_entry(sam3: Path, edgetam: Path, args, env: dict) -> dict:
+    """The ONNX table (benchmarks/onnx_rows.py in a fresh interpreter): export, then onnxruntime CPU
+    next to ours in fp32 and bf16, with each graph's deviation from ours in fp32."""
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "onnx_rows.py"), "--sam3", str(sam3), "--edgetam",
+           str(edgetam), "--repeats", str(args.repeats), "--threads", str(args.threads)]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if out.returncode:
+        return {"error": out.stderr.strip().splitlines()[-1][:300] if out.stderr.strip() else "failed"}
+    return {"rows": json.loads(out.stdout.strip().splitlines()[-1]), "vit_layers": args.layers}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -144,6 +157,7 @@ def main() -> None:
     parser.add_argument("--lite-text", default="sam3,s0,s1,l",
                         help="concept models whose text cost is measured (sam3: SAM 3's CLIP; s0, s1, l: "
                         "SAM3-LiteText); empty skips")  # fmt: skip
+    parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX table (export + onnxruntime)")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--quick", action="store_true", help=f"cut-down preset: {QUICK}")
     if "--quick" in sys.argv[1:]:
@@ -206,6 +220,9 @@ def main() -> None:
         for size in sizes:  # written after each size: partial results survive a stop
             extra["lite_text"][size] = lite_text_entry(size, args, pythons, common, env)
             report.write(args.output, meta, kept, extra, quiet=True)
+    if not args.no_onnx:
+        extra["onnx"] = onnx_entry(sam3, edgetam, args, env)
+        report.write(args.output, meta, kept, extra, quiet=True)
     results: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
         workers = {impl: Worker(py, impl, [*common, "--out", tmp], env) for impl, py in pythons.items()}

@@ -2,7 +2,7 @@
 
     python scripts/build_space.py [OUT]        (default build/space; `make space`)
 
-The folder holds app.py and the sam3_demo package, the sources of sam3_core and sam3_sdk as
+The folder holds app.py and the sam3_demo package (with the vendored onnxruntime-web files), the sources of sam3_core and sam3_sdk as
 top-level packages beside them, a requirements.txt with their third-party dependencies, and
 README.md whose front matter configures the Space. The Space builder installs requirements.txt
 before it copies the repository in (only that file is there at install time), so the requirements
@@ -18,6 +18,9 @@ import sys
 from pathlib import Path
 
 import tomllib
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from vendor_onnxruntime_web import vendor  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "apps" / "demo"
@@ -40,6 +43,12 @@ def _gradio_pin() -> str:
     if match is None:
         raise SystemExit("apps/demo/requirements.txt must pin gradio exactly (gradio==X.Y.Z)")
     return match.group(1)
+
+
+def _demo_requirements() -> list[str]:
+    """apps/demo/requirements.txt's lines other than gradio's pin (the demo's own needs)."""
+    lines = [line.strip() for line in (DEMO / "requirements.txt").read_text().splitlines()]
+    return [line for line in lines if line and not line.startswith("#") and not line.startswith("gradio==")]
 
 
 def _dependencies() -> list[str]:
@@ -81,6 +90,7 @@ def build(out: Path) -> Path:
         shutil.rmtree(out)
     out.mkdir(parents=True)
     shutil.copy2(DEMO / "app.py", out / "app.py")
+    vendor()  # onnxruntime-web, served by the Space itself (the Point tab decodes clicks in the browser)
     shutil.copytree(DEMO / "sam3_demo", out / "sam3_demo", ignore=IGNORED)
     for name, folder in PACKAGES.items():
         shutil.copytree(folder / "src" / name, out / name, ignore=IGNORED)
@@ -88,6 +98,7 @@ def build(out: Path) -> Path:
         "# Installed by the Space builder before the app's files are copied in: registry packages only.",
         f"gradio=={gradio}",
         *_dependencies(),
+        *_demo_requirements(),
     ]
     (out / "requirements.txt").write_text("\n".join(requirements) + "\n")
     (out / "README.md").write_text(_front_matter(gradio))

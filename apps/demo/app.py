@@ -13,6 +13,8 @@ The Video tracking tab tracks with SAM 3 or EdgeTAM; EdgeTAM's checkpoint is `--
 SAM3_VIDEO_MODEL, default yonigozlan/edgetam-video-1), loaded when a video is first tracked with it.
 `--max-concurrency N` (or SAM3_MAX_CONCURRENCY) bounds the model calls that run at once; later
 requests wait in the queue and see their position.
+The Point prompting tab decodes clicks in the browser (onnxruntime-web, vendored by `make install`);
+SAM3_BROWSER_DECODE=0 starts its setting off (see sam3_demo/browser_decode.py).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from PIL import Image  # noqa: E402
 from sam3_core.allocator import limit_arenas  # noqa: E402
+from sam3_demo import browser_decode  # noqa: E402
 from sam3_demo.loading import load_model  # noqa: E402
 from sam3_demo.ui import CSS, build_app  # noqa: E402
 from sam3_demo.uploads import MAX_UPLOAD  # noqa: E402
@@ -81,7 +84,12 @@ def main(argv: list[str] | None = None) -> None:
         slot, VideoModels(slot, args.video_model, device=args.device), max_concurrency=args.max_concurrency
     )
     app.queue(default_concurrency_limit=args.max_concurrency).launch(
-        server_name=args.host, server_port=args.port, max_file_size=MAX_UPLOAD, show_error=True, css=CSS
+        server_name=args.host,
+        server_port=args.port,
+        max_file_size=MAX_UPLOAD,
+        show_error=True,
+        css=CSS,
+        head=browser_decode.head(),  # the Point tab's in-browser click decoding (onnxruntime-web)
     )
 
 

@@ -23,6 +23,8 @@ def serve(
 ) -> Iterator[tuple[str, subprocess.Popen]]:
     """Run `command` (which listens on `port`) until the block ends; yields (url, process)."""
     url = f"http://127.0.0.1:{port}/"
+    # The tab tests drive the Point tab's server path; test_browser_decode turns the browser's on.
+    env = {"SAM3_BROWSER_DECODE": "0", **env}
     with open(log_path, "w") as log:
         proc = subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
         try:

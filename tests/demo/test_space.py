@@ -35,6 +35,12 @@ def test_space_folder_installs_alone_and_serves_all_three_tabs(browser, tmp_path
     requirements = (space / "requirements.txt").read_text()
     assert "sam3" not in requirements.replace("sam3_", "")  # registry packages only
     assert not list(space.rglob("__pycache__"))
+    ort = space / "sam3_demo" / "static" / "vendor" / "onnxruntime-web"  # the browser's click decoder
+    assert {p.name for p in ort.iterdir()} >= {
+        "ort.wasm.min.js",
+        "ort-wasm-simd-threaded.mjs",
+        "ort-wasm-simd-threaded.wasm",
+    }
 
     # The builder: the requirements file alone, in a fresh environment; the pinned CPU torch first.
     builder = tmp_path / "builder"
@@ -61,6 +67,10 @@ def test_space_folder_installs_alone_and_serves_all_three_tabs(browser, tmp_path
         page = context.new_page()
         page.set_default_timeout(120_000)
         page.goto(f"http://127.0.0.1:{port}/")
+        served = page.request.get(
+            f"http://127.0.0.1:{port}/gradio_api/file={ort / 'ort-wasm-simd-threaded.wasm'}"
+        )
+        assert served.ok and served.body()[:4] == b"\0asm"  # served by the Space itself, not a CDN
         page.get_by_text("Smoke-test mode").wait_for()
         assert concept_flow(page, "red ball")["images"][0]["height"] == 360
         assert point_flow(page, 0.3, 0.4)["annotations"][0]["area"] >= 0

@@ -26,6 +26,7 @@ LAYERS = [
     "video_io",
     "video_export",
     "video_results",
+    "onnx_decode",
     # the shared image features
     "features",
     # predictors over the shared models
@@ -39,8 +40,12 @@ LAYERS = [
     "propagation_guard",
     "video",
     "tracking",
-    # the facade, the package
+    # the facade, the ONNX export (over the models), the package
     "model",
+    "onnx_io",
+    "onnx_manifest",
+    "onnx_graphs",
+    "onnx_export",
     "__init__",
     # test tooling (random checkpoints, the tiny tokenizer, accounting): above the runtime, which
     # never imports it; the CLI resolves random checkpoints' names with it at its edge
@@ -51,6 +56,7 @@ LAYERS = [
     # the command line (sam3_sdk/cli/): arguments, inputs, progress, outputs, jobs, local and Ray
     # runners, the entry point; the subpackage's __init__ re-exports `main`
     "cli.arguments",
+    "cli.export_command",
     "cli.inputs",
     "cli.progress",
     "cli.outputs",

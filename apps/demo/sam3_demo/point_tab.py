@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from sam3_sdk.results import ObjectMasks
 
+from . import browser_decode
 from .events import bind, click_xy, refusal
 from .examples import example_gallery
 from .gpu import CLICK_S, FEATURES_S, on_gpu
@@ -241,10 +242,15 @@ def build_point_tab(slot: ModelSlot) -> None:
     bind(image.upload, on_upload, [image, state], outputs, status, preprocess=False)
     with image.parent:  # examples below the image; a click on one loads it like an upload
         example_gallery(image, outputs, lambda p: on_upload(p, None), elem_id="point-tab-examples")
+        # Below the examples: the right column keeps its height, so the picture never moves.
+        browser_controls = browser_decode.build_controls()
     bind(image.select, on_click, [state, mode], outputs, status)
     bind(candidates.input, on_choose, [state, candidates], outputs, status)
     bind(undo.click, on_undo, [state], outputs, status)
     bind(clear.click, on_clear, [state], outputs, status)
+    browser_decode.bind_embedding(
+        slot, image, browser_controls, state, [candidates, status, png_file, rle_file]
+    )
 
 
 def _no_files():

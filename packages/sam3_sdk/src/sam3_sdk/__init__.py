@@ -23,6 +23,7 @@ from .features import FeatureStore, ImageFeatures
 from .image_predictor import ImagePredictor
 from .mask_generator import MaskGenerator
 from .model import Sam3
+from .onnx_export import OnnxExportRefused, export_onnx
 from .results import Instances, ObjectMasks
 from .sessions import ImageSession
 from .tracking import track_concept, track_object
@@ -44,6 +45,7 @@ __all__ = [
     "LRUCache",
     "MaskGenerator",
     "ObjectMasks",
+    "OnnxExportRefused",
     "Sam3",
     "SessionBusyError",
     "VideoFrameMasks",
@@ -51,6 +53,7 @@ __all__ = [
     "VideoReader",
     "VideoSession",
     "VideoTracker",
+    "export_onnx",
     "open_video",
     "track_concept",
     "track_object",

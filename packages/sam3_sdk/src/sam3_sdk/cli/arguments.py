@@ -287,4 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--direction", choices=("forward", "backward", "both"), default="forward")
     track.add_argument("--no-mp4", action="store_true", help="skip the annotated MP4")
     track.set_defaults(video_prompts=[])
+    # `sam3 export onnx ...` is parsed by cli/export_command.py (main hands it over); listed for --help
+    commands.add_parser(
+        "export", help="export the models as ONNX graphs: sam3 export onnx --help", add_help=False
+    )
     return parser

@@ -54,6 +54,11 @@ def _write_run_files(
 
 def main(argv: list[str] | None = None) -> int:
     """Run the `sam3` command line with `argv` (default: sys.argv[1:]); returns the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["export"]:  # `sam3 export onnx ...` has its own parser
+        from .export_command import export_main
+
+        return export_main(argv[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

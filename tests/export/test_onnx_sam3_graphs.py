@@ -1,0 +1,137 @@
+"""SAM 3's image encoder, text encoder and concept heads in onnxruntime (CPU) against PyTorch.
+
+The references are what the SDK computes: the image encoder against the `FeatureStore`'s tracker
+embeddings and detector FPN features of images of several sizes (preprocessed by the processor, so
+the graph sees the same pixel_values), the text encoder against `get_text_features`, the concept
+heads on P phrases against one PyTorch forward per phrase.
+
+Tolerance: fp32 1e-4 (the issue's bound; measured ~1e-5 at the tiny widths). fp16-weight graphs:
+bounded at 5e-2 here (weights rounded to float16; measured deviations are in the README).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+
+FP32_TOL = 1e-4
+FP16_TOL = 5e-2
+
+
+@pytest.fixture(scope="module")
+def graphs(sam3_onnx, ort_session):
+    out, manifest = sam3_onnx
+    return {
+        (name, half): ort_session(out / entry["fp16_file" if half else "file"])
+        for name, entry in manifest["graphs"].items()
+        for half in (False, True)
+    }
+
+
+def _max_diff(got, expected):
+    return float(np.abs(np.asarray(got) - expected.detach().float().cpu().numpy()).max())
+
+
+def test_manifest_lists_every_sam3_graph(sam3_onnx):
+    out, manifest = sam3_onnx
+    assert set(manifest["graphs"]) == {
+        "image_encoder",
+        "click_decoder",
+        "click_decoder_single",
+        "text_encoder",
+        "concept_heads",
+    }
+    assert manifest["refused"] == []
+    for entry in manifest["graphs"].values():
+        assert (out / entry["file"]).is_file() and (out / entry["fp16_file"]).is_file()
+    phrases = {d["name"]: d["shape"] for d in manifest["graphs"]["concept_heads"]["inputs"]}
+    assert phrases["text_features"][0] == "num_phrases" and phrases["attention_mask"][0] == "num_phrases"
+
+
+def test_manifest_shapes_match_every_graph(sam3_onnx):
+    """Each input and output of each graph as the manifest says: names in order, fixed dims equal,
+    dynamic dims named where the graph has a symbolic one."""
+    import onnx
+
+    out, manifest = sam3_onnx
+    for name, entry in manifest["graphs"].items():
+        graph = onnx.load(str(out / entry["file"]), load_external_data=False).graph
+        for values, described in ((graph.input, entry["inputs"]), (graph.output, entry["outputs"])):
+            assert [v.name for v in values] == [d["name"] for d in described], name
+            for value, desc in zip(values, described, strict=True):
+                dims = [
+                    d.dim_value if d.HasField("dim_value") else "dynamic"
+                    for d in value.type.tensor_type.shape.dim
+                ]
+                shape = ["dynamic" if isinstance(s, str) else s for s in desc["shape"]]
+                assert shape == dims, f"{name}.{desc['name']}: manifest {desc['shape']}, graph {dims}"
+
+
+@pytest.mark.parametrize("size", [(90, 130), (160, 100)])
+def test_image_encoder_matches_the_feature_store(size, export_sam, graphs):
+    image = np.random.default_rng(sum(size)).integers(0, 256, (*size, 3), dtype=np.uint8)
+    pixels = export_sam.image_processor(images=image)["pixel_values"].numpy()
+    entry = export_sam.features(image)
+    store = export_sam.feature_store
+    expected = list(store.tracker_embeddings(entry))
+    expected += list(store.detector_embeds(entry, export_sam.detector.vision_encoder).fpn_hidden_states[:3])
+    got = graphs[("image_encoder", False)].run(None, {"pixel_values": pixels})
+    diffs = [_max_diff(g, e) for g, e in zip(got, expected, strict=True)]
+    assert max(diffs) <= FP32_TOL, f"image encoder outputs deviate by {diffs}"
+    half = graphs[("image_encoder", True)].run(None, {"pixel_values": pixels})
+    diffs = [_max_diff(g, e) for g, e in zip(half, expected, strict=True)]
+    assert max(diffs) <= FP16_TOL, f"fp16 image encoder outputs deviate by {diffs}"
+
+
+PHRASE_SETS = [["tree"], ["a cat", "yellow school bus", "tree"]]
+
+
+def _tokens(sam, phrases):
+    processor = sam.detector_processor
+    return processor.tokenizer(phrases, max_length=processor.text_max_length)
+
+
+@pytest.mark.parametrize("phrases", PHRASE_SETS, ids=len)
+def test_text_encoder_matches_pytorch(phrases, export_sam, graphs):
+    tokens = _tokens(export_sam, phrases)
+    feed = {"input_ids": tokens["input_ids"].numpy(), "attention_mask": tokens["attention_mask"].numpy()}
+    with torch.no_grad():
+        expected = export_sam.detector.get_text_features(tokens["input_ids"], tokens["attention_mask"])
+    for half, tol in ((False, FP32_TOL), (True, FP16_TOL)):
+        features, embeds = graphs[("text_encoder", half)].run(None, feed)
+        diffs = (_max_diff(features, expected.pooler_output), _max_diff(embeds, expected.text_embeds))
+        assert max(diffs) <= tol, f"text encoder (fp16 weights: {half}) deviates by {diffs}"
+
+
+@pytest.mark.parametrize("phrases", PHRASE_SETS, ids=len)
+def test_concept_heads_match_one_forward_per_phrase(phrases, export_sam, graphs):
+    image = np.random.default_rng(5).integers(0, 256, (120, 150, 3), dtype=np.uint8)
+    entry = export_sam.features(image)
+    detector = export_sam.detector
+    vision = export_sam.feature_store.detector_embeds(entry, detector.vision_encoder)
+    tokens = _tokens(export_sam, phrases)
+    with torch.no_grad():
+        text = detector.get_text_features(tokens["input_ids"], tokens["attention_mask"]).pooler_output
+    feed = {f"detector_fpn_{i}": vision.fpn_hidden_states[i].numpy() for i in range(3)}
+    feed.update(text_features=text.numpy(), attention_mask=tokens["attention_mask"].numpy())
+    got = graphs[("concept_heads", False)].run(None, feed)
+    half = graphs[("concept_heads", True)].run(None, feed)
+    for i in range(len(phrases)):
+        with torch.no_grad():
+            out = detector(
+                vision_embeds=vision,
+                text_embeds=text[i : i + 1],
+                attention_mask=tokens["attention_mask"][i : i + 1],
+            )
+        expected = (out.pred_masks, out.pred_boxes, out.pred_logits, out.presence_logits, out.semantic_seg)
+        diffs = [_max_diff(g[i : i + 1], e) for g, e in zip(got, expected, strict=True)]
+        assert max(diffs) <= FP32_TOL, f"phrase {phrases[i]!r}: concept heads deviate by {diffs}"
+        diffs = [_max_diff(g[i : i + 1], e) for g, e in zip(half, expected, strict=True)]
+        assert max(diffs) <= FP16_TOL, f"phrase {phrases[i]!r}: fp16 concept heads deviate by {diffs}"
+    # different phrases give different outputs (the graph does read the text)
+    if len(phrases) > 1:
+        assert np.abs(got[2][0] - got[2][1]).max() > 1e-3
