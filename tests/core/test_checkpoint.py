@@ -22,7 +22,14 @@ from sam3_core import (
     Sam3VisionModel,
 )
 from sam3_core.checkpoint import SafetensorsCheckpoint, read_safetensors, resolve_checkpoint_dir
-from sam3_core.checkpoint_keys import DETECTOR, IMAGE_TRACKER, VIDEO_TRACKER, VISION_LAYOUTS
+from sam3_core.checkpoint_keys import (
+    DETECTOR,
+    IMAGE_TRACKER,
+    SAM3_VIDEO,
+    VIDEO_TRACKER,
+    VISION_LAYOUTS,
+    Rename,
+)
 from sam3_sdk.random_checkpoint import hub_manifest
 
 
@@ -224,6 +231,20 @@ def test_key_table_round_trips_every_hub_key(hub_state):
         for hub_key, ours in mapped:
             if ours is not None:
                 assert layout.to_hub(ours) == hub_key, (layout.name, hub_key)
+
+
+def test_memory_attention_mlp_keys_are_renamed_both_ways():
+    """The SAM 3 checkpoint's `linear1`/`linear2` are the shared memory-attention layer's `mlp.up_proj` /
+    `mlp.down_proj`; nothing else is touched."""
+    hub = "tracker_model.memory_attention.layers.12.linear2.bias"
+    assert VIDEO_TRACKER.to_model(hub) == "memory_attention.layers.12.mlp.down_proj.bias"
+    assert SAM3_VIDEO.to_model(hub) == "tracker_model.memory_attention.layers.12.mlp.down_proj.bias"
+    assert VIDEO_TRACKER.to_hub("memory_attention.layers.12.mlp.down_proj.bias") == hub
+    assert SAM3_VIDEO.to_hub("tracker_model.memory_attention.layers.12.mlp.down_proj.bias") == hub
+    assert IMAGE_TRACKER.to_model(hub) is None  # the image tracker has no memory
+    other = "detector_model.detr_encoder.layers.0.linear1.weight"  # not the memory attention's
+    assert SAM3_VIDEO.to_model(other) == other
+    assert Rename("a.{i}.b.", "a.{i}.c.").to_model("xa.1.b.w") == "xa.1.b.w"  # only whole key parts
 
 
 def test_manifest_of_our_models_is_the_reference_layout(tiny_checkpoint_dir, hub_state):

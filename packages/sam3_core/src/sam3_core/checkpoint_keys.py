@@ -11,7 +11,8 @@ The hub file is the `state_dict()` of the reference's combined video model:
     tracker_neck.X                             -                   vision_encoder.neck.X  neck.X ("tracker")
     tracker_model.Z                            -                   Z (*)                  -
 
-    (*) the image tracker has no memory modules: their keys are ignored for it.
+    (*) the image tracker has no memory modules: their keys are ignored for it. Inside Z, the
+        memory attention's `layers.N.linear1/2` are our `layers.N.mlp.up_proj/down_proj` (`Rename`).
 
 EdgeTAM's checkpoint is its own (`EDGETAM_VIDEO` below). Keys without a hub prefix are a single-model checkpoint (saved from one of our models) and keep
 their names. Every other model's tensors are ignored on purpose, so loading stays strict: a key is
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 __all__ = [
     "HUB_PREFIXES",
     "KeyLayout",
+    "Rename",
     "DETECTOR",
     "IMAGE_TRACKER",
     "VIDEO_TRACKER",
@@ -43,6 +45,29 @@ _BACKBONE = "detector_model.vision_encoder.backbone."
 
 
 @dataclass(frozen=True)
+class Rename:
+    """A part of a key spelled `hub` in the checkpoint and `model` in the model, at a key-component
+    boundary; `{i}` in both stands for the same layer index."""
+
+    hub: str
+    model: str
+
+    def to_model(self, key: str) -> str:
+        return _pattern(self.hub).sub(_replacement(self.model), key)
+
+    def to_hub(self, key: str) -> str:
+        return _pattern(self.model).sub(_replacement(self.hub), key)
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    return re.compile(r"(?:^|(?<=\.))" + re.escape(template).replace(re.escape("{i}"), r"(\d+)"))
+
+
+def _replacement(template: str) -> str:
+    return template.replace("\\", "\\\\").replace("{i}", r"\g<1>")
+
+
+@dataclass(frozen=True)
 class KeyLayout:
     """How one model's `state_dict()` keys map onto the hub layout, and back.
 
@@ -51,6 +76,7 @@ class KeyLayout:
     ignored_model_keys: keys of the family (after mapping) that this model does not have.
     writes_own_keys: the hub checkpoint of this model holds its own keys (a single-model
         checkpoint); the rules only read other layouts.
+    renames: parts of keys named differently in the checkpoint and in the model (after the prefixes).
     """
 
     name: str
@@ -58,6 +84,7 @@ class KeyLayout:
     ignored: tuple[str, ...] = ()
     ignored_model_keys: re.Pattern[str] | None = None
     writes_own_keys: bool = False
+    renames: tuple[Rename, ...] = ()
 
     def to_model(self, hub_key: str) -> str | None:
         """The model key of a checkpoint key, or None when the tensor is deliberately not this model's."""
@@ -70,6 +97,8 @@ class KeyLayout:
             if hub_key.startswith(self.ignored):
                 return None
             key = hub_key  # a single-model checkpoint: already our names
+        for rename in self.renames:
+            key = rename.to_model(key)
         if self.ignored_model_keys is not None and self.ignored_model_keys.match(key):
             return None
         return key
@@ -78,6 +107,8 @@ class KeyLayout:
         """The hub key of one of this model's keys (the inverse of `to_model`)."""
         if self.writes_own_keys:
             return model_key
+        for rename in self.renames:
+            model_key = rename.to_hub(model_key)
         matching = [(hub, ours) for hub, ours in self.rules if model_key.startswith(ours)]
         if not matching:
             raise KeyError(
@@ -100,8 +131,19 @@ _TRACKER_RULES = (
     ("tracker_model.", ""),
 )
 
+# The memory attention's MLP: `linear1`, `linear2` on each layer in the SAM 3 checkpoint; the one
+# memory-attention layer (shared with EdgeTAM, whose checkpoint says `mlp.up_proj`, `mlp.down_proj`)
+# holds a `layers.MLP`.
+_MEMORY_ATTENTION_MLP = (
+    Rename("memory_attention.layers.{i}.linear1.", "memory_attention.layers.{i}.mlp.up_proj."),
+    Rename("memory_attention.layers.{i}.linear2.", "memory_attention.layers.{i}.mlp.down_proj."),
+)
+
 VIDEO_TRACKER = KeyLayout(
-    "video tracker (Sam3TrackerVideoModel)", rules=_TRACKER_RULES, ignored=("detector_model.",)
+    "video tracker (Sam3TrackerVideoModel)",
+    rules=_TRACKER_RULES,
+    ignored=("detector_model.",),
+    renames=_MEMORY_ATTENTION_MLP,
 )
 
 # The tracker tensors that only the video model has (memory encoder and attention, object pointers).
@@ -137,6 +179,7 @@ VISION_LAYOUTS = {"detector": VISION_WITH_DETECTOR_NECK, "tracker": VISION_WITH_
 SAM3_VIDEO = KeyLayout(
     "text-prompted video model (Sam3VideoModel)",
     rules=tuple((prefix, prefix) for prefix in HUB_PREFIXES),
+    renames=_MEMORY_ATTENTION_MLP,
 )
 
 
