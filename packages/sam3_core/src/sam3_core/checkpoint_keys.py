@@ -11,8 +11,7 @@ The hub file is the `state_dict()` of the reference's combined video model:
     tracker_neck.X                             -                   vision_encoder.neck.X  neck.X ("tracker")
     tracker_model.Z                            -                   Z (*)                  -
 
-    (*) the image tracker has no memory modules: their keys are ignored for it. Inside Z, the
-        memory attention's `layers.N.linear1/2` are our `layers.N.mlp.up_proj/down_proj` (`Rename`).
+    (*) the image tracker has no memory modules: their keys are ignored for it.
 
 EdgeTAM's checkpoint is its own (`EDGETAM_VIDEO` below). Keys without a hub prefix are a single-model checkpoint (saved from one of our models) and keep
 their names. Every other model's tensors are ignored on purpose, so loading stays strict: a key is
@@ -131,19 +130,8 @@ _TRACKER_RULES = (
     ("tracker_model.", ""),
 )
 
-# The memory attention's MLP: `linear1`, `linear2` on each layer in the SAM 3 checkpoint; the one
-# memory-attention layer (shared with EdgeTAM, whose checkpoint says `mlp.up_proj`, `mlp.down_proj`)
-# holds a `layers.MLP`.
-_MEMORY_ATTENTION_MLP = (
-    Rename("memory_attention.layers.{i}.linear1.", "memory_attention.layers.{i}.mlp.up_proj."),
-    Rename("memory_attention.layers.{i}.linear2.", "memory_attention.layers.{i}.mlp.down_proj."),
-)
-
 VIDEO_TRACKER = KeyLayout(
-    "video tracker (Sam3TrackerVideoModel)",
-    rules=_TRACKER_RULES,
-    ignored=("detector_model.",),
-    renames=_MEMORY_ATTENTION_MLP,
+    "video tracker (Sam3TrackerVideoModel)", rules=_TRACKER_RULES, ignored=("detector_model.",)
 )
 
 # The tracker tensors that only the video model has (memory encoder and attention, object pointers).
@@ -179,16 +167,21 @@ VISION_LAYOUTS = {"detector": VISION_WITH_DETECTOR_NECK, "tracker": VISION_WITH_
 SAM3_VIDEO = KeyLayout(
     "text-prompted video model (Sam3VideoModel)",
     rules=tuple((prefix, prefix) for prefix in HUB_PREFIXES),
-    renames=_MEMORY_ATTENTION_MLP,
 )
 
 
 # EdgeTAM (`yonigozlan/edgetam-video-1`) is a single-model checkpoint: its keys are the model's,
-# except that the reference wraps the RepViT in timm (`vision_encoder.backbone.timm_model.X`);
-# our backbone is that module itself.
+# except that the reference wraps the RepViT in timm (`vision_encoder.backbone.timm_model.X`), our
+# backbone being that module itself, and that its memory attention's MLP is `mlp.up_proj` /
+# `mlp.down_proj` where the memory-attention layer EdgeTAM shares with SAM 3 says `linear1` / `linear2`
+# (the names of the SAM 3 checkpoint).
 EDGETAM_VIDEO = KeyLayout(
     "EdgeTAM video tracker (EdgeTamVideoModel)",
     rules=(("vision_encoder.backbone.timm_model.", "vision_encoder.backbone."), ("", "")),
+    renames=(
+        Rename("memory_attention.layers.{i}.mlp.up_proj.", "memory_attention.layers.{i}.linear1."),
+        Rename("memory_attention.layers.{i}.mlp.down_proj.", "memory_attention.layers.{i}.linear2."),
+    ),
 )
 
 

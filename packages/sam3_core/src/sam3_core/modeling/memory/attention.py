@@ -13,7 +13,7 @@ from collections.abc import Callable
 from torch import Tensor, nn
 
 from ...config.tracker import TrackerVideoConfigBase
-from ..layers import MLP, AxialRoPE, RoPEAttention
+from ..layers import AxialRoPE, RoPEAttention, activation, feed_forward
 
 # A cross-attention to the memories: (query (B, h*w, C), key (B, M, C_mem), value (B, M, C_mem),
 # rope (cos, sin) of the query grid, number of object-pointer tokens at the end of the keys) → (B, h*w, C).
@@ -31,9 +31,11 @@ class MemoryAttentionLayer(nn.Module):
         mlp_size, mlp_act = config.memory_attention_mlp
         self.self_attn = RoPEAttention(hidden, heads, internal_size=internal)
         self.cross_attn_image = cross_attention
-        # The SAM 3 hub checkpoint names the MLP's layers `linear1`, `linear2` on the layer itself
-        # (`checkpoint_keys` maps them here).
-        self.mlp = MLP([hidden, mlp_size, hidden], mlp_act, names="proj")
+        # The SAM 3 checkpoint names the MLP's layers on this layer itself (`linear1`, `linear2`);
+        # EdgeTAM's says `mlp.up_proj`, `mlp.down_proj` (`checkpoint_keys.EDGETAM_VIDEO` maps them).
+        self.linear1 = nn.Linear(hidden, mlp_size)
+        self.linear2 = nn.Linear(mlp_size, hidden)
+        self.act = activation(mlp_act)
         self.layer_norm1 = nn.LayerNorm(hidden)
         self.layer_norm2 = nn.LayerNorm(hidden)
         self.layer_norm3 = nn.LayerNorm(hidden)
@@ -50,7 +52,7 @@ class MemoryAttentionLayer(nn.Module):
         x = x + self.self_attn(h, h, h, rope)
         h = self.layer_norm2(x).expand(memory.shape[0], -1, -1)  # x may be one frame shared by all
         x = x + self.cross_attn_image(h, memory + memory_pos, memory, rope, num_object_pointer_tokens)
-        return x + self.mlp(self.layer_norm3(x))
+        return x + feed_forward(self.layer_norm3(x), [self.linear1, self.linear2], self.act)
 
 
 class MemoryAttention(nn.Module):
