@@ -22,7 +22,15 @@ from sam3_core import (
     Sam3VisionModel,
 )
 from sam3_core.checkpoint import SafetensorsCheckpoint, read_safetensors, resolve_checkpoint_dir
-from sam3_core.checkpoint_keys import DETECTOR, IMAGE_TRACKER, VIDEO_TRACKER, VISION_LAYOUTS
+from sam3_core.checkpoint_keys import (
+    DETECTOR,
+    EDGETAM_VIDEO,
+    IMAGE_TRACKER,
+    SAM3_VIDEO,
+    VIDEO_TRACKER,
+    VISION_LAYOUTS,
+    Rename,
+)
 from sam3_sdk.testing import hub_manifest
 
 
@@ -224,6 +232,21 @@ def test_key_table_round_trips_every_hub_key(hub_state):
         for hub_key, ours in mapped:
             if ours is not None:
                 assert layout.to_hub(ours) == hub_key, (layout.name, hub_key)
+
+
+def test_edgetam_memory_attention_mlp_keys_are_renamed_both_ways():
+    """EdgeTAM's `mlp.up_proj` / `mlp.down_proj` are the shared memory-attention layer's `linear1` /
+    `linear2` (the SAM 3 checkpoint's names, which the SAM 3 layouts keep); nothing else is touched."""
+    hub = "memory_attention.layers.12.mlp.down_proj.bias"
+    assert EDGETAM_VIDEO.to_model(hub) == "memory_attention.layers.12.linear2.bias"
+    assert EDGETAM_VIDEO.to_hub("memory_attention.layers.12.linear2.bias") == hub
+    perceiver = "spatial_perceiver.layers.0.mlp.up_proj.weight"  # not the memory attention's
+    assert EDGETAM_VIDEO.to_model(perceiver) == perceiver == EDGETAM_VIDEO.to_hub(perceiver)
+    sam3 = "tracker_model.memory_attention.layers.3.linear1.weight"
+    assert VIDEO_TRACKER.to_model(sam3) == sam3.removeprefix("tracker_model.")
+    assert SAM3_VIDEO.to_model(sam3) == sam3
+    assert Rename("a.{i}.b.", "a.{i}.c.").to_model("xa.1.b.w") == "xa.1.b.w"  # only whole key parts
+    assert Rename("a.{i}.b.", "a.{i}.c.").to_model("x.a.1.b.w") == "x.a.1.c.w"
 
 
 def test_manifest_of_our_models_is_the_reference_layout(tiny_checkpoint_dir, hub_state):

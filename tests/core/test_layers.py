@@ -13,6 +13,8 @@ from sam3_core.modeling.layers import (
     AxialRoPE,
     RoPEAttention,
     apply_pairwise_rope,
+    sine_features,
+    sine_position_encoding_2d,
 )
 
 
@@ -45,6 +47,7 @@ def _project(attn: Attention, query, key, value):
         ("fc", ["fc1", "fc2", "fc3"]),
         ("layer", ["layer1", "layer2", "layer3"]),
         ("sam", ["proj_in", "layers.0", "proj_out"]),
+        ("proj", ["up_proj", "layers.0", "down_proj"]),
     ],
 )
 def test_mlp_layouts_keep_the_checkpoint_names(names, expected):
@@ -57,6 +60,21 @@ def test_mlp_layouts_keep_the_checkpoint_names(names, expected):
     squashed = MLP([4, 8, 8, 2], sigmoid_output=True, names=names)
     squashed.load_state_dict(mlp.state_dict())
     assert torch.allclose(squashed(x), ref.sigmoid())
+
+
+def test_mlp_without_biases_and_with_a_pre_norm():
+    """EdgeTAM's perceiver MLP: `layer_norm`, then bias-free `up_proj`, GELU, `down_proj`."""
+    torch.manual_seed(0)
+    mlp = MLP([4, 8, 4], "gelu", names="proj", bias=False, pre_norm=True)
+    names = ["layer_norm.weight", "layer_norm.bias", "up_proj.weight", "down_proj.weight"]
+    assert list(mlp.state_dict()) == names
+    with torch.no_grad():
+        mlp.layer_norm.weight.normal_()
+        mlp.layer_norm.bias.normal_()
+        x = torch.randn(3, 4)
+        ln = torch.nn.functional.layer_norm(x, (4,), mlp.layer_norm.weight, mlp.layer_norm.bias)
+        expected = torch.nn.functional.gelu(ln @ mlp.up_proj.weight.T) @ mlp.down_proj.weight.T
+        assert torch.allclose(mlp(x), expected, atol=1e-6)
 
 
 def test_mlp_errors_name_the_problem():
@@ -127,3 +145,39 @@ def test_rope_attention_rotates_each_memory_frame_and_skips_pointers():
         assert torch.allclose(out, _softmax_attention(attn, q, k, v), atol=1e-5)
     with pytest.raises(ValueError, match="whole number of 6-token grids"):
         attn(query, memory, memory, rope=(cos, sin), num_k_exclude_rope=2)
+
+
+def test_attention_without_biases():
+    attn = Attention(16, 2, internal_size=8, bias=False)
+    assert sorted(attn.state_dict()) == ["k_proj.weight", "o_proj.weight", "q_proj.weight", "v_proj.weight"]
+    torch.manual_seed(0)
+    query, key = torch.randn(2, 5, 16), torch.randn(2, 7, 16)
+    with torch.no_grad():
+        expected = _softmax_attention(attn, *_project(attn, query, key, key))
+        assert torch.allclose(attn(query, key, key), expected, atol=1e-5)
+
+
+def test_sine_features_are_detr_sines_and_cosines():
+    """Feature 2i is sin(c * scale / T^(2i/F)), feature 2i+1 cos of the same angle: written out here
+    in float64 (the detector's box features and the pixel encodings are both this function)."""
+    coords = torch.tensor([0.0, 0.25, 0.9], dtype=torch.float64)
+    out = sine_features(coords, 6, scale=3.0, temperature=100.0)
+    expected = torch.empty(3, 6, dtype=torch.float64)
+    for i in range(3):
+        angle = coords * 3.0 / 100.0 ** (2 * i / 6)
+        expected[:, 2 * i], expected[:, 2 * i + 1] = angle.sin(), angle.cos()
+    assert torch.allclose(out, expected, atol=1e-12, rtol=0)
+
+
+def test_sine_position_encoding_is_the_sine_features_of_normalised_positions():
+    pos = sine_position_encoding_2d(2, 3, 5, 4, dtype=torch.float64)  # (B, 2F, H, W)
+    assert pos.shape == (2, 8, 3, 5)
+    ys = torch.arange(1, 4, dtype=torch.float64) / (3 + 1e-6)
+    xs = torch.arange(1, 6, dtype=torch.float64) / (5 + 1e-6)
+    y_feats, x_feats = sine_features(ys, 4), sine_features(xs, 4)  # (H, F), (W, F)
+    assert torch.allclose(pos[1, :4, :, 2], y_feats.T, atol=1e-12, rtol=0)  # y channels vary by row
+    assert torch.allclose(pos[0, 4:, 1, :], x_feats.T, atol=1e-12, rtol=0)  # x channels by column
+    raw = sine_position_encoding_2d(1, 3, 5, 4, dtype=torch.float64, normalize=False)
+    assert torch.allclose(
+        raw[0, 4:, 0, :], sine_features(torch.arange(1.0, 6.0, dtype=torch.float64), 4, 1.0).T
+    )

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 __all__ = [
     "HUB_PREFIXES",
     "KeyLayout",
+    "Rename",
     "DETECTOR",
     "IMAGE_TRACKER",
     "VIDEO_TRACKER",
@@ -43,6 +44,29 @@ _BACKBONE = "detector_model.vision_encoder.backbone."
 
 
 @dataclass(frozen=True)
+class Rename:
+    """A part of a key spelled `hub` in the checkpoint and `model` in the model, at a key-component
+    boundary; `{i}` in both stands for the same layer index."""
+
+    hub: str
+    model: str
+
+    def to_model(self, key: str) -> str:
+        return _pattern(self.hub).sub(_replacement(self.model), key)
+
+    def to_hub(self, key: str) -> str:
+        return _pattern(self.model).sub(_replacement(self.hub), key)
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    return re.compile(r"(?:^|(?<=\.))" + re.escape(template).replace(re.escape("{i}"), r"(\d+)"))
+
+
+def _replacement(template: str) -> str:
+    return template.replace("\\", "\\\\").replace("{i}", r"\g<1>")
+
+
+@dataclass(frozen=True)
 class KeyLayout:
     """How one model's `state_dict()` keys map onto the hub layout, and back.
 
@@ -51,6 +75,7 @@ class KeyLayout:
     ignored_model_keys: keys of the family (after mapping) that this model does not have.
     writes_own_keys: the hub checkpoint of this model holds its own keys (a single-model
         checkpoint); the rules only read other layouts.
+    renames: parts of keys named differently in the checkpoint and in the model (after the prefixes).
     """
 
     name: str
@@ -58,6 +83,7 @@ class KeyLayout:
     ignored: tuple[str, ...] = ()
     ignored_model_keys: re.Pattern[str] | None = None
     writes_own_keys: bool = False
+    renames: tuple[Rename, ...] = ()
 
     def to_model(self, hub_key: str) -> str | None:
         """The model key of a checkpoint key, or None when the tensor is deliberately not this model's."""
@@ -70,6 +96,8 @@ class KeyLayout:
             if hub_key.startswith(self.ignored):
                 return None
             key = hub_key  # a single-model checkpoint: already our names
+        for rename in self.renames:
+            key = rename.to_model(key)
         if self.ignored_model_keys is not None and self.ignored_model_keys.match(key):
             return None
         return key
@@ -78,6 +106,8 @@ class KeyLayout:
         """The hub key of one of this model's keys (the inverse of `to_model`)."""
         if self.writes_own_keys:
             return model_key
+        for rename in self.renames:
+            model_key = rename.to_hub(model_key)
         matching = [(hub, ours) for hub, ours in self.rules if model_key.startswith(ours)]
         if not matching:
             raise KeyError(
@@ -141,11 +171,17 @@ SAM3_VIDEO = KeyLayout(
 
 
 # EdgeTAM (`yonigozlan/edgetam-video-1`) is a single-model checkpoint: its keys are the model's,
-# except that the reference wraps the RepViT in timm (`vision_encoder.backbone.timm_model.X`);
-# our backbone is that module itself.
+# except that the reference wraps the RepViT in timm (`vision_encoder.backbone.timm_model.X`), our
+# backbone being that module itself, and that its memory attention's MLP is `mlp.up_proj` /
+# `mlp.down_proj` where the memory-attention layer EdgeTAM shares with SAM 3 says `linear1` / `linear2`
+# (the names of the SAM 3 checkpoint).
 EDGETAM_VIDEO = KeyLayout(
     "EdgeTAM video tracker (EdgeTamVideoModel)",
     rules=(("vision_encoder.backbone.timm_model.", "vision_encoder.backbone."), ("", "")),
+    renames=(
+        Rename("memory_attention.layers.{i}.mlp.up_proj.", "memory_attention.layers.{i}.linear1."),
+        Rename("memory_attention.layers.{i}.mlp.down_proj.", "memory_attention.layers.{i}.linear2."),
+    ),
 )
 
 

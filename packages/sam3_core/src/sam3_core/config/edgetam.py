@@ -10,11 +10,11 @@ RepViT widths and depths from that name and those arguments, and never import ti
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 from .base import BaseConfig, ConfigError
-from .tracker import Sam3TrackerMaskDecoderConfig, Sam3TrackerPromptEncoderConfig
+from .tracker import Sam3TrackerMaskDecoderConfig, Sam3TrackerPromptEncoderConfig, TrackerVideoConfigBase
 
 # timm's RepViT variants: stage widths, stage depths, and whether the depthwise 1x1 branch carries
 # its own BatchNorm ("legacy", the m1/m2/m3 checkpoints) instead of one BatchNorm after the sum.
@@ -215,8 +215,9 @@ class EdgeTamVideoMaskDecoderConfig(Sam3TrackerMaskDecoderConfig):
 
 
 @dataclass
-class EdgeTamVideoConfig(BaseConfig):
-    """EdgeTAM video tracking (`EdgeTamVideoModel`)."""
+class EdgeTamVideoConfig(TrackerVideoConfigBase):
+    """EdgeTAM video tracking (`EdgeTamVideoModel`): the video tracker's fields (`TrackerVideoConfigBase`),
+    the defaults that differ, and the spatial perceiver's."""
 
     model_type: ClassVar[str] = "edgetam_video"
     sub_configs: ClassVar[dict] = {
@@ -224,33 +225,12 @@ class EdgeTamVideoConfig(BaseConfig):
         "prompt_encoder_config": EdgeTamVideoPromptEncoderConfig,
         "mask_decoder_config": EdgeTamVideoMaskDecoderConfig,
     }
-    vision_config: EdgeTamVisionConfig | dict | None = field(default=None)
-    prompt_encoder_config: EdgeTamVideoPromptEncoderConfig | dict | None = None
-    mask_decoder_config: EdgeTamVideoMaskDecoderConfig | dict | None = None
-    initializer_range: float = 0.02
-    num_maskmem: int = 7
     image_size: int | list[int] = 1024
-    sigmoid_scale_for_mem_enc: float = 20.0
-    sigmoid_bias_for_mem_enc: float = -10.0
-    enable_occlusion_spatial_embedding: bool = True
-    multimask_output_in_sam: bool = True
-    multimask_min_pt_num: int = 0
-    multimask_max_pt_num: int = 1
-    multimask_output_for_tracking: bool = True
-    max_object_pointers_in_encoder: int = 16
     max_cond_frame_num: int = -1  # -1: every prompted frame is remembered
-    enable_temporal_pos_encoding_for_object_pointers: bool = True
-    memory_attention_hidden_size: int = 256
     memory_attention_num_layers: int = 2
-    memory_attention_num_attention_heads: int = 1
-    memory_attention_downsample_rate: int = 1
     memory_attention_mlp_hidden_size: int = 2048
     memory_attention_mlp_hidden_act: str = "relu"
-    memory_attention_dropout: float = 0.1
-    memory_attention_rope_feat_sizes: list | None = None  # [w, h] of the current frame's grid
     memory_attention_rope_k_sizes: list | None = None  # [w, h] of the perceiver's 2D latent grid
-    memory_attention_rope_dropout: float = 0.1
-    rope_parameters: dict | None = None
     perceiver_resampler_num_latents: int = 256  # global latents (no spatial position)
     perceiver_resampler_num_latents_2d: int = 256  # one latent per window of a square grid
     perceiver_resampler_hidden_size: int = 64
@@ -260,38 +240,21 @@ class EdgeTamVideoConfig(BaseConfig):
     perceiver_resampler_num_layers: int = 2
     perceiver_resampler_hidden_dropout: float = 0.0
     perceiver_resampler_attention_dropout: float = 0.0
-    memory_encoder_hidden_size: int = 256
-    memory_encoder_output_channels: int = 64
-    mask_downsampler_embed_dim: int = 256
-    memory_fuser_intermediate_dim: int = 1024
-    mask_downsampler_kernel_size: int = 3
-    mask_downsampler_stride: int = 2
-    mask_downsampler_padding: int = 1
-    mask_downsampler_total_stride: int = 16
-    mask_downsampler_hidden_act: str = "gelu"
-    memory_fuser_num_layers: int = 2
-    memory_fuser_embed_dim: int = 256
-    memory_fuser_kernel_size: int = 7
-    memory_fuser_padding: int = 3
-    memory_fuser_layer_scale_init_value: float = 1e-6
-    memory_fuser_hidden_act: str = "gelu"
 
     def __post_init__(self) -> None:
         if self.memory_attention_rope_feat_sizes is None:
             self.memory_attention_rope_feat_sizes = [64, 64]
         if self.memory_attention_rope_k_sizes is None:
             self.memory_attention_rope_k_sizes = [16, 16]
-        if self.rope_parameters is None:
-            self.rope_parameters = {"rope_type": "axial", "rope_theta": 10000.0}
         super().__post_init__()
 
+    @property
+    def memory_attention_mlp(self) -> tuple[int, str]:
+        return self.memory_attention_mlp_hidden_size, self.memory_attention_mlp_hidden_act
+
     def validate(self) -> None:
-        self._check_positive("memory_attention_num_layers", "perceiver_resampler_hidden_size")
-        if self.memory_attention_hidden_size % self.memory_attention_num_attention_heads:
-            raise ConfigError(
-                "EdgeTamVideoConfig.memory_attention_hidden_size must be divisible by "
-                "memory_attention_num_attention_heads"
-            )
+        super().validate()
+        self._check_positive("perceiver_resampler_hidden_size")
         if self.perceiver_resampler_hidden_size != self.memory_encoder_output_channels:
             raise ConfigError(
                 f"EdgeTamVideoConfig.perceiver_resampler_hidden_size ({self.perceiver_resampler_hidden_size}) "

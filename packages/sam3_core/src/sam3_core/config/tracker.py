@@ -105,18 +105,18 @@ class Sam3TrackerConfig(BaseConfig):
 
 
 @dataclass
-class Sam3TrackerVideoConfig(BaseConfig):
-    """The video tracker (`Sam3TrackerVideoModel`): the image tracker plus memory."""
+class TrackerVideoConfigBase(BaseConfig):
+    """What every video tracker's config has (`Sam3TrackerVideoConfig`, `EdgeTamVideoConfig`): an
+    image encoder, the SAM prompt encoder and mask decoder, a memory encoder and a memory attention.
 
-    model_type: ClassVar[str] = "sam3_tracker_video"
-    sub_configs: ClassVar[dict] = {
-        "vision_config": Sam3VisionConfig,
-        "prompt_encoder_config": Sam3TrackerVideoPromptEncoderConfig,
-        "mask_decoder_config": Sam3TrackerVideoMaskDecoderConfig,
-    }
-    vision_config: Sam3VisionConfig | dict | None = field(default_factory=_tracker_vision_default)
-    prompt_encoder_config: Sam3TrackerPromptEncoderConfig | dict | None = None
-    mask_decoder_config: Sam3TrackerMaskDecoderConfig | dict | None = None
+    The fields and defaults are the SAM 3 tracker's; a subclass names its sub-config classes in
+    `sub_configs`, overrides the defaults that differ, and says where its memory attention's MLP
+    width and activation are (`memory_attention_mlp`: the hub configs name those fields differently).
+    """
+
+    vision_config: BaseConfig | dict | None = None
+    prompt_encoder_config: BaseConfig | dict | None = None
+    mask_decoder_config: BaseConfig | dict | None = None
     initializer_range: float = 0.02
     num_maskmem: int = 7  # memory slots: the conditioning frame plus 6 previous frames
     sigmoid_scale_for_mem_enc: float = 20.0
@@ -133,10 +133,8 @@ class Sam3TrackerVideoConfig(BaseConfig):
     memory_attention_num_layers: int = 4
     memory_attention_num_attention_heads: int = 1
     memory_attention_downsample_rate: int = 1
-    memory_attention_feed_forward_hidden_size: int = 2048
-    memory_attention_feed_forward_hidden_act: str = "relu"
     memory_attention_dropout: float = 0.1
-    memory_attention_rope_feat_sizes: list | None = None
+    memory_attention_rope_feat_sizes: list | None = None  # [w, h] of the current frame's grid
     memory_attention_rope_dropout: float = 0.1
     memory_encoder_hidden_size: int = 256
     memory_encoder_output_channels: int = 64
@@ -154,15 +152,50 @@ class Sam3TrackerVideoConfig(BaseConfig):
     memory_fuser_padding: int = 3
     memory_fuser_layer_scale_init_value: float = 1e-6
     memory_fuser_hidden_act: str = "gelu"
-    # Like the reference, the image size is set on the whole tracker at once: it also fixes the
-    # prompt encoder's size, the FPN feature sizes and the memory RoPE grid.
+    # Like the reference, the SAM 3 tracker sets the image size on the whole tracker at once: it also
+    # fixes the prompt encoder's size, the FPN feature sizes and the memory RoPE grid.
     image_size: int = 1008
 
     def __post_init__(self) -> None:
         if self.rope_parameters is None:
             self.rope_parameters = {"rope_type": "axial", "rope_theta": 10000.0}
         super().__post_init__()
+
+    @property
+    def memory_attention_mlp(self) -> tuple[int, str]:
+        """The hidden width and the activation of the memory attention's MLP."""
+        raise NotImplementedError(f"{type(self).__name__} does not say where its memory attention MLP is")
+
+    def validate(self) -> None:
+        self._check_positive("memory_attention_num_layers")
+        if self.memory_attention_hidden_size % self.memory_attention_num_attention_heads:
+            raise ConfigError(
+                f"{type(self).__name__}.memory_attention_hidden_size must be divisible by "
+                "memory_attention_num_attention_heads"
+            )
+
+
+@dataclass
+class Sam3TrackerVideoConfig(TrackerVideoConfigBase):
+    """The video tracker (`Sam3TrackerVideoModel`): the image tracker plus memory."""
+
+    model_type: ClassVar[str] = "sam3_tracker_video"
+    sub_configs: ClassVar[dict] = {
+        "vision_config": Sam3VisionConfig,
+        "prompt_encoder_config": Sam3TrackerVideoPromptEncoderConfig,
+        "mask_decoder_config": Sam3TrackerVideoMaskDecoderConfig,
+    }
+    vision_config: Sam3VisionConfig | dict | None = field(default_factory=_tracker_vision_default)
+    memory_attention_feed_forward_hidden_size: int = 2048
+    memory_attention_feed_forward_hidden_act: str = "relu"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
         self.apply_image_size(self.image_size)
+
+    @property
+    def memory_attention_mlp(self) -> tuple[int, str]:
+        return self.memory_attention_feed_forward_hidden_size, self.memory_attention_feed_forward_hidden_act
 
     def apply_image_size(self, value: int) -> None:
         patch = as_pair(self.vision_config.backbone_config.patch_size)[0]
@@ -174,12 +207,8 @@ class Sam3TrackerVideoConfig(BaseConfig):
         self.memory_attention_rope_feat_sizes = [grid, grid]
 
     def validate(self) -> None:
-        self._check_positive("num_maskmem", "max_cond_frame_num", "memory_attention_num_layers")
-        if self.memory_attention_hidden_size % self.memory_attention_num_attention_heads:
-            raise ConfigError(
-                "Sam3TrackerVideoConfig.memory_attention_hidden_size must be divisible by "
-                "memory_attention_num_attention_heads"
-            )
+        self._check_positive("num_maskmem", "max_cond_frame_num")
+        super().validate()
 
 
 @dataclass

@@ -94,6 +94,31 @@ def _complex_viewable(x: torch.Tensor) -> bool:
     return x.stride(-1) == 1 and x.storage_offset() % 2 == 0 and all(s % 2 == 0 for s in x.stride()[:-1])
 
 
+def sine_angles(
+    coords: torch.Tensor, num_features: int, scale: float = 2 * math.pi, temperature: float = 10000.0
+) -> torch.Tensor:
+    """The angles of the sine encodings: (...,) → (..., num_features), `coords * scale` over
+    frequencies that fall by `temperature` across the features, each frequency used twice
+    (feature 2i and 2i+1: one for the sine, one for the cosine). Computed in the dtype of `coords`."""
+    dim_t = torch.arange(num_features, dtype=torch.int64, device=coords.device).to(coords.dtype)
+    dim_t = temperature ** (2 * torch.div(dim_t, 2, rounding_mode="floor") / num_features)
+    return coords[..., None] * scale / dim_t
+
+
+def sine_features(
+    coords: torch.Tensor, num_features: int, scale: float = 2 * math.pi, temperature: float = 10000.0
+) -> torch.Tensor:
+    """DETR's sine/cosine features of coordinates: (...,) → (..., num_features), interleaved
+    [sin, cos, sin, cos, ...] of the `sine_angles`.
+
+    The one sine encoding of the project: box and point coordinates in the detector, pixel positions
+    (`sine_position_encoding_2d`) everywhere else; the object pointers' temporal encoding lays out
+    the same angles as [sines | cosines] (`memory.pointers`).
+    """
+    pos = sine_angles(coords, num_features, scale, temperature)
+    return torch.stack((pos[..., 0::2].sin(), pos[..., 1::2].cos()), dim=-1).flatten(-2)
+
+
 def sine_position_encoding_2d(
     batch: int,
     height: int,
@@ -107,8 +132,8 @@ def sine_position_encoding_2d(
 ) -> torch.Tensor:
     """DETR-style sine/cosine encoding of pixel positions: (batch, 2*num_features, height, width).
 
-    Channels are [y features, x features]; positions count from 1 and, when `normalize`, are scaled
-    to (0, scale]. Computed in `dtype` as the reference does.
+    Channels are [y features, x features] (`sine_features` of each coordinate); positions count from
+    1 and, when `normalize`, are scaled to (0, scale]. Computed in `dtype` as the reference does.
     """
     # The y features depend on the row only and the x features on the column only: the sines are
     # taken on (H + W) positions and broadcast (elementwise the same numbers as on the full grid,
@@ -117,14 +142,12 @@ def sine_position_encoding_2d(
     x = torch.arange(1, width + 1, dtype=dtype, device=device)
     if normalize:
         eps = 1e-6
-        y = y / (y[-1:] + eps) * scale
-        x = x / (x[-1:] + eps) * scale
-    dim_t = torch.arange(num_features, dtype=torch.int64, device=device).to(dtype)
-    dim_t = temperature ** (2 * torch.div(dim_t, 2, rounding_mode="floor") / num_features)
-    pos_x = x[..., None] / dim_t  # (W, F)
-    pos_y = y[..., None] / dim_t  # (H, F)
-    pos_x = torch.stack((pos_x[..., 0::2].sin(), pos_x[..., 1::2].cos()), dim=-1).flatten(-2)
-    pos_y = torch.stack((pos_y[..., 0::2].sin(), pos_y[..., 1::2].cos()), dim=-1).flatten(-2)
+        y = y / (y[-1:] + eps)
+        x = x / (x[-1:] + eps)
+    else:
+        scale = 1.0
+    pos_x = sine_features(x, num_features, scale, temperature)  # (W, F)
+    pos_y = sine_features(y, num_features, scale, temperature)  # (H, F)
     pos = torch.cat(
         (pos_y.T[:, :, None].expand(-1, height, width), pos_x.T[:, None, :].expand(-1, height, width))
     )  # (2F, H, W)
@@ -188,6 +211,7 @@ MLP_LAYOUTS = {
     "fc": lambda n: [f"fc{i}" for i in range(1, n + 1)],
     "layer": lambda n: [f"layer{i}" for i in range(1, n + 1)],
     "sam": lambda n: ["proj_in", *[f"layers.{i}" for i in range(n - 2)], "proj_out"],
+    "proj": lambda n: ["up_proj", *[f"layers.{i}" for i in range(n - 2)], "down_proj"],
 }
 
 
@@ -199,11 +223,20 @@ class MLP(nn.Module):
         act: activation name (see `ACTIVATIONS`).
         sigmoid_output: apply a sigmoid to the output.
         names: parameter layout, one of `MLP_LAYOUTS`: "layers" (layers.0..n-1), "fc" (fc1, fc2, ...),
-            "layer" (layer1, layer2, ...), "sam" (proj_in, layers.0..n-3, proj_out).
+            "layer" (layer1, layer2, ...), "sam" (proj_in, layers.0..n-3, proj_out), "proj" (up_proj,
+            layers.0..n-3, down_proj: the memory attention's and EdgeTAM's perceiver's).
+        bias: whether the linear layers have biases (EdgeTAM's perceiver's have none).
+        pre_norm: normalise the input first with a LayerNorm named `layer_norm` (EdgeTAM's perceiver).
     """
 
     def __init__(
-        self, dims: Sequence[int], act: str = "relu", sigmoid_output: bool = False, names: str = "layers"
+        self,
+        dims: Sequence[int],
+        act: str = "relu",
+        sigmoid_output: bool = False,
+        names: str = "layers",
+        bias: bool = True,
+        pre_norm: bool = False,
     ) -> None:
         super().__init__()
         if len(dims) < 2:
@@ -211,22 +244,25 @@ class MLP(nn.Module):
         if names not in MLP_LAYOUTS:
             raise ValueError(f"unknown MLP layout {names!r}; expected one of {sorted(MLP_LAYOUTS)}")
         num_layers = len(dims) - 1
-        if names == "sam" and num_layers < 2:
-            raise ValueError(f"the 'sam' MLP layout needs at least 2 layers, got dims={list(dims)}")
+        if names in ("sam", "proj") and num_layers < 2:
+            raise ValueError(f"the {names!r} MLP layout needs at least 2 layers, got dims={list(dims)}")
+        self.layer_norm = nn.LayerNorm(dims[0]) if pre_norm else None
         self.layer_names = MLP_LAYOUTS[names](num_layers)
         for name, d_in, d_out in zip(self.layer_names, dims[:-1], dims[1:]):
             parent, _, _ = name.rpartition(".")  # "layers.2" lives in the ModuleList `layers`
             if not parent:
-                self.add_module(name, nn.Linear(d_in, d_out))
+                self.add_module(name, nn.Linear(d_in, d_out, bias=bias))
                 continue
             if parent not in self._modules:
                 self.add_module(parent, nn.ModuleList())
-            self._modules[parent].append(nn.Linear(d_in, d_out))
+            self._modules[parent].append(nn.Linear(d_in, d_out, bias=bias))
         self.act = activation(act)
         self.sigmoid_output = sigmoid_output
 
     def forward(self, x: Tensor) -> Tensor:
         """(..., dims[0]) → (..., dims[-1])."""
+        if self.layer_norm is not None:
+            x = self.layer_norm(x)
         x = feed_forward(x, [self.get_submodule(name) for name in self.layer_names], self.act)
         return torch.sigmoid(x) if self.sigmoid_output else x
 
@@ -278,6 +314,7 @@ class Attention(nn.Module):
             default `hidden_size`.
         kv_in_dim: width C_kv of the key and value inputs; default `hidden_size`.
         out_name: parameter name of the output projection (`o_proj`; CLIP's checkpoint says `out_proj`).
+        bias: whether the projections have biases (EdgeTAM's perceiver's have none).
     """
 
     def __init__(
@@ -287,6 +324,7 @@ class Attention(nn.Module):
         internal_size: int | None = None,
         kv_in_dim: int | None = None,
         out_name: str = "o_proj",
+        bias: bool = True,
     ) -> None:
         super().__init__()
         internal = hidden_size if internal_size is None else internal_size
@@ -297,11 +335,11 @@ class Attention(nn.Module):
             raise ValueError(f"out_name {out_name!r} collides with an input projection")
         self.num_heads = num_heads
         self.head_dim = internal // num_heads
-        self.q_proj = nn.Linear(hidden_size, internal)
-        self.k_proj = nn.Linear(kv_in_dim, internal)
-        self.v_proj = nn.Linear(kv_in_dim, internal)
+        self.q_proj = nn.Linear(hidden_size, internal, bias=bias)
+        self.k_proj = nn.Linear(kv_in_dim, internal, bias=bias)
+        self.v_proj = nn.Linear(kv_in_dim, internal, bias=bias)
         self.out_name = out_name
-        self.add_module(out_name, nn.Linear(internal, hidden_size))
+        self.add_module(out_name, nn.Linear(internal, hidden_size, bias=bias))
 
     def _heads(self, x: Tensor, sequences: int) -> Tensor:
         # A strided view, not a copy: SDPA reads (S, nh, L, hd) heads in place.

@@ -11,8 +11,8 @@ from torch import nn
 from ...config import (
     Sam3DETRDecoderConfig,
 )
-from ..layers import MLP, Attention
-from .boxes import box_cxcywh_to_xyxy, inverse_sigmoid, sine_features
+from ..layers import MLP, Attention, sine_features
+from .boxes import box_cxcywh_to_xyxy, inverse_sigmoid
 from .sequences import key_padding_mask
 
 

@@ -9,8 +9,8 @@ from ...config import (
     Sam3DETREncoderConfig,
     Sam3GeometryEncoderConfig,
 )
-from ..layers import MLP, Attention
-from .boxes import box_cxcywh_to_xyxy, sine_features
+from ..layers import MLP, Attention, sine_features
+from .boxes import box_cxcywh_to_xyxy
 from .roi_align import roi_align
 from .sequences import concat_right_padded, key_padding_mask
 

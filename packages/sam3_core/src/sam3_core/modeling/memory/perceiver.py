@@ -19,49 +19,30 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...config.edgetam import EdgeTamVideoConfig
-from ..layers import sdpa, sine_position_encoding_2d
+from ..layers import MLP, Attention, sine_position_encoding_2d
 
 __all__ = ["SpatialPerceiver"]
 
 
-class PerceiverMLP(nn.Module):
-    """Pre-norm GELU MLP without biases."""
-
-    def __init__(self, hidden: int, intermediate: int):
-        super().__init__()
-        self.layer_norm = nn.LayerNorm(hidden)
-        self.up_proj = nn.Linear(hidden, intermediate, bias=False)
-        self.down_proj = nn.Linear(intermediate, hidden, bias=False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.down_proj(F.gelu(self.up_proj(self.layer_norm(x))))
-
-
-class PerceiverAttention(nn.Module):
-    """Attention without biases; a position encoding, when given, is added to keys AND values."""
+class PerceiverAttention(Attention):
+    """Attention without biases; a position encoding, when given, is added to the projected keys AND
+    values (not to the inputs, as elsewhere)."""
 
     def __init__(self, hidden: int, heads: int, head_dim: int):
-        super().__init__()
-        self.heads, self.head_dim = heads, head_dim
-        inner = heads * head_dim
-        self.q_proj = nn.Linear(hidden, inner, bias=False)
-        self.k_proj = nn.Linear(hidden, inner, bias=False)
-        self.v_proj = nn.Linear(hidden, inner, bias=False)
-        self.o_proj = nn.Linear(inner, hidden, bias=False)
-
-    def _split(self, x: Tensor) -> Tensor:
-        return x.unflatten(-1, (self.heads, self.head_dim)).transpose(1, 2)  # (B, nh, L, hd)
+        super().__init__(hidden, heads, internal_size=heads * head_dim, bias=False)
 
     def forward(self, query: Tensor, key_value: Tensor, pos: Tensor | None = None) -> Tensor:
         """query (B, Lq, C), key_value (B, Lk, C), pos (B, Lk, heads*head_dim) → (B, Lq, C)."""
-        q = self._split(self.q_proj(query))
-        k = self._split(self.k_proj(key_value))
-        v = self._split(self.v_proj(key_value))
+        q, k, v = self._project(query, key_value, key_value)  # (B, nh, L, hd)
         if pos is not None:
-            p = self._split(pos)
+            p = self._heads(pos, q.shape[0])
             k, v = k + p, v + p
-        out = sdpa(q, k, v).transpose(1, 2).flatten(2)  # (B, Lq, heads*head_dim)
-        return self.o_proj(out)
+        return self._attend(q, k, v, None, query.shape[:-1])
+
+
+def _perceiver_mlp(hidden: int, intermediate: int) -> MLP:
+    """Pre-norm GELU MLP without biases (`layer_norm`, `up_proj`, `down_proj`)."""
+    return MLP([hidden, intermediate, hidden], "gelu", names="proj", bias=False, pre_norm=True)
 
 
 class PerceiverLayer(nn.Module):
@@ -76,9 +57,9 @@ class PerceiverLayer(nn.Module):
         )
         intermediate = config.perceiver_resampler_mlp_intermediate_size
         self.cross_attention = PerceiverAttention(hidden, heads, head_dim)
-        self.mlp = PerceiverMLP(hidden, intermediate)
+        self.mlp = _perceiver_mlp(hidden, intermediate)
         self.self_attention = PerceiverAttention(hidden, heads, head_dim)
-        self.self_mlp = PerceiverMLP(hidden, intermediate)
+        self.self_mlp = _perceiver_mlp(hidden, intermediate)
         self.layer_norm_input = nn.LayerNorm(hidden)
         self.layer_norm_latents = nn.LayerNorm(hidden)
         self.layer_norm_self = nn.LayerNorm(hidden)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..layers import sine_angles
+
 
 def temporal_sine_encoding(positions: Tensor, dim: int, temperature: float = 10000.0) -> Tensor:
     """1D sine encoding of (N,) float positions -> (N, dim) as [sin features, cos features]."""
-    half = dim // 2
-    dim_t = torch.arange(half, dtype=torch.float32, device=positions.device)
-    dim_t = temperature ** (2 * (dim_t // 2) / half)
-    angles = positions[:, None] / dim_t
+    angles = sine_angles(positions, dim // 2, scale=1.0, temperature=temperature)
     return torch.cat([angles.sin(), angles.cos()], dim=-1)
 
 
