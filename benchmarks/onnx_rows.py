@@ -156,19 +156,24 @@ def _feeds(row: str, inputs: dict, grid: int) -> dict:
 GRAPH = {"encoder": "image_encoder", "click": "click_decoder", "concept": "concept_heads"}
 
 
-def measure(checkpoint: Path, edgetam: bool, repeats: int, threads: int) -> dict:
+def measure(checkpoint: Path, edgetam: bool, repeats: int, threads: int, graphs: Path | None = None) -> dict:
+    """The rows of one model; `graphs`: a folder this checkpoint was already exported to (skips the export)."""
     from sam3_sdk import export_onnx
+    from sam3_sdk.onnx_decode import load_manifest
 
     parts = ["image_encoder", "click_decoder"] + ([] if edgetam else ["text_encoder", "concept_heads"])
     results: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        manifest = export_onnx(checkpoint, tmp, parts=parts)
-        export_s = time.perf_counter() - start
+        if graphs is None:
+            manifest = export_onnx(checkpoint, tmp, parts=parts)
+        else:
+            manifest, tmp = load_manifest(graphs), str(graphs)
+        export_s = time.perf_counter() - start if graphs is None else None
         runs32, inputs = _torch_runs(checkpoint, edgetam, torch.float32)
         grid = manifest["postprocessing"]["low_res_size"][0]
         for row, (fn, expected) in runs32.items():
-            entry = results.setdefault(row, {"label": ROWS[row], "export_s": round(export_s, 1)})
+            entry = results.setdefault(row, {"label": ROWS[row], "export_s": export_s and round(export_s, 1)})
             entry["torch_float32"] = _time(fn, repeats)
             graph = manifest["graphs"][GRAPH[row.split("_")[1]]]
             feed = _feeds(row, inputs, grid)
@@ -193,11 +198,14 @@ def main() -> None:
     parser.add_argument("--edgetam", type=Path, required=True)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--sam3-graphs", type=Path, default=None, help="reuse this export of --sam3")
+    parser.add_argument("--skip-edgetam", action="store_true")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    results = measure(args.sam3, False, args.repeats, args.threads)
-    results.update(measure(args.edgetam, True, args.repeats, args.threads))
+    results = measure(args.sam3, False, args.repeats, args.threads, args.sam3_graphs)
+    if not args.skip_edgetam:
+        results.update(measure(args.edgetam, True, args.repeats, args.threads))
     print(json.dumps(results))
 
 
