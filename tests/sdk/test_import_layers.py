@@ -38,6 +38,7 @@ LAYERS = [
     # sessions
     "sessions",
     "propagation_guard",
+    "video_objects",
     "video",
     "tracking",
     # the facade, the ONNX export (over the models), the package

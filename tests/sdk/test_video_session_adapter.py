@@ -13,7 +13,7 @@ import sam3_sdk
 from sam3_core import Sam3TrackerVideoInferenceSession
 
 PACKAGE_DIR = Path(sam3_sdk.__file__).parent
-MODULES = ["video.py", "tracking.py", "video_tracker.py", "propagation_guard.py"]
+MODULES = ["video.py", "video_objects.py", "tracking.py", "video_tracker.py", "propagation_guard.py"]
 MUTATORS = {"add", "append", "clear", "discard", "extend", "insert", "pop", "popitem", "remove", "update"}
 
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from sam3_core.video.planner import DIRECTIONS
 
 __all__ = [
     "MAX_OBJECT_ID",
@@ -15,7 +16,10 @@ __all__ = [
     "check_points",
     "check_box",
     "check_boxes",
+    "check_direction",
+    "check_frame",
     "check_mask",
+    "check_max_frames",
     "check_threshold",
     "check_video_prompts",
     "is_int",
@@ -147,6 +151,31 @@ def check_object_id(obj_id: Any) -> int:
             "pixel values of the index masks, where 0 is the background)"
         )
     return int(obj_id)
+
+
+def check_direction(direction: Any) -> str:
+    """A propagation direction: one of the core planner's `DIRECTIONS`."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    return direction
+
+
+def check_frame(frame: Any, num_frames: int) -> int:
+    """A video frame index as an int in 0..num_frames - 1, or a ValueError saying why not."""
+    if not is_int(frame):
+        raise ValueError(f"frame must be an int frame index, got {frame!r}")
+    if not 0 <= frame < num_frames:
+        raise ValueError(
+            f"frame {int(frame)} is past the end of the video; expected a frame in 0..{num_frames - 1}"
+        )
+    return int(frame)
+
+
+def check_max_frames(max_frames: Any) -> int | None:
+    """How many frames a propagation pass may go beyond its start: None (no limit) or an int >= 0."""
+    if max_frames is not None and (not is_int(max_frames) or max_frames < 0):
+        raise ValueError(f"max_frames must be a non-negative int, got {max_frames!r}")
+    return None if max_frames is None else int(max_frames)
 
 
 def check_video_prompts(prompts: Any) -> dict[int, dict]:

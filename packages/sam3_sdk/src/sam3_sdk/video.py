@@ -1,6 +1,5 @@
-"""The interactive `VideoSession` (phrases and clicks; add, refine and remove objects; propagate
-forwards, backwards or both ways), `track_object` (prompts in, each frame's masks out, nothing
-kept) and `track_concept` (phrases in, every instance's masks out, nothing kept).
+"""The interactive `VideoSession`: phrases and clicks; add, refine and remove objects; propagate
+forwards, backwards or both ways.
 
 >>> session = sam.video_session("clip.mp4")
 >>> found = session.add_text("person", frame=0)                   # → VideoFrameMasks of frame 0
@@ -10,36 +9,28 @@ kept) and `track_concept` (phrases in, every instance's masks out, nothing kept)
 >>> for frame in session.propagate("both", progress=print): ...
 >>> session.results.save_coco_json("masks.json")
 
-Propagating again after a change (a phrase, a click, a refinement or a removal): on each frame
-the backbone runs again (its features are kept only for the frame at hand), then the tracker for
-every object and the detection-to-track matching; the detector does not run again on frames it
-has already seen with the same phrases (their detections are cached, bounded in bytes, see
-sam3_core's `Sam3VideoInferenceSession`). Objects found before keep their ids and are no longer removed by
-the hot-start rules meant for fresh detections; new instances can still join. A removed phrase
-object is kept as a hidden track, so the detector does not find it again while it is followed.
+The tracking state is the core's session (`state`); this class turns numpy and PIL in and out and
+keeps `results`; `video_objects` picks ids, removes and propagates by the state's methods (never
+editing its fields), and says what propagating again recomputes.
 
-The tracking state is the core's session (`state`); this class only turns numpy and PIL in and
-out, and calls the state's methods (`prompted_frames`, `plan_pass`, `refine`, ...), never edits
-its fields. Propagation passes come from the core's planner (`sam3_core.video.planner`).
-
-Threads: a session may be used from several threads (a server's handler threads), one call at a
-time, and one propagation at a time (`propagation_guard`): another propagation or a prompt change
-during one is refused with `SessionBusyError` (a RuntimeError). Reading frames and `results` is
-allowed meanwhile.
+Threads: a session may be used from several threads (a server's handlers), one call at a time, and
+one propagation at a time (`propagation_guard`): another propagation or a prompt change during one
+is refused with `SessionBusyError` (a RuntimeError); reading frames and `results` is allowed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-from sam3_core.video.planner import DIRECTIONS, Pass
+from sam3_core.video.planner import DIRECTIONS
 
-from .concept_video import ConceptVideoTracker, init_concept_state
-from .prompts import MAX_OBJECT_ID, check_object_id, check_video_prompts, is_int
+from .concept_video import ConceptVideoTracker
+from .prompts import MAX_OBJECT_ID, check_direction, check_frame, check_video_prompts
 from .propagation_guard import PropagationGuard, SessionBusyError, changes_state
 from .video_io import VideoLike, VideoReader, open_video
+from .video_objects import ConceptSource, Progress, session_objects
 from .video_results import VideoFrameMasks, VideoMasks, object_color
 from .video_tracker import ModelFrames, VideoTracker
 
@@ -55,21 +46,14 @@ __all__ = [
     "object_color",
 ]
 
-Progress = Callable[[int, int], Any]  # progress(frames done, frames in this propagation)
-ConceptSource = ConceptVideoTracker | Callable[[], ConceptVideoTracker]  # made on first use
-
 
 class VideoSession:
-    """Interactive tracking on one video: find objects by phrases, add objects by clicks, refine
-    them on any frame, remove them, and propagate forwards, backwards or both ways.
+    """Interactive tracking on one video: find objects by phrases, add objects by clicks (their ids
+    never collide), refine them on any frame, remove them, and propagate forwards, backwards or both.
 
-    Frames are decoded on demand (never all in memory); the tracker keeps only a bounded window
-    of past outputs. `results` keeps every frame's masks compactly (COCO RLE) for display and export.
-    concept: the `ConceptVideoTracker` phrases use (or a function making it on first use); None
-    when the tracker has no detector (EdgeTAM), and `add_text` then says so.
-    Object ids of clicks and phrases never collide; see the module doc for what propagating
-    again recomputes.
-    """
+    Frames are decoded on demand; the tracker keeps a bounded window of past outputs; `results`
+    keeps every frame's masks compactly (COCO RLE). concept: the `ConceptVideoTracker` phrases use
+    (or a function making it on first use); None when the tracker has no detector (EdgeTAM)."""
 
     def __init__(
         self,
@@ -84,19 +68,11 @@ class VideoSession:
         self.model = tracker.model
         self.processor = tracker.processor
         self.keep_results = keep_results
-        self._concept_source = concept if tracker.name == "SAM 3" else None
-        self.state = (
-            init_concept_state(tracker, self.reader)
-            if self._concept_source is not None
-            else tracker.init_state(self.reader)
-        )
+        self._objects = session_objects(tracker, self.reader, concept)  # clicks, or phrases too
+        self.state = self._objects.state
         self.results = VideoMasks(size=self.reader.size, num_frames=len(self.reader), fps=self.reader.fps)
         self.stale = False  # prompts changed since the last propagation
-        self._text_frames: set[int] = set()  # frames phrases were added on
-        self._preview: Any = None  # (frame, core output) of the last add_text, while still current
         self._guard = PropagationGuard("VideoSession")  # the lock; one propagation at a time
-
-    # -- the video ----------------------------------------------------------------------------
 
     @property
     def num_frames(self) -> int:
@@ -112,34 +88,18 @@ class VideoSession:
         return self.reader.fps
 
     @property
-    def _text(self) -> bool:
-        """Whether the state can take phrases (SAM 3's tracker: a text-prompted core session)."""
-        return self._concept_source is not None
-
-    @property
     def object_ids(self) -> list[int]:
-        hidden = self.state.hidden_obj_ids if self._text else set()
-        return [o for o in self.state.obj_ids if o not in hidden]
+        return self._objects.object_ids()
 
     @property
     def phrases(self) -> list[str]:
         """The phrases added (and not taken back), in order."""
-        return self.state.active_phrases if self._text else []
+        return self._objects.phrases()
 
     @property
     def concept(self) -> ConceptVideoTracker:
         """The text-prompted tracker (made on first use)."""
-        if self._concept_source is None:
-            raise ValueError(
-                f"this session ({self.tracker.name} tracker) has no detector for text prompts; phrases "
-                "need SAM 3's video tracker and detector (Sam3 without video_model=...), or use clicks"
-            )
-        if not isinstance(self._concept_source, ConceptVideoTracker):
-            self._concept_source = self._concept_source()
-        return self._concept_source
-
-    def _has_phrases(self) -> bool:
-        return bool(self.phrases)
+        return self._objects.concept
 
     def frame(self, frame_idx: int) -> np.ndarray:
         """(H, W, 3) uint8 RGB of one frame."""
@@ -148,17 +108,6 @@ class VideoSession:
     def prompted_frames(self, obj_id: int | None = None) -> list[int]:
         """Frames that hold prompts (of one object, or of any)."""
         return self.state.prompted_frames(obj_id)
-
-    # -- prompts ------------------------------------------------------------------------------
-
-    def _check_frame(self, frame: Any) -> int:
-        if not is_int(frame):
-            raise ValueError(f"frame must be an int frame index, got {frame!r}")
-        if not 0 <= frame < self.num_frames:
-            raise ValueError(
-                f"frame {int(frame)} is past the end of the video; expected a frame in 0..{self.num_frames - 1}"
-            )
-        return int(frame)
 
     @changes_state
     def add_object(
@@ -173,22 +122,10 @@ class VideoSession:
         """Start tracking a new object from prompts on `frame` (pixels of the video frame).
 
         points: (x, y) clicks; labels: 1 positive / 0 negative (default all 1); box: (x1, y1, x2, y2);
-        mask: (H, W) bool. obj_id: an int in 1..65535 not in use (default: the next free id, from
-        1); 0 and negative ids are refused (0 is the index masks' background).
-        Returns every object's masks on that frame.
+        mask: (H, W) bool; obj_id: an unused int in 1..65535 (default: the next free id, from 1; 0 is
+        the index masks' background). Returns every object's masks on that frame.
         """
-        state = self.state
-        if obj_id is None:
-            obj_id = state.next_obj_id() if self._text else max([*state.obj_ids, 0]) + 1
-        obj_id = check_object_id(obj_id)
-        if obj_id in state.obj_ids or (self._text and state.obj_id_used(obj_id)):
-            raise ValueError(
-                f"object id {obj_id} is already tracked (or was used); use refine() or another id"
-            )
-        result = self._prompt(obj_id, frame, points, labels, box, mask, replace=True)
-        if self._text:  # beside the phrases' objects (their ids continue above it)
-            state.add_clicked_object(obj_id)
-        return result
+        return self._prompt(self._objects.new_id(obj_id), frame, points, labels, box, mask, new=True)
 
     @changes_state
     def refine(
@@ -208,56 +145,20 @@ class VideoSession:
         there is the one these prompts give) and from then on it is tracked from its prompts: the
         hot-start rules no longer remove it. It keeps its phrase.
         """
-        self._check_obj(obj_id)
-        if self._text:  # a phrase object's detection mask on `frame` gives way to the prompts
-            self.state.refine(obj_id, self._check_frame(frame))
+        self._objects.refine(self._objects.check(obj_id), check_frame(frame, self.num_frames))
         return self._prompt(obj_id, frame, points, labels, box, mask, replace=replace)
 
-    def _check_obj(self, obj_id: Any) -> int:
-        if obj_id not in self.object_ids:
-            raise ValueError(f"unknown object id {obj_id!r}; this session tracks objects {self.object_ids}")
-        return obj_id
-
-    def _prompt(
-        self, obj_id: int, frame: Any, points: Any, labels: Any, box: Any, mask: Any, replace: bool
-    ) -> VideoFrameMasks:
-        frame = self._check_frame(frame)
-        result = self.tracker.add_prompts(
-            self.state, frame, obj_id, points=points, labels=labels, box=box, mask=mask, replace=replace
-        )
+    def _prompt(self, obj_id: int, frame: Any, *prompts: Any, replace: bool = True, new: bool = False) -> Any:
+        frame = check_frame(frame, self.num_frames)
+        result = self._objects.prompt(obj_id, frame, *prompts, replace=replace, new=new)
         self._changed()
-        return self._record(self._with_phrases(result))
-
-    def _with_phrases(self, result: VideoFrameMasks) -> VideoFrameMasks:
-        """A tracker result on a state with phrases: hidden objects out; phrase objects carry their
-        phrase and detection score."""
-        state = self.state
-        if not self._text or not state.prompts:
-            return result
-        keep = [i for i, o in enumerate(result.object_ids) if o not in state.hidden_obj_ids]
-        ids = [result.object_ids[i] for i in keep]
-        phrases = {o: state.phrase_of(o) for o in ids if state.phrase_of(o) is not None}
-        scores = np.array(
-            [
-                state.obj_id_to_score.get(o, s) if o in phrases else s
-                for o, s in zip(ids, result.scores[keep])
-            ],
-            np.float32,
-        )
-        return VideoFrameMasks(result.frame_idx, ids, result.masks[keep], scores, phrases=phrases)
+        return self._record(result)
 
     @changes_state
     def remove_object(self, obj_id: int) -> None:
-        """Stop tracking an object: its prompts, memories and stored results go. An object found by
-        a phrase is dropped from every frame and kept as a hidden track, so that the detector does
-        not find it again while the tracker follows it."""
-        state = self.state
-        if self._text:
-            self._check_obj(obj_id)
-        if self._text and state.phrase_of(obj_id) is not None:
-            state.hide_object(obj_id)
-        else:
-            state.remove_object(obj_id)
+        """Stop tracking an object: its prompts, memories and stored results go. A phrase's object
+        leaves every frame but stays a hidden track, so the detector does not find it again."""
+        self._objects.remove(obj_id)
         self.results.remove_object(obj_id)
         self._changed()
 
@@ -269,42 +170,29 @@ class VideoSession:
         Returns `frame`'s objects at once (ids, masks, scores, `phrases`), before any propagation.
         Raises ValueError when the tracker has no detector (EdgeTAM).
         """
-        frame = self._check_frame(frame)
-        concept = self.concept
-        concept.add_text(self.state, text)
-        out = concept.step(self.state, frame)
-        self._changed()
-        self._text_frames.add(frame)
-        self._preview = (frame, out)
-        return self._record(concept.frame_masks(self.state, out))
+        frame = check_frame(frame, self.num_frames)
+        result = self._objects.add_text(text, frame)
+        self.stale = True
+        return self._record(result)
 
     @changes_state
     def remove_text(self, phrase: str) -> None:
         """Take a phrase back: the objects it found leave every frame (refined ones too); the
         detector no longer looks for it."""
-        if phrase not in self.phrases:
-            raise ValueError(f"unknown phrase {phrase!r}; the session's phrases are {self.phrases}")
-        for obj_id in self.state.forget_text(phrase):
+        for obj_id in self._objects.forget_text(phrase):
             self.results.remove_object(obj_id)
         self._changed()
 
     @changes_state
     def reset(self) -> None:
         """Forget every object, phrase, prompt and result (the video stays open)."""
-        if self._text:
-            self.state.reset_state()
-        else:
-            self.state.reset_inference_session()
+        self._objects.reset()
         self.results.clear()
-        self._text_frames.clear()
-        self._preview = None
         self.stale = False
 
     def _changed(self) -> None:
         self.stale = True
-        self._preview = None
-
-    # -- tracking -----------------------------------------------------------------------------
+        self._objects.changed()
 
     def _record(self, result: VideoFrameMasks) -> VideoFrameMasks:
         if self.keep_results:
@@ -325,79 +213,15 @@ class VideoSession:
         then backward from it). start_frame overrides where each pass starts; max_frames limits
         how many frames each pass goes beyond its start. progress(done, total) is called per frame.
         """
-        if direction not in DIRECTIONS:
-            raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+        check_direction(direction)
         with self._guard.lock:
-            if self._has_phrases():
-                steps = self._propagate_concept(direction, start_frame, max_frames, progress)
-            else:
-                steps = self._propagate_tracker(direction, start_frame, max_frames, progress)
+            args = (direction, start_frame, max_frames, self.num_frames, self._record, progress)
+            steps = self._until_done(self._objects.propagate(*args))
         return self._guard.run(steps)
 
-    def _plan(self, direction: str, start_frame: Any, max_frames: Any, **kwargs: Any) -> list[Pass]:
-        if start_frame is not None:
-            start_frame = self._check_frame(start_frame)
-        if max_frames is not None and (not is_int(max_frames) or max_frames < 0):
-            raise ValueError(f"max_frames must be a non-negative int, got {max_frames!r}")
-        max_frames = None if max_frames is None else int(max_frames)
-        return self.state.plan_pass(direction, start_frame, max_frames, **kwargs)
-
-    def _propagate_tracker(
-        self, direction: str, start_frame: int | None, max_frames: int | None, progress: Progress | None
-    ) -> Iterator[VideoFrameMasks]:
-        if not self.object_ids:
-            raise ValueError("no objects to track; add one with add_object(frame=..., points=...) first")
-        if not self.prompted_frames():
-            raise ValueError("no object has prompts; add points, a box or a mask first")
-        passes = self._plan(direction, start_frame, max_frames)
-        total, done = sum(len(p) for p in passes), 0
-        for p in passes:
-            if self.state.has_pending_prompts():  # prompts added but not segmented yet
-                self._record(self.tracker.segment(self.state, p.start))
-            for frame_masks in self.tracker.propagate(self.state, p.start, p.max_frames, p.reverse):
-                done += 1
-                result = self._record(frame_masks)
-                if progress is not None:
-                    progress(done, total)
-                yield result
-        self.stale = False
-
-    def _propagate_concept(
-        self, direction: str, start_frame: int | None, max_frames: int | None, progress: Progress | None
-    ) -> Iterator[VideoFrameMasks]:
-        # the backward pass of "both" starts one frame before the start (the forward pass did it)
-        passes = self._plan(
-            direction, start_frame, max_frames, also_prompted=self._text_frames, repeat_start=False
-        )
-        return self._run_concept_passes(passes, progress)
-
-    def _run_concept_passes(self, passes: list[Pass], progress: Progress | None) -> Iterator[VideoFrameMasks]:
-        concept, state = self.concept, self.state
-        total = sum(len(p) for p in passes)
-        done = 0
-
-        def emit(out: Any) -> VideoFrameMasks:
-            nonlocal done
-            done += 1
-            result = self._record(concept.frame_masks(state, out))
-            if progress is not None:
-                progress(done, total)
-            return result
-
-        for first, reverse, frames in ((p.start, p.reverse, list(p.frames)) for p in passes):
-            preview, self._preview = self._preview, None
-            if not reverse and preview is not None and preview[0] == first:
-                # continue from the frame add_text just processed, as one uninterrupted pass
-                yield emit(preview[1])
-                first, frames = first + 1, frames[1:]
-                if not frames:
-                    continue
-            elif state.visited_any(frames):
-                state.protect_found_objects()  # propagating again: what was found before stays
-            start, span = (first + 1, len(frames)) if reverse else (first, len(frames) - 1)
-            for out in concept.propagate(state, start, max_frames=span, reverse=reverse):
-                yield emit(out)
-        self.stale = False
+    def _until_done(self, frames: Iterator[VideoFrameMasks]) -> Iterator[VideoFrameMasks]:
+        yield from frames
+        self.stale = False  # every frame of the propagation is done
 
     def track(self, direction: str = "forward", progress: Progress | None = None) -> VideoMasks:
         """Propagate all the way and return `results` (every frame's masks)."""
