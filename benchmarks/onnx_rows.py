@@ -2,7 +2,9 @@
 weights and inputs, at the real widths: SAM 3's image encoder, a click, a phrase on a cached image
 (concept heads), EdgeTAM's image encoder and a click. Also each graph's largest deviation from
 PyTorch fp32 (the real-width check of the export; the tests check the tiny widths), for the fp32
-graphs and the fp16-weight ones.
+graphs and the fp16-weight ones, and how far the fp32 graph and our fp32 model each are from our model
+run in float64 on the same inputs (the truth both approximate: a deviation from ours fp32 is only a
+graph's fault where the graph is the farther of the two from float64).
 
     python benchmarks/onnx_rows.py --sam3 DIR --edgetam DIR [--repeats 3] [--threads 0] > result.json
 
@@ -57,9 +59,20 @@ def _diff(got: list, expected: list) -> float:
     )
 
 
-def _torch_runs(checkpoint: Path, edgetam: bool, dtype: torch.dtype):
-    """{row: (callable, outputs)} of our PyTorch model in `dtype`, and the inputs they use."""
+def _diff64(got: list, truth: list) -> float:
+    """Largest |got - truth| over the outputs, in float64 (`truth`: the float64 model's)."""
+    return max(
+        float(np.abs(np.asarray(g, np.float64) - t.detach().double().cpu().numpy()).max())
+        for g, t in zip(got, truth, strict=True)
+    )
+
+
+def _torch_runs(checkpoint: Path, edgetam: bool, dtype: torch.dtype, given: dict | None = None):
+    """{row: (callable, outputs)} of our PyTorch model in `dtype`, and the inputs they use. `given`:
+    the inputs of an earlier call (the fp32 model's image features and text features), cast to
+    `dtype` and used by the click and concept rows instead of this model's own."""
     from sam3_core import EdgeTamVideoModel, Sam2VideoProcessor
+    from sam3_core.outputs import Sam3VisionOutput
     from sam3_sdk import Sam3
 
     rng = np.random.default_rng(0)
@@ -104,6 +117,13 @@ def _torch_runs(checkpoint: Path, edgetam: bool, dtype: torch.dtype):
         name = "edgetam" if edgetam else "sam3"
         expected_maps = list(maps) + ([] if edgetam else list(fpn.fpn_hidden_states[:3]))
         runs[f"{name}_encoder"] = (encode, expected_maps)
+        if given is not None:  # the click and the concept heads on the given (fp32) features
+            maps = [m.to(dtype) for m in given["maps"]]
+            if not edgetam:
+                levels = [f.to(dtype) for f in given["fpn"]] + list(fpn.fpn_hidden_states[3:])
+                fpn = Sam3VisionOutput(
+                    fpn_hidden_states=levels, fpn_position_encoding=fpn.fpn_position_encoding
+                )
         out = click()
         runs[f"{name}_click"] = (
             click,
@@ -116,6 +136,8 @@ def _torch_runs(checkpoint: Path, edgetam: bool, dtype: torch.dtype):
                 ["yellow school bus"], max_length=text_processor.text_max_length
             )
             text = detector.get_text_features(tokens["input_ids"], tokens["attention_mask"]).pooler_output
+            if given is not None:
+                text = given["text"].to(dtype)
 
             def concept():
                 with torch.inference_mode():
@@ -163,6 +185,7 @@ def measure(checkpoint: Path, edgetam: bool, repeats: int, threads: int, graphs:
 
     parts = ["image_encoder", "click_decoder"] + ([] if edgetam else ["text_encoder", "concept_heads"])
     results: dict = {}
+    fp32_outputs: dict = {}  # row -> (ours fp32, onnxruntime fp32 graph), for the float64 comparison
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         if graphs is None:
@@ -180,6 +203,8 @@ def measure(checkpoint: Path, edgetam: bool, repeats: int, threads: int, graphs:
             for key, file in (("onnx_float32", graph["file"]), ("onnx_fp16_weights", graph["fp16_file"])):
                 session = _session(Path(tmp) / file, threads)
                 got = session.run(None, feed)
+                if key == "onnx_float32":
+                    fp32_outputs[row] = ([e.detach().float().numpy().copy() for e in expected], got)
                 entry[f"{key}_max_abs_diff"] = _diff(got, expected)
                 entry[key] = _time(lambda s=session, f=feed: s.run(None, f), repeats)
             entry["mb_float32"] = round((Path(tmp) / graph["file"]).stat().st_size / 2**20, 1)
@@ -189,6 +214,14 @@ def measure(checkpoint: Path, edgetam: bool, repeats: int, threads: int, graphs:
         runs16, _ = _torch_runs(checkpoint, edgetam, torch.bfloat16)
         for row, (fn, _expected) in runs16.items():
             results[row]["torch_bfloat16"] = _time(fn, repeats)
+        del runs16
+        runs64, _ = _torch_runs(checkpoint, edgetam, torch.float64, given=inputs)
+        for row, (_fn, truth) in runs64.items():
+            ours, graph_out = fp32_outputs.pop(row)
+            results[row]["torch_float32_vs_f64"] = _diff64(ours, truth)
+            results[row]["onnx_float32_vs_f64"] = _diff64(graph_out, truth)
+            results[row]["max_abs_f64"] = max(float(t.detach().abs().max()) for t in truth)
+            print(f"{row}: {json.dumps(results[row])}", file=sys.stderr, flush=True)
     return results
 
 

@@ -257,17 +257,22 @@ def onnx_table(entry: dict) -> list[str]:
         "",
         f"ONNX export (sam3 export onnx) at the real widths, ViT at {entry.get('vit_layers', '?')} of 32 blocks: "
         "onnxruntime CPU (fp32 graph; the fp16-weight graph computes in fp32 too) next to ours in fp32 and bf16, "
-        "same weights and inputs, median time; deviation: the graph's largest |onnx - ours fp32| over its outputs.",
+        "same weights and inputs, median time; deviation: the graph's largest |onnx - ours fp32| over its outputs; "
+        "vs f64: the largest |x - ours in float64| of ours fp32 and of the fp32 graph (same inputs; the click "
+        "and concept rows on the fp32 features), next to the outputs' largest |value|: where both are of one "
+        "order, the deviation is float32 rounding, not the graph.",
         "",
         "| row | ours fp32 | ours bf16 | onnxruntime fp32 | deviation fp32 graph | deviation fp16-weight graph "
-        "| file fp32 / fp16 |",
-        "|---|---|---|---|---|---|---|",
+        "| ours fp32 vs f64 | onnx fp32 vs f64 | max abs | file fp32 / fp16 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in entry.get("rows", {}).values():
         out.append(
             f"| {row['label']} | {_ms(row.get('torch_float32'))} | {_ms(row.get('torch_bfloat16'))} | "
             f"{_ms(row.get('onnx_float32'))} | {row.get('onnx_float32_max_abs_diff', float('nan')):.1e} | "
             f"{row.get('onnx_fp16_weights_max_abs_diff', float('nan')):.1e} | "
+            f"{row.get('torch_float32_vs_f64', float('nan')):.1e} | "
+            f"{row.get('onnx_float32_vs_f64', float('nan')):.1e} | {row.get('max_abs_f64', float('nan')):.3g} | "
             f"{row.get('mb_float32', '?')} / {row.get('mb_fp16_weights', '?')} MB |"
         )
     return out

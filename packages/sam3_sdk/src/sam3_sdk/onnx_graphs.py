@@ -14,6 +14,9 @@ Concept heads: detector_fpn_0/1/2 of one image, text_features + attention_mask o
 per phrase pred_masks (P, Q, h, w), pred_boxes (P, Q, 4) xyxy in [0, 1], pred_logits (P, Q),
 presence_logits (P, 1), semantic_seg (P, 1, h, w): `Sam3Model.forward` with the image's features
 repeated for each phrase (the model's batch), so each phrase's result is its own forward's.
+The pixel decoder's GroupNorms are traced as `StagedGroupNorm` (the same maths, the statistics
+reduced in stages; see there): onnxruntime's InstanceNormalization sums a whole group in one float32
+accumulator, which at the real widths put the masks 1.3e-3 from PyTorch.
 
 Click decoder (any tracker built on `TrackerBase`: SAM 3's image tracker, EdgeTAM):
 
@@ -32,6 +35,8 @@ always appends it, so points + corners give the same tokens as `input_points` + 
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import Tensor, nn
 
@@ -43,6 +48,7 @@ __all__ = [
     "ClickDecoder",
     "ConceptHeads",
     "ImageEncoder",
+    "StagedGroupNorm",
     "TextEncoder",
 ]
 
@@ -150,6 +156,43 @@ class TextEncoder(nn.Module):
         return out.pooler_output, out.text_embeds
 
 
+class StagedGroupNorm(nn.Module):
+    """`nn.GroupNorm` (sharing its weight and bias) whose mean and variance are reduced over the width,
+    then the height, then the group's channels: no float32 sum runs over more than max(W, H, C/G) values.
+
+    Traced as is, a GroupNorm becomes InstanceNormalization (or one ReduceMean), which onnxruntime's
+    CPU kernels sum in one float32 accumulator: at 288x288 a group of SAM 3's pixel decoder has
+    32 * 288 * 288 = 2.65M values, and the normalised map came out 6.9e-4 from float64 where PyTorch's
+    GroupNorm is 1.6e-6 from it (random map of std 2 around 3; the masks then deviated 1.3e-3). Staged,
+    onnxruntime is 1.8e-6 from float64 on the same map. The maths is GroupNorm's: biased variance of
+    the centred values (two passes), eps inside the square root, then the per-channel affine.
+    """
+
+    def __init__(self, norm: nn.GroupNorm) -> None:
+        super().__init__()
+        if not norm.affine:
+            raise ValueError(f"StagedGroupNorm expects an affine GroupNorm, got {norm}")
+        self.num_groups, self.eps = norm.num_groups, norm.eps
+        self.weight, self.bias = norm.weight, norm.bias
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, c, h, w = x.shape
+        y = x.reshape(b, self.num_groups, c // self.num_groups, h, w)
+        mean = y.mean(-1, keepdim=True).mean(-2, keepdim=True).mean(-3, keepdim=True)
+        centred = y - mean
+        var = (centred * centred).mean(-1, keepdim=True).mean(-2, keepdim=True).mean(-3, keepdim=True)
+        normed = (centred * torch.rsqrt(var + self.eps)).reshape(b, c, h, w)
+        return normed * self.weight.reshape(1, c, 1, 1) + self.bias.reshape(1, c, 1, 1)
+
+
+def _replacing(module: nn.Module, **children: nn.Module) -> nn.Module:
+    """A shallow copy of `module` with some child modules replaced (the original is left as it is;
+    parameters and the other children are shared)."""
+    clone = copy.copy(module)
+    clone._modules = {**module._modules, **children}
+    return clone
+
+
 class ConceptHeads(nn.Module):
     """The detector's heads (DETR encoder, decoder, scoring, mask head) on one image's cached FPN
     features and P phrases.
@@ -162,7 +205,13 @@ class ConceptHeads(nn.Module):
 
     def __init__(self, detector: nn.Module, position_encodings: list[Tensor]) -> None:
         super().__init__()
-        self.detector = detector
+        mask_decoder = detector.mask_decoder
+        pixel_decoder = _replacing(
+            mask_decoder.pixel_decoder,
+            norms=nn.ModuleList(StagedGroupNorm(n) for n in mask_decoder.pixel_decoder.norms),
+        )
+        mask_decoder = _replacing(mask_decoder, pixel_decoder=pixel_decoder)
+        self.detector = _replacing(detector, mask_decoder=mask_decoder)
         for i, pos in enumerate(position_encodings):
             self.register_buffer(f"pos_{i}", pos.detach().clone())
 
