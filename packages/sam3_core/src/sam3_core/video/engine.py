@@ -56,7 +56,7 @@ from ..dtypes import at_least_float32
 from ..modeling.mask_decoder import MaskDecoderOutput
 from ..modeling.memory.pointers import object_pointer_tokens
 from ..modeling.prompt_encoder import PromptEncoder
-from .frame import FramePlan, FrameResult
+from .frame import FramePlan, FrameResult, TrackStep
 from .memory_policy import MemorySelection
 
 __all__ = [
@@ -134,43 +134,6 @@ class EngineSettings:
             name for name in cls.__dataclass_fields__ if name not in overrides and name not in engine_only
         ]
         return cls(**{name: getattr(config, name) for name in names}, **overrides)
-
-
-@dataclass
-class TrackStep:
-    """B objects on one frame (B = 1 unless batched: `split` gives one step per object)."""
-
-    pred_masks: Tensor  # (B, 1, 4h, 4w) low-resolution mask logits
-    high_res_masks: Tensor  # (B, 1, S, S) mask logits at the model-input size
-    object_pointer: Tensor  # (B, C)
-    object_score_logits: Tensor  # (B, 1, 1) logit that the object is present
-    iou_scores: Tensor  # (B, 1, M) predicted IoU of the candidate masks
-
-    def split(self) -> list[TrackStep]:
-        """One (B = 1) step per object."""
-        return [
-            TrackStep(
-                *(
-                    t[i : i + 1]
-                    for t in (
-                        self.pred_masks,
-                        self.high_res_masks,
-                        self.object_pointer,
-                        self.object_score_logits,
-                        self.iou_scores,
-                    )
-                )
-            )
-            for i in range(len(self.pred_masks))
-        ]
-
-    def stored(self) -> dict[str, Tensor]:
-        """What a session keeps of the step (the memory is added by `encode_memory`)."""
-        return {
-            "pred_masks": self.pred_masks,
-            "object_pointer": self.object_pointer,
-            "object_score_logits": self.object_score_logits,
-        }
 
 
 class TrackingEngine:

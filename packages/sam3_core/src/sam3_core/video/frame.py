@@ -18,19 +18,52 @@ The engine reads the plan and the frame's features only; the session writes the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from torch import Tensor
 
 from .memory_policy import MemoryPolicy, MemorySelection
 
-if TYPE_CHECKING:
-    from .engine import TrackStep
-    from .session import Sam3TrackerVideoInferenceSession
-
-__all__ = ["FramePlan", "FrameResult", "ObjectPlan", "commit_frame", "plan_frame"]
+__all__ = ["FramePlan", "FramePlanning", "FrameResult", "ObjectPlan", "TrackStep"]
 
 ObjectAction = Literal["reuse", "prompt", "track"]
+
+
+@dataclass
+class TrackStep:
+    """B objects on one frame (B = 1 unless batched: `split` gives one step per object)."""
+
+    pred_masks: Tensor  # (B, 1, 4h, 4w) low-resolution mask logits
+    high_res_masks: Tensor  # (B, 1, S, S) mask logits at the model-input size
+    object_pointer: Tensor  # (B, C)
+    object_score_logits: Tensor  # (B, 1, 1) logit that the object is present
+    iou_scores: Tensor  # (B, 1, M) predicted IoU of the candidate masks
+
+    def split(self) -> list[TrackStep]:
+        """One (B = 1) step per object."""
+        return [
+            TrackStep(
+                *(
+                    t[i : i + 1]
+                    for t in (
+                        self.pred_masks,
+                        self.high_res_masks,
+                        self.object_pointer,
+                        self.object_score_logits,
+                        self.iou_scores,
+                    )
+                )
+            )
+            for i in range(len(self.pred_masks))
+        ]
+
+    def stored(self) -> dict[str, Tensor]:
+        """What a session keeps of the step (the memory is added by `encode_memory`)."""
+        return {
+            "pred_masks": self.pred_masks,
+            "object_pointer": self.object_pointer,
+            "object_score_logits": self.object_score_logits,
+        }
 
 
 @dataclass
@@ -74,87 +107,89 @@ class FrameResult:
     memories: dict[int, tuple[Tensor, Tensor]] = field(default_factory=dict)  # obj_idx -> memory
 
 
-def plan_frame(
-    session: Sam3TrackerVideoInferenceSession,
-    frame_idx: int,
-    reverse: bool,
-    streaming: bool,
-    policy: MemoryPolicy | None,
-) -> FramePlan:
-    """Each object's action on the frame and the memory it reads (`policy` None: no memories).
+class FramePlanning:
+    """The plan and commit steps of a tracker video session (mixed into it): they read and write
+    the session only through its own methods."""
 
-    As the reference: once an object is on its first prompted frame, the objects after it in the
-    frame are tracked as if going forwards (`reverse` False).
-    """
-    objects = []
-    for obj_idx in range(session.get_obj_num()):
-        obj_id = session.obj_idx_to_id(obj_idx)
-        new_inputs = session.has_new_inputs(obj_id)
-        if not new_inputs and session.has_cond_output(obj_idx, frame_idx):
-            objects.append(ObjectPlan(obj_idx, "reuse"))
-            continue
-        if not new_inputs:
-            memory = _memory(session, policy, obj_idx, frame_idx, reverse, streaming)
-            objects.append(ObjectPlan(obj_idx, "track", reverse, memory=memory))
-            continue
-        first_prompt = not session.was_tracked(obj_idx, frame_idx)
-        if first_prompt:
-            reverse = False
-        point_inputs, mask = session.prompts_on(obj_idx, frame_idx)
-        if point_inputs is not None and mask is not None:
-            raise ValueError(f"object {obj_id} has both clicks and a mask on frame {frame_idx}")
-        points = labels = None
-        if point_inputs is not None:
-            points, labels = point_inputs["point_coords"], point_inputs["point_labels"]
-        memory = None
-        if mask is None and not first_prompt:
-            memory = _memory(session, policy, obj_idx, frame_idx, reverse, streaming)
-        objects.append(ObjectPlan(obj_idx, "prompt", reverse, first_prompt, points, labels, mask, memory))
-    return FramePlan(frame_idx, objects)
+    def plan_frame(
+        self, frame_idx: int, reverse: bool, streaming: bool, policy: MemoryPolicy | None
+    ) -> FramePlan:
+        """Each object's action on the frame and the memory it reads (`policy` None: no memories).
 
+        As the reference: once an object is on its first prompted frame, the objects after it in the
+        frame are tracked as if going forwards (`reverse` False).
+        """
+        objects = []
+        for obj_idx in range(self.get_obj_num()):
+            obj_id = self.obj_idx_to_id(obj_idx)
+            new_inputs = self.has_new_inputs(obj_id)
+            if not new_inputs and self.has_cond_output(obj_idx, frame_idx):
+                objects.append(ObjectPlan(obj_idx, "reuse"))
+                continue
+            if not new_inputs:
+                memory = self._frame_memory(policy, obj_idx, frame_idx, reverse, streaming)
+                objects.append(ObjectPlan(obj_idx, "track", reverse, memory=memory))
+                continue
+            first_prompt = not self.was_tracked(obj_idx, frame_idx)
+            if first_prompt:
+                reverse = False
+            point_inputs, mask = self.prompts_on(obj_idx, frame_idx)
+            if point_inputs is not None and mask is not None:
+                raise ValueError(f"object {obj_id} has both clicks and a mask on frame {frame_idx}")
+            points = labels = None
+            if point_inputs is not None:
+                points, labels = point_inputs["point_coords"], point_inputs["point_labels"]
+            memory = None
+            if mask is None and not first_prompt:
+                memory = self._frame_memory(policy, obj_idx, frame_idx, reverse, streaming)
+            objects.append(ObjectPlan(obj_idx, "prompt", reverse, first_prompt, points, labels, mask, memory))
+        return FramePlan(frame_idx, objects)
 
-def _memory(
-    session: Sam3TrackerVideoInferenceSession,
-    policy: MemoryPolicy | None,
-    obj_idx: int,
-    frame_idx: int,
-    reverse: bool,
-    streaming: bool,
-) -> MemorySelection | None:
-    """The object's memory on a frame, picked by the memory policy from its stored outputs."""
-    if policy is None:
-        return None
-    cond, tracked = session.object_outputs(obj_idx)
-    if not cond:
-        raise ValueError(
-            f"object {session.obj_idx_to_id(obj_idx)} has no prompted frame with an output yet; "
-            "run the model on a frame with its prompts first"
-        )
-    return policy.select(frame_idx, cond, tracked, reverse, session.num_frames, streaming)
+    def _frame_memory(
+        self,
+        policy: MemoryPolicy | None,
+        obj_idx: int,
+        frame_idx: int,
+        reverse: bool,
+        streaming: bool,
+    ) -> MemorySelection | None:
+        """The object's memory on a frame, picked by the memory policy from its stored outputs."""
+        if policy is None:
+            return None
+        cond, tracked = self.object_outputs(obj_idx)
+        if not cond:
+            raise ValueError(
+                f"object {self.obj_idx_to_id(obj_idx)} has no prompted frame with an output yet; "
+                "run the model on a frame with its prompts first"
+            )
+        return policy.select(frame_idx, cond, tracked, reverse, self.num_frames, streaming)
 
+    def commit(self, plan: FramePlan, result: FrameResult) -> tuple[list[Tensor], list[Tensor]]:
+        """Store the engine's results of a planned frame; returns every object's (1, 1, 4h, 4w)
+        mask logits and (1, 1, 1) object-score logits on it, in object-index order.
 
-def commit_frame(
-    session: Sam3TrackerVideoInferenceSession, plan: FramePlan, result: FrameResult
-) -> tuple[list[Tensor], list[Tensor]]:
-    """Store the engine's results of a planned frame in the session (`session.commit`)."""
-    frame_idx = plan.frame_idx
-    masks, scores = [], []
-    for o in plan.objects:
-        if o.action == "reuse":
-            masks.append(session.get_output(o.obj_idx, frame_idx, "pred_masks"))
-            scores.append(session.get_output(o.obj_idx, frame_idx, "object_score_logits"))
-            continue
-        if o.action == "prompt" and o.uses_prompts:
-            session.mark_inputs_used(session.obj_idx_to_id(o.obj_idx))
-        step = result.steps[o.obj_idx]
-        session.store_output(
-            o.obj_idx, frame_idx, output_value=step.stored(), is_conditioning_frame=o.first_prompt
-        )
-        if not o.first_prompt:
-            session.mark_tracked(o.obj_idx, frame_idx, o.reverse)
-        masks.append(step.pred_masks)
-        scores.append(step.object_score_logits)
-    for obj_idx, (features, pos) in sorted(result.memories.items()):
-        session.store_memory(obj_idx, frame_idx, features, pos)
-    session.prune_outputs(frame_idx)
-    return masks, scores
+        Computed objects' outputs are stored (as conditioning outputs on a first prompt, else as
+        tracked ones), their prompts marked used, their new memories attached; outputs out of
+        the memory window are then pruned.
+        """
+        frame_idx = plan.frame_idx
+        masks, scores = [], []
+        for o in plan.objects:
+            if o.action == "reuse":
+                masks.append(self.get_output(o.obj_idx, frame_idx, "pred_masks"))
+                scores.append(self.get_output(o.obj_idx, frame_idx, "object_score_logits"))
+                continue
+            if o.action == "prompt" and o.uses_prompts:
+                self.mark_inputs_used(self.obj_idx_to_id(o.obj_idx))
+            step = result.steps[o.obj_idx]
+            self.store_output(
+                o.obj_idx, frame_idx, output_value=step.stored(), is_conditioning_frame=o.first_prompt
+            )
+            if not o.first_prompt:
+                self.mark_tracked(o.obj_idx, frame_idx, o.reverse)
+            masks.append(step.pred_masks)
+            scores.append(step.object_score_logits)
+        for obj_idx, (features, pos) in sorted(result.memories.items()):
+            self.store_memory(obj_idx, frame_idx, features, pos)
+        self.prune_outputs(frame_idx)
+        return masks, scores

@@ -35,16 +35,15 @@ from torch import Tensor
 
 from ..dtypes import as_dtype
 from ..processing.image import normalize_images
-from .frame import FramePlan, FrameResult, commit_frame, plan_frame
+from .frame import FramePlanning
 from .frames import SAM_FRAME_NORMALIZATION, FrameNormalization, as_frame_storage
-from .memory_policy import MemoryPolicy
 from .planner import Pass, plan_passes
 from .session_outputs import SessionOutputs
 
 __all__ = ["FrameNormalization", "Sam3TrackerVideoInferenceSession", "as_frame_storage"]
 
 
-class Sam3TrackerVideoInferenceSession(SessionOutputs):
+class Sam3TrackerVideoInferenceSession(SessionOutputs, FramePlanning):
     """Inputs, outputs and caches of one video tracking session.
 
     Args:
@@ -410,22 +409,6 @@ class Sam3TrackerVideoInferenceSession(SessionOutputs):
         if self.get_obj_num() == 0:
             raise ValueError(no_objects)
         return frame_idx
-
-    def plan_frame(
-        self, frame_idx: int, reverse: bool, streaming: bool, policy: MemoryPolicy | None
-    ) -> FramePlan:
-        """Each object's action on the frame and the memory it reads (`frame.plan_frame`)."""
-        return plan_frame(self, frame_idx, reverse, streaming, policy)
-
-    def commit(self, plan: FramePlan, result: FrameResult) -> tuple[list[Tensor], list[Tensor]]:
-        """Store the engine's results of a planned frame; returns every object's (1, 1, 4h, 4w)
-        mask logits and (1, 1, 1) object-score logits on it, in object-index order.
-
-        Computed objects' outputs are stored (as conditioning outputs on a first prompt, else as
-        tracked ones), their prompts marked used, their new memories attached; outputs out of
-        the memory window are then pruned.
-        """
-        return commit_frame(self, plan, result)
 
     # -----------------------------------------------------------------------------------------
     # Resetting
