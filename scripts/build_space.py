@@ -102,6 +102,8 @@ def build(out: Path) -> Path:
     ]
     (out / "requirements.txt").write_text("\n".join(requirements) + "\n")
     (out / "README.md").write_text(_front_matter(gradio))
+    # The hub refuses files over 10 MB in a plain git push: onnxruntime-web's .wasm (15 MB) goes by LFS.
+    (out / ".gitattributes").write_text("*.wasm filter=lfs diff=lfs merge=lfs -text\n")
     return out
 
 

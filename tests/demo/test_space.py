@@ -41,6 +41,7 @@ def test_space_folder_installs_alone_and_serves_all_three_tabs(browser, tmp_path
         "ort-wasm-simd-threaded.mjs",
         "ort-wasm-simd-threaded.wasm",
     }
+    assert "*.wasm filter=lfs" in (space / ".gitattributes").read_text()  # 15 MB: pushed by git LFS
 
     # The builder: the requirements file alone, in a fresh environment; the pinned CPU torch first.
     builder = tmp_path / "builder"
