@@ -159,7 +159,7 @@ def draw(rng: random.Random, folder, frames) -> tuple[dict, list[str], bool, str
 def run(model, processor, frames, phrases, streaming):
     def scenario(model, processor, frames, dtype):
         if streaming:
-            return _streaming(model, processor, frames, phrases, dtype)
+            return cs.streaming(model, processor, frames, dtype, phrases=phrases)
         session = processor.init_video_session(video=frames, inference_device="cpu", dtype=dtype)
         processor.add_text_prompt(session, phrases)
         return [
@@ -167,19 +167,6 @@ def run(model, processor, frames, phrases, streaming):
         ]
 
     return cs.record(scenario(model, processor, frames, torch.float64), torch.float64)
-
-
-def _streaming(model, processor, frames, phrases, dtype):
-    session = processor.init_video_session(inference_device="cpu", dtype=dtype)
-    processor.add_text_prompt(session, phrases)
-    outs = []
-    for frame in frames:
-        inputs = processor(images=frame, return_tensors="pt")
-        out = model(inference_session=session, frame=inputs["pixel_values"][0].to(dtype))
-        outs.append(
-            (out, processor.postprocess_outputs(session, out, original_sizes=inputs["original_sizes"]))
-        )
-    return outs
 
 
 def compare(ours, theirs) -> list[str]:
