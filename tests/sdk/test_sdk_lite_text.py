@@ -199,4 +199,4 @@ def test_cli_concept_with_tiny_random_litetext(tmp_path, monkeypatch, capsys):
     assert len(coco.dataset["images"]) == 2 and len(coco.dataset["annotations"]) > 0
     rc = main(["object", str(tmp_path / "in" / "img00.jpg"), "--point", "20,15", "--device", "cpu",
                "--model", TINY_RANDOM_LITE_TEXT, "--out", str(tmp_path / "out2")])  # fmt: skip
-    assert rc != EXIT_OK and 'tracker_model="facebook/sam3"' in capsys.readouterr().err
+    assert rc != EXIT_OK and "--tracker-model facebook/sam3" in capsys.readouterr().err

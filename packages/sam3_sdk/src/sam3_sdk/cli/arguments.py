@@ -154,6 +154,14 @@ def _common(parser: argparse.ArgumentParser, inputs_help: str) -> None:
         help="hub id (a SAM 3 or SAM3-LiteText checkpoint), local folder, or tiny-random / "
         "tiny-random-litetext (offline, random weights); default $SAM3_MODEL or facebook/sam3",
     )
+    model.add_argument(
+        "--tracker-model",
+        default=os.environ.get("SAM3_TRACKER_MODEL") or None,
+        metavar="MODEL",
+        help="with a SAM3-LiteText --model (no tracker of its own): the SAM 3 checkpoint whose tracker "
+        "serves clicks and boxes (object, everything) and video tracking (track), e.g. facebook/sam3, "
+        "or tiny-random (offline); default $SAM3_TRACKER_MODEL",
+    )
     model.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: CUDA when available)")
     model.add_argument("--dtype", choices=DTYPES, default="float32", help="weights and activations")
     model.add_argument("--batch-size", type=_positive_int, default=4, help="images per backbone pass")

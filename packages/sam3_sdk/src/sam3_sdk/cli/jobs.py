@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from sam3_core.checkpoint import read_config, resolve_checkpoint_dir
 
 from ..features import ImageFeatures
-from ..model import Sam3
+from ..model import CONCEPT_ONLY_MODEL_TYPES, Sam3
 from ..results import Instances
 from ..testing import resolve_name
 from ..tracking import track_concept
@@ -23,7 +24,7 @@ from ..video_results import VideoMasks
 from .inputs import Decoded, InputFile
 from .outputs import ImageResult, VideoResult, image_result
 
-__all__ = ["EXEMPLAR_CATEGORY", "OBJECT_CATEGORY", "ImageJob", "VideoJob", "load_sam"]
+__all__ = ["EXEMPLAR_CATEGORY", "OBJECT_CATEGORY", "ImageJob", "VideoJob", "load_sam", "tracker_problem"]
 
 OBJECT_CATEGORY = "object"  # the category of `object` and `everything` masks
 EXEMPLAR_CATEGORY = "exemplar"  # the category of a concept given by example boxes only
@@ -32,15 +33,63 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 
 
 def load_sam(
-    model: str, device: str | None = None, dtype: str = "float32", video_model: str | None = None
+    model: str,
+    device: str | None = None,
+    dtype: str = "float32",
+    video_model: str | None = None,
+    tracker_model: str | None = None,
 ) -> Sam3:
     """`Sam3` from a hub id, a folder, or a random checkpoint's name (`tiny-random`,
     `tiny-random-litetext`: offline, random weights, resolved here, at the CLI's edge, by
     `sam3_sdk.testing`); video_model: the checkpoint clicks are tracked with (default: SAM 3's own
-    tracker; `tiny-random-edgetam` too is resolved here)."""
+    tracker; `tiny-random-edgetam` too is resolved here); tracker_model: for a SAM3-LiteText
+    `model` (no tracker of its own), the SAM 3 checkpoint whose tracker serves clicks and video."""
+    extra = {} if tracker_model is None else {"tracker_model": resolve_name(tracker_model)}
     return Sam3.from_pretrained(
-        resolve_name(model), device=device, dtype=DTYPES[dtype], video_model=resolve_name(video_model)
+        resolve_name(model),
+        device=device,
+        dtype=DTYPES[dtype],
+        video_model=resolve_name(video_model),
+        **extra,
     )
+
+
+def _model_type(model: str) -> str | None:
+    """The `model_type` of a checkpoint's config (only its JSON files are fetched from the hub), or
+    None when it cannot be read: then loading it fails, and `load_sam`'s error says why."""
+    try:
+        return read_config(resolve_checkpoint_dir(resolve_name(model), allow_patterns=("*.json",))).get(
+            "model_type"
+        )
+    except Exception:  # missing folder, no network, gated repo, bad config: reported by the load
+        return None
+
+
+def tracker_problem(model: str, tracker_model: str | None, job: ImageJob | VideoJob) -> str | None:
+    """What is wrong with `--model` / `--tracker-model` for `job`, in the CLI's words, or None:
+    a SAM3-LiteText checkpoint (no tracker) for a job that needs SAM 3's tracker and no
+    --tracker-model, or a --tracker-model with a checkpoint that has its own tracker. Checked on
+    the config before any weights load (the SDK would raise the same, naming its keyword)."""
+    if tracker_model is None and not job.needs_tracker:
+        return None
+    model_type = _model_type(model)
+    if model_type is None:
+        return None
+    concept_only = model_type in CONCEPT_ONLY_MODEL_TYPES
+    if tracker_model is None and concept_only:
+        what = job.settings()["command"]
+        return (
+            f"{what} needs SAM 3's tracker, which --model {model!r} does not have (a SAM3-LiteText "
+            "checkpoint, concept segmentation only); add it with --tracker-model facebook/sam3 (or set "
+            "$SAM3_TRACKER_MODEL; tiny-random for an offline run with random weights)"
+        )
+    if tracker_model is not None and not concept_only:
+        return (
+            f"--tracker-model {tracker_model!r} is for checkpoints without a tracker (SAM3-LiteText); "
+            f"--model {model!r} is a {model_type!r} checkpoint with its own: leave --tracker-model out "
+            "(and unset $SAM3_TRACKER_MODEL)"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -91,6 +140,11 @@ class ImageJob:
 
     def settings(self) -> dict:
         return asdict(self)
+
+    @property
+    def needs_tracker(self) -> bool:
+        """Whether SAM 3's tracker runs this job (clicks, boxes, the everything grid)."""
+        return self.command != "concept"
 
     @property
     def categories(self) -> list[str]:
@@ -215,6 +269,11 @@ class VideoJob:
 
     def settings(self) -> dict:
         return {"command": "track", **asdict(self)}
+
+    @property
+    def needs_tracker(self) -> bool:
+        """Whether SAM 3's tracker runs this job: phrases always, clicks unless --video-model."""
+        return self.video_model is None
 
     def prompt_dict(self) -> dict[int, dict]:
         """{obj_id: dict(frame, points, labels, box)} for `Sam3.track_object`."""

@@ -14,7 +14,7 @@ from .arguments import (
     build_parser,
 )
 from .inputs import expand_images, expand_videos
-from .jobs import ImageJob, VideoJob, load_sam
+from .jobs import ImageJob, VideoJob, load_sam, tracker_problem
 from .outputs import RunOutputs
 from .progress import RunStats
 from .runners import run_images, run_videos
@@ -37,9 +37,8 @@ def _write_run_files(
 ) -> bool:
     """annotations.json (images: what is done so far, also after an interrupt) and summary.json,
     each tried; False, after saying which could not be written and why (a full disk)."""
-    writes = [
-        ("summary.json", lambda: outputs.write_summary(stats, {"command": args.command, "model": args.model}))
-    ]
+    run = {"command": args.command, "model": args.model, **_tracker_setting(args)}
+    writes = [("summary.json", lambda: outputs.write_summary(stats, run))]
     if isinstance(job, ImageJob):
         writes.insert(0, ("annotations.json", lambda: outputs.write_coco(items, job.categories)))
     written = True
@@ -50,6 +49,12 @@ def _write_run_files(
             _error(f"cannot write {outputs.root / name}: {e.strerror or e}")
             written = False
     return written
+
+
+def _tracker_setting(args: argparse.Namespace) -> dict:
+    # Only when given: the settings of a run without it stay those earlier versions recorded, so
+    # their output folders still resume
+    return {} if args.tracker_model is None else {"tracker_model": args.tracker_model}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,8 +87,13 @@ def main(argv: list[str] | None = None) -> int:
         _error("nothing to do: no input matched " + " ".join(repr(p) for p in args.inputs))
         return EXIT_NO_INPUTS
 
+    problem = tracker_problem(args.model, args.tracker_model, job)  # before the output folder is touched
+    if problem is not None:
+        _error(problem)
+        return EXIT_USAGE
+
     outputs = RunOutputs(args.out)
-    settings = {"model": args.model, "dtype": args.dtype, **job.settings()}
+    settings = {"model": args.model, "dtype": args.dtype, **_tracker_setting(args), **job.settings()}
     try:
         outputs.prepare(settings, resume=args.resume)
     except ValueError as e:
@@ -105,10 +115,15 @@ def main(argv: list[str] | None = None) -> int:
             on_ray.run(args, job, items, outputs, stats)
         else:
             try:
-                sam = load_sam(args.model, args.device, args.dtype, getattr(job, "video_model", None))
+                sam = load_sam(
+                    args.model, args.device, args.dtype, getattr(job, "video_model", None), args.tracker_model
+                )
             except Exception as e:  # no weights, no access, no network, bad folder: say why, stop
+                with_tracker = (
+                    "" if args.tracker_model is None else f" with --tracker-model {args.tracker_model!r}"
+                )
                 _error(
-                    f"the model {args.model!r} could not be loaded: {e}\n"
+                    f"the model {args.model!r}{with_tracker} could not be loaded: {e}\n"
                     "For an offline smoke run with random weights: --model tiny-random"
                 )
                 return EXIT_ERROR

@@ -94,9 +94,11 @@ def decode_batch(batch: dict[str, np.ndarray], processor: Sam3TrackerProcessor) 
 class ImageReplica:
     """One loaded model; Ray Data calls it on batches of decoded images."""
 
-    def __init__(self, job: ImageJob, model: str, device: str | None, dtype: str) -> None:
+    def __init__(
+        self, job: ImageJob, model: str, device: str | None, dtype: str, tracker_model: str | None = None
+    ) -> None:
         self.job = job
-        self.sam = load_sam(model, device, dtype)
+        self.sam = load_sam(model, device, dtype, tracker_model=tracker_model)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         decoded = [
@@ -125,9 +127,11 @@ def _decoded(path: str, image: np.ndarray, pixels: torch.Tensor, error: str) -> 
 class VideoReplica:
     """One loaded model; Ray Data calls it on one video at a time."""
 
-    def __init__(self, job: VideoJob, model: str, device: str | None, dtype: str) -> None:
+    def __init__(
+        self, job: VideoJob, model: str, device: str | None, dtype: str, tracker_model: str | None = None
+    ) -> None:
         self.job = job
-        self.sam = load_sam(model, device, dtype, job.video_model)
+        self.sam = load_sam(model, device, dtype, job.video_model, tracker_model)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         paths, errors, records, mp4s = [], [], [], []
@@ -160,7 +164,7 @@ def run_images(
     """Run `job` on `todo` through Ray Data; each result is written as it arrives."""
     by_path = {str(item.path.resolve()): item for item in todo}
     count, resources = replica_resources(args.device, args.replicas)
-    processor = _processor(args.model)
+    processor = _processor(args.tracker_model or args.model)  # the tracker's, as a local run's features
     ds = ray.data.read_binary_files(list(by_path), include_paths=True)
     ds = ds.map_batches(
         decode_batch,
@@ -170,7 +174,7 @@ def run_images(
         num_cpus=DECODE_CPUS,
     )
     ds = ds.map_batches(
-        ImageReplica, fn_constructor_kwargs={"job": job, "model": args.model, "device": args.device, "dtype": args.dtype},
+        ImageReplica, fn_constructor_kwargs=_replica_kwargs(args, job),
         batch_size=args.batch_size, batch_format="numpy", concurrency=count, **resources,
     )  # fmt: skip
     with progress_bar(len(todo), "img", args.quiet, desc=f"{job.command} (ray)") as bar:
@@ -191,6 +195,12 @@ def run_images(
             bar.set_postfix(instances=stats.instances, failed=stats.failed, refresh=False)
 
 
+def _replica_kwargs(args: argparse.Namespace, job: ImageJob | VideoJob) -> dict:
+    """What each replica loads: the same model (and tracker) as a local run."""
+    return {"job": job, "model": args.model, "device": args.device, "dtype": args.dtype,
+            "tracker_model": args.tracker_model}  # fmt: skip
+
+
 def _resolved(path: str) -> str:
     path = str(path)
     return str(Path(path if path.startswith("/") else "/" + path).resolve())
@@ -209,7 +219,7 @@ def run_videos(
     count, resources = replica_resources(args.device, args.replicas)
     ds = ray.data.from_items([{"path": p} for p in by_path], override_num_blocks=len(by_path))
     ds = ds.map_batches(
-        VideoReplica, fn_constructor_kwargs={"job": job, "model": args.model, "device": args.device, "dtype": args.dtype},
+        VideoReplica, fn_constructor_kwargs=_replica_kwargs(args, job),
         batch_size=1, batch_format="numpy", concurrency=count, **resources,
     )  # fmt: skip
     with progress_bar(len(todo), "video", args.quiet, desc="track (ray)") as bar:
@@ -233,7 +243,7 @@ def run(args: argparse.Namespace, job: ImageJob | VideoJob, items: list[InputFil
     todo = pending(items, outputs, stats)
     if not todo:
         return
-    for name in (args.model, getattr(job, "video_model", None)):
+    for name in (args.model, getattr(job, "video_model", None), args.tracker_model):
         if name in RANDOM_CHECKPOINTS:
             resolve_name(name)  # written once here, not raced by the replicas of this machine
     connect(args.ray)
