@@ -80,7 +80,7 @@ class Sam3TrackerVideoInferenceSession(SessionOutputs, FramePlanning):
     ) -> None:
         if not is_int(max_vision_features_cache_size) or max_vision_features_cache_size < 1:
             raise ValueError(
-                f"max_vision_features_cache_size must be an int >= 1, got {max_vision_features_cache_size!r}"
+                f"max_vision_features_cache_size must be at least 1 (an int), got {max_vision_features_cache_size!r}"
             )
         self.inference_device = torch.device(inference_device)
         self.inference_state_device = torch.device(inference_state_device or self.inference_device)
