@@ -21,6 +21,8 @@ import ctypes.util
 import gc
 import os
 
+from .scalars import is_int
+
 __all__ = ["limit_arenas", "release_memory", "tune_allocator", "tune_on_first_load"]
 
 # mallopt parameters (malloc.h)
@@ -55,8 +57,9 @@ def tune_allocator(
     """Serve blocks below `mmap_threshold` bytes from glibc's heap and keep up to `trim_threshold`
     bytes of it when freed. Process-wide. Returns False where the C library is not glibc."""
     for name, value in (("mmap_threshold", mmap_threshold), ("trim_threshold", trim_threshold)):
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 2**31:
+        if not is_int(value) or not 0 < value < 2**31:
             raise ValueError(f"{name} must be a positive number of bytes below 2 GiB, got {value!r}")
+    mmap_threshold, trim_threshold = int(mmap_threshold), int(trim_threshold)  # ctypes takes Python ints
     if _GLIBC is None:
         return False
     return bool(_GLIBC.mallopt(M_MMAP_THRESHOLD, mmap_threshold)) and bool(
@@ -77,9 +80,9 @@ def limit_arenas(arenas: int) -> bool:
     """Let glibc keep at most `arenas` heaps. A server runs handlers on a pool of threads and glibc
     gives each thread its own heap, whose freed pages mostly stay with the process; a few shared
     heaps give them back (with `release_memory`). Returns False where the C library is not glibc."""
-    if not isinstance(arenas, int) or isinstance(arenas, bool) or not 0 < arenas < 2**31:
+    if not is_int(arenas) or not 0 < arenas < 2**31:
         raise ValueError(f"arenas must be a positive integer below 2**31, got {arenas!r}")
-    return _GLIBC is not None and bool(_GLIBC.mallopt(M_ARENA_MAX, arenas))
+    return _GLIBC is not None and bool(_GLIBC.mallopt(M_ARENA_MAX, int(arenas)))
 
 
 def release_memory() -> None:

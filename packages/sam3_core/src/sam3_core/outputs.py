@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from .scalars import is_int
+
 __all__ = ["ModelOutput", "Sam3VisionOutput"]
 
 
@@ -16,8 +18,8 @@ class ModelOutput:
     """Base of every model output. Fields left at `None` are skipped by `keys()` and `to_tuple()`."""
 
     def __getitem__(self, key: str | int) -> Any:
-        if isinstance(key, int):
-            return self.to_tuple()[key]
+        if is_int(key):
+            return self.to_tuple()[int(key)]
         if key not in self.keys():
             raise KeyError(f"{type(self).__name__} has no output {key!r}; it has {self.keys()}")
         return getattr(self, key)

@@ -19,6 +19,7 @@ from .models.sam3_tracker import Sam3TrackerModel
 from .processing.image import load_image
 from .processing.masks import masks_to_boxes
 from .processing.tracker import Sam3TrackerProcessor
+from .scalars import is_int
 
 __all__ = ["MaskGenerationPipeline", "pipeline", "mask_to_rle"]
 
@@ -40,8 +41,8 @@ def mask_to_rle(mask: torch.Tensor) -> dict[str, Any]:
 def _device(device: int | str | torch.device | None) -> torch.device:
     if device is None:
         return torch.device("cpu")
-    if isinstance(device, int):
-        return torch.device("cpu") if device < 0 else torch.device("cuda", device)
+    if is_int(device):
+        return torch.device("cpu") if device < 0 else torch.device("cuda", int(device))
     return torch.device(device)
 
 

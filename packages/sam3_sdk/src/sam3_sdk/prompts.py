@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from sam3_core.scalars import is_int, is_number  # the core's: one rule for numpy scalars
 from sam3_core.video.planner import DIRECTIONS
 
 __all__ = [
@@ -25,17 +25,6 @@ __all__ = [
     "is_int",
     "is_number",
 ]
-
-
-def is_number(value: Any) -> bool:
-    """A real number: Python int / float or a numpy scalar such as np.float32(0.5) (not a bool, not
-    complex)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
-def is_int(value: Any) -> bool:
-    """An integer: Python int or a numpy integer scalar such as np.int64(3) (not a bool)."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
 def _finite_pairs(points, name: str) -> np.ndarray:

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
+
 # The `config.json` format these configs read and write: that of the reference library's release
 # the field names follow. The reference reads the number to decide on format migrations.
 FORMAT_VERSION = "5.23.0"
@@ -103,6 +105,8 @@ class BaseConfig:
                         f"{cls.__name__}.{key}: expected a dict or {sub.__name__}, got {type(value).__name__}"
                     )
                 continue
+            if isinstance(value, np.generic):  # a numpy scalar (np.int64, np.float32, np.bool_): Python's
+                value = value.item()
             if not _type_ok(value, hints[key]):
                 raise ConfigError(
                     f"{cls.__name__}.{key}: expected {hints[key]}, got {value!r} ({type(value).__name__})"

@@ -32,6 +32,7 @@ from ..modeling.layers import MLP
 from ..modeling.memory.attention import MemoryAttention
 from ..modeling.memory.encoder import MemoryEncoder
 from ..outputs import Sam3TrackerVideoSegmentationOutput
+from ..scalars import as_int
 from ..video.engine import EngineSettings, TrackerModules, TrackingEngine
 from ..video.memory_policy import MemoryPolicy
 from ..video.planner import plan_pass
@@ -264,9 +265,11 @@ class Sam3TrackerVideoModel(TrackerBase):
                     "cannot tell where to start: no prompted frame has been segmented yet; run "
                     "model(inference_session=..., frame_idx=...) on a prompted frame first, or pass start_frame_idx"
                 )
-        session.check_frame_idx(start_frame_idx)
-        if max_frame_num_to_track is not None and max_frame_num_to_track < 0:
-            raise ValueError(f"max_frame_num_to_track must be >= 0, got {max_frame_num_to_track}")
+        start_frame_idx = session.check_frame_idx(start_frame_idx, "start_frame_idx")
+        if max_frame_num_to_track is not None:
+            max_frame_num_to_track = as_int("max_frame_num_to_track", max_frame_num_to_track)
+            if max_frame_num_to_track < 0:
+                raise ValueError(f"max_frame_num_to_track must be >= 0, got {max_frame_num_to_track}")
         order = plan_pass(num_frames, start_frame_idx, max_frame_num_to_track, reverse).frames
         if reverse and start_frame_idx == 0:
             order = range(0)  # as the reference: a reverse pass from frame 0 visits nothing

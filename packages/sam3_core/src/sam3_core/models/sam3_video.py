@@ -56,6 +56,7 @@ from ..checkpoint_keys import SAM3_VIDEO
 from ..config import Sam3VideoConfig
 from ..modeling.backbones.fpn import Sam3VisionNeck
 from ..outputs import ModelOutput, Sam3VisionOutput
+from ..scalars import as_int, is_int
 from ..video import concept_tracker as ct
 from ..video.concept_detections import Detections
 from ..video.concept_masks import fill_holes_in_mask_scores, per_prompt, suppress_shrunk_after_non_overlap
@@ -353,7 +354,7 @@ class Sam3VideoModel(PreTrainedModel):
             frame_idx = session.add_new_frame(frame, frame_idx)
         if frame_idx is None:
             raise ValueError("give frame_idx (a frame of the session's video) or a streamed frame=")
-        session.check_frame_idx(frame_idx)
+        frame_idx = session.check_frame_idx(frame_idx)
         masks, tracker_scores = self.track_frame(session, frame_idx, reverse, streaming=frame is not None)
         return Sam3VideoSegmentationOutput(
             object_ids=list(session.obj_ids),
@@ -391,12 +392,15 @@ class Sam3VideoModel(PreTrainedModel):
         num_frames = session.num_frames
         if not num_frames:
             raise ValueError("the session has no frames; pass video=... to init_video_session")
-        if not isinstance(start_frame_idx, int) or not 0 <= start_frame_idx <= num_frames - (not reverse):
+        if not is_int(start_frame_idx) or not 0 <= start_frame_idx <= num_frames - (not reverse):
             raise ValueError(
                 f"start_frame_idx {start_frame_idx!r} is out of range for a video of {num_frames} frames"
             )
-        if max_frame_num_to_track is not None and max_frame_num_to_track < 0:
-            raise ValueError(f"max_frame_num_to_track must be >= 0, got {max_frame_num_to_track}")
+        start_frame_idx = int(start_frame_idx)
+        if max_frame_num_to_track is not None:
+            max_frame_num_to_track = as_int("max_frame_num_to_track", max_frame_num_to_track)
+            if max_frame_num_to_track < 0:
+                raise ValueError(f"max_frame_num_to_track must be >= 0, got {max_frame_num_to_track}")
         # the planner's convention (a pass visits its start first); this iterator's reverse pass
         # starts one frame before `start_frame_idx`, as the reference's
         if reverse:

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..checkpoint import resolve_checkpoint_dir
+from ..scalars import is_int
 from .batch import BatchEncoding
 from .image import SAM_MEAN, SAM_STD, ImageInput, preprocess_images, resize_label_maps
 from .processor_config import channels, resample_name, settings_from_processor_config
@@ -76,7 +77,7 @@ class Sam3Processor:
         target_size: int | None = None,
     ):
         for name, value in (("size", size), ("mask_size", mask_size)):
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            if not is_int(value) or value <= 0:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         if not rescale_factor > 0:
             raise ValueError(f"rescale_factor must be positive, got {rescale_factor!r}")
@@ -88,7 +89,7 @@ class Sam3Processor:
         self.image_std = channels("image_std", image_std)
         self.rescale_factor = float(rescale_factor)
         self.resample = resample_name(resample)
-        self.mask_size = mask_size
+        self.mask_size = int(mask_size)
         self.target_size = int(target_size) if target_size is not None else self.size
 
     @classmethod

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
+from ..scalars import is_int
+
 __all__ = [
     "ImageInput",
     "load_image",
@@ -203,7 +205,7 @@ def preprocess_images(
         items = list(images)
     else:
         items = [images]
-    size = (size, size) if isinstance(size, int) else tuple(size)
+    size = (int(size), int(size)) if is_int(size) else tuple(int(s) for s in size)
     out = []
     original_sizes = []
     for item in items:

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..scalars import is_int, is_number
+
 __all__ = [
     "RESAMPLE_CODES",
     "channels",
@@ -24,7 +26,7 @@ __all__ = [
 
 def channels(name: str, values: Sequence[float]) -> tuple[float, float, float]:
     """A per-channel (RGB) mean or std; one number means the same for every channel."""
-    if isinstance(values, (int, float)):
+    if is_number(values):
         values = [values] * 3
     values = tuple(float(v) for v in values)
     if len(values) != 3 or (name.endswith("std") and min(values) <= 0):
@@ -47,7 +49,7 @@ def input_side(size: Any, where: str = "size") -> int:
         )
     if isinstance(size, (list, tuple)) and len(size) == 2:
         return input_side({"height": size[0], "width": size[1]}, where)
-    if isinstance(size, (int, float)) and not isinstance(size, bool) and int(size) == size and size > 0:
+    if is_number(size) and int(size) == size and size > 0:
         return int(size)
     raise ValueError(f"{where}={size!r} is not a size; expected {{'height': S, 'width': S}} or an int")
 
@@ -62,8 +64,8 @@ def resample_name(value: Any, where: str = "resample") -> str:
     """`resample` as a PIL code (0, 1, 2, 3) or a name -> "nearest" | "lanczos" | "bilinear" | "bicubic"."""
     if isinstance(value, str) and value.lower() in RESAMPLE_CODES.values():
         return value.lower()
-    if isinstance(value, int) and not isinstance(value, bool) and value in RESAMPLE_CODES:
-        return RESAMPLE_CODES[value]
+    if is_int(value) and value in RESAMPLE_CODES:
+        return RESAMPLE_CODES[int(value)]
     raise ValueError(f"{where}={value!r} is not supported; accepted values: {_ACCEPTED_RESAMPLE}")
 
 
@@ -107,7 +109,7 @@ def section_settings(section: dict, path: Path | str, where: str) -> dict[str, A
             f"{prefix}.do_sample_frames=true is not supported; accepted: false (every frame is tracked)"
         )
     rescale = section.get("rescale_factor", 1 / 255)
-    if not isinstance(rescale, (int, float)) or isinstance(rescale, bool) or not rescale > 0:
+    if not is_number(rescale) or not rescale > 0:
         raise ValueError(f"{prefix}.rescale_factor={rescale!r}; accepted: a positive number")
     out["rescale_factor"] = 1.0 if section.get("do_rescale") is False else float(rescale)
     if section.get("do_normalize") is False:
@@ -153,7 +155,7 @@ def settings_from_processor_config(data: dict, path: Path | str, video: bool = F
         value = data.get(key)
         if value is None:
             continue
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or int(value) != value:
+        if not is_number(value) or int(value) != value:
             raise ValueError(f"{path}: {key}={value!r}; accepted: an integer")
         if key == "target_size" and value <= 0:
             raise ValueError(f"{path}: target_size={value!r}; accepted: a positive integer")

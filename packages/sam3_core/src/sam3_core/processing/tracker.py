@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..checkpoint import resolve_checkpoint_dir
+from ..scalars import as_int, is_int, is_number
 from .batch import BatchEncoding
 from .image import SAM_MEAN, SAM_STD, preprocess_images, resize_label_maps
 from .image import post_process_masks as _upsample_masks
@@ -53,14 +54,10 @@ def _to_lists(data: Any) -> Any:
     return data
 
 
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
-
-
 def _check_nesting(data: Any, depth: int, leaf_len: int | None, name: str, fmt: str, path: str = "") -> None:
     """Raise a ValueError naming the first element that breaks the expected nesting."""
     if depth == 0:
-        if not _is_number(data):
+        if not is_number(data):
             raise ValueError(f"{name}{path} is {data!r}; expected a number. Nesting: {fmt}")
         if not math.isfinite(float(data)):
             raise ValueError(f"{name}{path} is {data!r}; expected a finite number")
@@ -173,12 +170,12 @@ class Sam3TrackerProcessor:
         resample: str | int = "bilinear",
     ) -> None:
         for name, value in (("size", size), ("mask_size", mask_size)):
-            if not isinstance(value, int) or value <= 0:
+            if not is_int(value) or value <= 0:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
-        self.size = size
-        self.target_size = target_size if target_size is not None else size
-        self.point_pad_value = point_pad_value
-        self.mask_size = mask_size
+        self.size = int(size)
+        self.target_size = as_int("target_size", target_size, 1) if target_size is not None else self.size
+        self.point_pad_value = as_int("point_pad_value", point_pad_value)
+        self.mask_size = int(mask_size)
         self.image_mean, self.image_std = (
             channels("image_mean", image_mean),
             channels("image_std", image_std),

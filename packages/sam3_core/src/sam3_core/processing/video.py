@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..scalars import as_int, is_int
 from ..video.session import Sam3TrackerVideoInferenceSession
 from .image import resize_images, to_rgb_tensor
 from .processor_config import channels, resample_name
@@ -40,7 +41,7 @@ class ResizedFrames(Mapping):
         return self.processor.resize_frame(to_rgb_tensor(self.frames[frame_idx]), self.device)
 
     def __contains__(self, frame_idx: object) -> bool:
-        return isinstance(frame_idx, (int, np.integer)) and 0 <= frame_idx < len(self.frames)
+        return is_int(frame_idx) and 0 <= frame_idx < len(self.frames)
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -227,7 +228,7 @@ class Sam3TrackerVideoProcessor(Sam3TrackerProcessor):
             )
         if input_masks is not None and (input_points is not None or input_boxes is not None):
             raise ValueError("a mask prompt cannot be combined with points or boxes on the same frame")
-        self._check_prompt_frame(session, frame_idx)
+        frame_idx = self._check_prompt_frame(session, frame_idx)
         if input_masks is not None:
             self._add_masks(session, frame_idx, obj_ids, input_masks)
         else:
@@ -245,15 +246,16 @@ class Sam3TrackerVideoProcessor(Sam3TrackerProcessor):
         return session
 
     @staticmethod
-    def _check_prompt_frame(session: Sam3TrackerVideoInferenceSession, frame_idx: int) -> None:
-        if not isinstance(frame_idx, (int, np.integer)) or isinstance(frame_idx, bool):
-            raise TypeError(f"frame_idx must be an int, got {type(frame_idx).__name__}")
+    def _check_prompt_frame(session: Sam3TrackerVideoInferenceSession, frame_idx: object) -> int:
+        """`frame_idx` as a Python int, checked against the session's video."""
+        frame_idx = as_int("frame_idx", frame_idx)
         if frame_idx < 0:
             raise ValueError(f"frame_idx must be >= 0, got {frame_idx}")
         if not session.streaming and frame_idx >= (session.num_frames or 0):
             raise ValueError(
                 f"frame_idx {frame_idx} is past the end of the video (frames 0..{(session.num_frames or 0) - 1})"
             )
+        return frame_idx
 
     def _add_points(
         self,
@@ -358,11 +360,11 @@ def open_session(
 
 
 def _obj_id_list(obj_ids: Any) -> list[int]:
-    if isinstance(obj_ids, (int, np.integer)) and not isinstance(obj_ids, bool):
+    if is_int(obj_ids):
         return [int(obj_ids)]
     if not isinstance(obj_ids, (list, tuple)) or not obj_ids:
         raise ValueError(f"obj_ids must be an int or a non-empty list of ints, got {obj_ids!r}")
-    bad = [o for o in obj_ids if not isinstance(o, (int, np.integer)) or isinstance(o, bool)]
+    bad = [o for o in obj_ids if not is_int(o)]
     if bad:
         raise ValueError(f"obj_ids must be ints, got {bad}")
     if len(set(obj_ids)) != len(obj_ids):

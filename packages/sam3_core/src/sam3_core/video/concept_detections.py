@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..scalars import is_int
 from .concept_masks import mask_iou
 
 __all__ = ["DetectionCache", "Detections"]
@@ -70,9 +71,9 @@ class DetectionCache:
     `max_bytes` (the frame being added is always kept). `max_bytes=0` caches nothing."""
 
     def __init__(self, max_bytes: int = 0) -> None:
-        if not isinstance(max_bytes, int) or max_bytes < 0:
+        if not is_int(max_bytes) or max_bytes < 0:
             raise ValueError(f"detection_cache_bytes must be an int >= 0, got {max_bytes!r}")
-        self.max_bytes = max_bytes
+        self.max_bytes = int(max_bytes)
         self._frames: OrderedDict[int, dict[int, Detections]] = OrderedDict()
         self.nbytes = 0
 

@@ -39,6 +39,7 @@ from typing import Any
 
 from torch import Tensor
 
+from ..scalars import as_int, is_int
 from .concept_detections import DetectionCache, Detections
 from .session import Sam3TrackerVideoInferenceSession
 
@@ -65,9 +66,9 @@ class Sam3VideoInferenceSession(Sam3TrackerVideoInferenceSession):
         self, *args: Any, detection_cache_bytes: int = 0, first_obj_id: int = 0, **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
-        if not isinstance(first_obj_id, int) or first_obj_id < 0:
+        if not is_int(first_obj_id) or first_obj_id < 0:
             raise ValueError(f"first_obj_id must be an int >= 0, got {first_obj_id!r}")
-        self.first_obj_id = first_obj_id
+        first_obj_id = self.first_obj_id = int(first_obj_id)
         # phrases: prompt id (0, 1, ... in order of addition) -> text, (1, L) token ids and mask,
         # and the detector's text features once computed; phrases taken back (ids never reused)
         self.prompts: dict[int, str] = {}
@@ -182,6 +183,7 @@ class Sam3VideoInferenceSession(Sam3TrackerVideoInferenceSession):
 
         Its prompt id is one of its own (-1 - obj_id), so no phrase's detection is matched with it;
         it is protected, and the phrases' next ids continue above it."""
+        obj_id = as_int("obj_id", obj_id)
         obj_idx = self.obj_id_to_idx(obj_id)
         self.clicked_obj_ids.add(obj_id)
         self.protected_obj_ids.add(obj_id)
@@ -197,6 +199,7 @@ class Sam3VideoInferenceSession(Sam3TrackerVideoInferenceSession):
         A phrase object's detection mask on that frame gives way to the prompts, the frame
         becomes a prompted one, and the object is protected from then on; it keeps its phrase. A
         clicked object's prompts are its own: the new ones join or replace them as given."""
+        obj_id = as_int("obj_id", obj_id)
         if obj_id in self.clicked_obj_ids:
             return
         super().refine(obj_id, frame_idx)
@@ -205,6 +208,7 @@ class Sam3VideoInferenceSession(Sam3TrackerVideoInferenceSession):
     def hide_object(self, obj_id: int) -> None:
         """Hide a phrase object for good: it stays tracked (so the detector does not find it again
         while it is followed) and is left out of every output (`hidden_obj_ids`)."""
+        obj_id = as_int("obj_id", obj_id)
         self.check_obj_id(obj_id)
         if obj_id in self.clicked_obj_ids:
             raise ValueError(f"object {obj_id} was added by clicks; remove it with remove_object")

@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from ..scalars import is_int
+
 __all__ = ["DIRECTIONS", "Pass", "plan_pass", "plan_passes", "reverse_pass_before"]
 
 DIRECTIONS = ("forward", "backward", "both")
@@ -64,9 +66,10 @@ class Pass:
 
 
 def _check_int(name: str, value: object, low: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+    """`value` as a Python int (numpy's integers accepted, bools refused); ValueError below `low`."""
+    if not is_int(value) or value < low:
         raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
-    return value
+    return int(value)  # type: ignore[call-overload]
 
 
 def plan_pass(num_frames: int, start: int, max_frames: int | None = None, reverse: bool = False) -> Pass:
@@ -74,8 +77,7 @@ def plan_pass(num_frames: int, start: int, max_frames: int | None = None, revers
 
     Raises ValueError for a start outside the video or a negative `max_frames`.
     """
-    _check_int("num_frames", num_frames, 1)
-    _check_int("start", start, 0)
+    num_frames, start = _check_int("num_frames", num_frames, 1), _check_int("start", start, 0)
     if start >= num_frames:
         raise ValueError(f"start frame {start} is out of range; the video has frames 0..{num_frames - 1}")
     span = num_frames if max_frames is None else _check_int("max_frames", max_frames, 0)
@@ -91,9 +93,10 @@ def reverse_pass_before(num_frames: int, start: int, max_frames: int | None = No
     start: 0..num_frames (num_frames: the whole video backwards). None when the pass is empty
     (`start` 0, or `max_frames` 0).
     """
-    _check_int("num_frames", num_frames, 1)
-    if not isinstance(start, int) or isinstance(start, bool) or not 0 <= start <= num_frames:
+    num_frames = _check_int("num_frames", num_frames, 1)
+    if not is_int(start) or not 0 <= start <= num_frames:
         raise ValueError(f"start frame {start!r} is out of range for a video of {num_frames} frames")
+    start = int(start)
     span = num_frames if max_frames is None else _check_int("max_frames", max_frames, 0)
     if start == 0 or span == 0:
         return None

@@ -35,6 +35,7 @@ from torch import Tensor
 
 from ..dtypes import as_dtype
 from ..processing.image import normalize_images
+from ..scalars import as_int, is_int
 from .frame import FramePlanning
 from .frames import SAM_FRAME_NORMALIZATION, FrameNormalization, as_frame_storage
 from .planner import Pass, plan_passes
@@ -77,18 +78,19 @@ class Sam3TrackerVideoInferenceSession(SessionOutputs, FramePlanning):
         keep_all_outputs: bool = False,
         frame_normalization: FrameNormalization = SAM_FRAME_NORMALIZATION,
     ) -> None:
-        if max_vision_features_cache_size < 1:
+        if not is_int(max_vision_features_cache_size) or max_vision_features_cache_size < 1:
             raise ValueError(
-                f"max_vision_features_cache_size must be at least 1, got {max_vision_features_cache_size}"
+                f"max_vision_features_cache_size must be at least 1 (an int), got {max_vision_features_cache_size!r}"
             )
         self.inference_device = torch.device(inference_device)
         self.inference_state_device = torch.device(inference_state_device or self.inference_device)
         self.video_storage_device = torch.device(video_storage_device or self.inference_device)
         self.dtype = as_dtype(dtype)
         self.max_vision_features_cache_size = int(max_vision_features_cache_size)
-        self.video_height = video_height
-        self.video_width = video_width
-        self.memory_window = memory_window  # None until a model sets it; then outputs are pruned
+        self.video_height = None if video_height is None else as_int("video_height", video_height)
+        self.video_width = None if video_width is None else as_int("video_width", video_width)
+        # None until a model sets it; then outputs are pruned
+        self.memory_window = None if memory_window is None else as_int("memory_window", memory_window, 0)
         self.keep_all_outputs = keep_all_outputs  # True: no pruning (unbounded, like the reference)
         # how uint8 frames become pixel values: the video processor's (mean, std, rescale_factor)
         self.frame_normalization = frame_normalization
@@ -156,8 +158,9 @@ class Sam3TrackerVideoInferenceSession(SessionOutputs, FramePlanning):
         num_frames: the video's length.
         video_size: (height, width) of the original video (prompts are given in it), when known.
         """
-        if not isinstance(num_frames, int) or num_frames < 1:
+        if not is_int(num_frames) or num_frames < 1:
             raise ValueError(f"num_frames must be a positive int, got {num_frames!r}")
+        num_frames = int(num_frames)
         if video_size is not None:
             self.set_video_size(*video_size)
         self.processed_frames = frames  # type: ignore[assignment]  # a mapping, not necessarily a dict
@@ -174,8 +177,7 @@ class Sam3TrackerVideoInferenceSession(SessionOutputs, FramePlanning):
             raise ValueError(
                 f"a frame must be (3, height, width) pixel values, got {tuple(pixel_values.shape)}"
             )
-        if frame_idx is None:
-            frame_idx = self._num_frames
+        frame_idx = self._num_frames if frame_idx is None else as_int("frame_idx", frame_idx)
         if frame_idx < 0:
             raise ValueError(f"frame_idx must be >= 0, got {frame_idx}")
         if self.processed_frames is None:
@@ -192,7 +194,7 @@ class Sam3TrackerVideoInferenceSession(SessionOutputs, FramePlanning):
 
     def get_frame(self, frame_idx: int) -> Tensor:
         """Normalised pixel values (3, S, S) of a frame, in `dtype` on the inference device."""
-        self.check_frame_idx(frame_idx)
+        frame_idx = self.check_frame_idx(frame_idx)
         if frame_idx not in self.processed_frames:
             raise ValueError(
                 f"frame {frame_idx} was streamed earlier and has been dropped (only the last "
@@ -202,19 +204,20 @@ class Sam3TrackerVideoInferenceSession(SessionOutputs, FramePlanning):
         pixels = normalize_images(frame, *self.frame_normalization) if frame.dtype == torch.uint8 else frame
         return pixels.to(self.dtype)
 
-    def check_frame_idx(self, frame_idx: int) -> None:
-        """Raise a ValueError unless `frame_idx` is a frame of the video."""
+    def check_frame_idx(self, frame_idx: object, name: str = "frame_idx") -> int:
+        """`frame_idx` as a Python int; a TypeError unless it is an int (Python's or numpy's), a
+        ValueError unless it is a frame of the video. `name`: the argument's, for the errors."""
         if self.processed_frames is None:
             raise ValueError(
                 "this session has no frames yet; pass video=... to init_video_session, or stream frames "
                 "with model(inference_session=..., frame=...)"
             )
-        if not isinstance(frame_idx, int) or isinstance(frame_idx, bool):
-            raise TypeError(f"frame_idx must be an int, got {type(frame_idx).__name__}")
+        frame_idx = as_int(name, frame_idx)
         if not 0 <= frame_idx < self._num_frames:
             raise ValueError(
-                f"frame_idx {frame_idx} is out of range; the video has frames 0..{self._num_frames - 1}"
+                f"{name} {frame_idx} is out of range; the video has frames 0..{self._num_frames - 1}"
             )
+        return frame_idx
 
     # -----------------------------------------------------------------------------------------
     # Backbone feature cache
@@ -241,6 +244,7 @@ class Sam3TrackerVideoInferenceSession(SessionOutputs, FramePlanning):
 
     def obj_id_to_idx(self, obj_id: int) -> int:
         """The index of object `obj_id`, registering it when new."""
+        obj_id = as_int("obj_id", obj_id)  # a dict key shown in outputs: a Python int
         obj_idx = self._obj_id_to_idx.get(obj_id)
         if obj_idx is not None:
             return obj_idx
@@ -309,6 +313,7 @@ class Sam3TrackerVideoInferenceSession(SessionOutputs, FramePlanning):
         `mark_new_inputs` once the call's objects are prompted.
         """
         obj_idx = self.obj_id_to_idx(obj_id)
+        frame_idx = as_int("frame_idx", frame_idx)
         if mask is not None:
             self.add_mask_inputs(obj_idx, frame_idx, mask)
             self.remove_point_inputs(obj_idx, frame_idx)
@@ -370,6 +375,7 @@ class Sam3TrackerVideoInferenceSession(SessionOutputs, FramePlanning):
         """Make `frame_idx` a prompted frame of the object, for prompts about to be added there:
         its mask prompt on the frame gives way, and the frame no longer counts as tracked."""
         obj_idx = self.check_obj_id(obj_id)
+        frame_idx = as_int("frame_idx", frame_idx)
         self.remove_mask_inputs(obj_idx, frame_idx)
         self.frames_tracked_per_obj[obj_idx].pop(frame_idx, None)
 
@@ -405,7 +411,7 @@ class Sam3TrackerVideoInferenceSession(SessionOutputs, FramePlanning):
             frame_idx = self.add_new_frame(frame, frame_idx)
         if frame_idx is None:
             raise ValueError("give frame_idx (a frame of the session's video) or a streamed frame=")
-        self.check_frame_idx(frame_idx)
+        frame_idx = self.check_frame_idx(frame_idx)
         if self.get_obj_num() == 0:
             raise ValueError(no_objects)
         return frame_idx
