@@ -8,6 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
+
+# The pages' own default (60 s), not expect's 5 s: a CI machine of 2 busy cores is slow.
+expect.set_options(timeout=60_000)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from demo_server import free_port, serve  # noqa: E402
