@@ -8,10 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect
-
-# The pages' own default (60 s), not expect's 5 s: a CI machine of 2 busy cores is slow.
-expect.set_options(timeout=60_000)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from demo_server import free_port, serve  # noqa: E402
@@ -58,8 +54,10 @@ def browser():
         if os.environ.get("CI"):
             pytest.fail(f"Chromium is missing at {CHROMIUM}; `make test` installs it with apt-get")
         pytest.skip(f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # expect() waits as long as a page does (60 s), not its own 5 s: CI runs on 2 busy cores.
+    expect.set_options(timeout=60_000)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
