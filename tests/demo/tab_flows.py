@@ -4,10 +4,20 @@ many-users tests). Each flow starts from a loaded page and returns what the page
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import av
+from playwright.sync_api import expect
 from test_videos import make_video
+
+# The picture in a selector has loaded. Gradio swaps in the new picture in the same update that
+# writes the status line, and maps a click through the picture's natural size: a click while the new
+# one loads selects nothing (seen for up to 0.2 s after the status line, more under load).
+PICTURE_LOADED = (
+    "(sel) => { const i = document.querySelector(sel + ' img');"
+    " return !!i && !!i.src && i.complete && i.naturalWidth > 0; }"
+)
 
 
 def write_clip(path: Path, frames: int = 3, height: int = 64, width: int = 96, seed: int = 2) -> Path:
@@ -29,10 +39,30 @@ def set_slider(page, elem_id: str, value: float) -> None:
     box.press("Enter")
 
 
+def wait_picture(page, selector: str) -> None:
+    """Wait until the picture shown in `selector` has loaded (see PICTURE_LOADED)."""
+    page.wait_for_function(PICTURE_LOADED, arg=selector)
+
+
+def wait_table(page, table: str, status: str, counted: str) -> int:
+    """The number n of results the status line `status` announces ("20 instances found ...", with
+    `counted` the regex of the counted word), once the table `table` shows all n rows (and its
+    header). Gradio's virtual table draws its rows over a few frames after the status line shows
+    (12 of 20 rows seen for 0.2 s), so a count read at once can be short."""
+    text = page.locator(status).inner_text()
+    found = re.search(rf"(\d+) {counted} found", text)
+    assert found, f"no '<n> {counted} found' in the status line: {text!r}"
+    n = int(found[1])
+    expect(page.locator(f"{table} [role=row]")).to_have_count(n + 1)
+    return n
+
+
 def click_at(page, selector: str, fx: float, fy: float) -> None:
-    """Click at the fractions (fx, fy) of the width and height of the image shown in `selector`."""
+    """Click at the fractions (fx, fy) of the width and height of the image shown in `selector`,
+    once it has loaded."""
     shown = page.locator(f"{selector} img").first
     shown.wait_for()
+    wait_picture(page, selector)
     shown.scroll_into_view_if_needed()
     box = shown.bounding_box()
     page.mouse.click(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)

@@ -19,6 +19,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from browser_artifacts import screenshot  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
 from tab_flows import click_at  # noqa: E402
 from test_images import make_image  # noqa: E402
 
@@ -98,7 +99,8 @@ def test_clicks_decode_in_the_browser_without_server_calls(page, demo_url, sam, 
     assert stats["bytes"] == [info["embedding"]["bytes"]]
     # float32 maps, batch 1: the bytes are the shapes' product
     assert info["embedding"]["bytes"] == 4 * sum(int(np.prod(s)) for s in info["embedding"]["shapes"])
-    page.wait_for_timeout(500)  # let Gradio's own requests of the upload settle
+    # Ready comes after the upload's last request (the embedding's) has finished: the requests from
+    # here on are the prompts' own.
     before = len(requests)
 
     click_at(page, "#point-image", 0.4, 0.5)  # a positive click: three candidates
@@ -106,7 +108,7 @@ def test_clicks_decode_in_the_browser_without_server_calls(page, demo_url, sam, 
     assert first["prompts"]["labels"] == [1] and len(first["scores"]) == 3
     _check_same(first, _sdk_logits(sam, rgb, first["prompts"]), "one positive click")
     page.locator("#point-browser-panel").get_by_text("Mask 1 of 3").wait_for()  # the page's status line
-    assert page.locator("#point-status").is_hidden()  # the server path's, which knows nothing of it
+    expect(page.locator("#point-status")).to_be_hidden()  # the server path's, which knows nothing of it
 
     page.locator("#point-mode label", has_text="Negative point").click()
     click_at(page, "#point-image", 0.8, 0.2)  # two points: one mask
@@ -133,7 +135,7 @@ def test_clicks_decode_in_the_browser_without_server_calls(page, demo_url, sam, 
     png = np.array(Image.open(download.value.path()).convert("L"))
     np.testing.assert_array_equal(png, np.where(undone["mask"], 255, 0))
 
-    page.wait_for_timeout(500)
+    page.wait_for_timeout(500)  # not a synchronization: the time a stray request has to show up
     assert requests[before:] == [], f"the clicks reached the server: {requests[before:]}"
     ms = page.evaluate("() => window.sam3Browser.stats.decodeMs")
     print(

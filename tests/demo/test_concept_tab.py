@@ -12,6 +12,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from browser_artifacts import screenshot  # noqa: E402
 from coco_files import coco_masks, load_coco  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
+from tab_flows import click_at, wait_table  # noqa: E402
 from test_images import make_image  # noqa: E402
 
 
@@ -29,17 +31,15 @@ def test_text_prompt_boxes_and_downloads(page, demo_url, tmp_path):
     page.locator("#concept-image input[type=file]").set_input_files(str(image_path))
     page.locator("#concept-status").get_by_text("press Segment").wait_for()
 
-    shown = page.locator("#concept-image img").first
-    box = shown.bounding_box()
-    before = shown.get_attribute("src")
-    page.mouse.click(box["x"] + box["width"] * 0.1, box["y"] + box["height"] * 0.1)  # two corners: one box
+    before = page.locator("#concept-image img").first.get_attribute("src")
+    click_at(page, "#concept-image", 0.1, 0.1)  # two corners: one box
     page.locator("#concept-status").get_by_text("opposite corner").wait_for()
     # The picture is redrawn with the corner: a click while the new one loads selects nothing.
     page.wait_for_function(
         "([sel, old]) => { const i = document.querySelector(sel); return i && i.src !== old && i.complete; }",
         arg=["#concept-image img", before],
     )
-    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.6)
+    click_at(page, "#concept-image", 0.5, 0.6)
     page.locator("#concept-status").get_by_text("1 exemplar box(es)").wait_for()
 
     page.locator("#concept-text textarea, #concept-text input").first.fill("red ball")
@@ -47,8 +47,7 @@ def test_text_prompt_boxes_and_downloads(page, demo_url, tmp_path):
     page.locator("#concept-run").click()
     page.locator("#concept-status").get_by_text("instances found for 'red ball'").wait_for()
     # Gradio's table is a virtual grid: rows are role=row (the header is one), cells role=gridcell.
-    rows = page.locator("#concept-table [role=row]")
-    n_instances = rows.count() - 1
+    n_instances = wait_table(page, "#concept-table", "#concept-status", "instances?")
     assert n_instances > 0
     page.locator("#concept-table [role=gridcell]").nth(1).click()  # row 1, score column
     page.locator("#concept-status").get_by_text("Instance 1 highlighted").wait_for()
@@ -60,7 +59,9 @@ def test_text_prompt_boxes_and_downloads(page, demo_url, tmp_path):
     assert (coco.imgs[1]["height"], coco.imgs[1]["width"]) == (160, 220)
     assert coco.dataset["categories"] == [{"id": 1, "name": "red ball"}]
     assert len(coco.dataset["annotations"]) == n_instances
-    # The table shows the file's boxes (the masks' own, inside the image), XYXY.
+    # The table shows the file's boxes (the masks' own, inside the image), XYXY (redrawn by the
+    # highlight: all its rows again first).
+    expect(page.locator("#concept-table [role=row]")).to_have_count(n_instances + 1)
     cells = page.locator("#concept-table [role=gridcell]")
     first_row = [float(cells.nth(i).inner_text()) for i in range(2, 6)]
     x, y, w, h = coco.loadAnns([1])[0]["bbox"]

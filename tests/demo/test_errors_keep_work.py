@@ -13,7 +13,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from browser_artifacts import screenshot  # noqa: E402
 from coco_files import coco_masks, load_coco  # noqa: E402
-from tab_flows import click_at, set_slider, write_clip  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
+from tab_flows import click_at, set_slider, wait_picture, wait_table, write_clip  # noqa: E402
 
 
 class LogTail:
@@ -40,6 +41,8 @@ def bad_clicks(page, index=(99999, 5)):
 
 
 def picture(page, selector: str) -> dict:
+    """The picture shown in `selector` (its URL and natural size), once it has loaded."""
+    wait_picture(page, selector)
     return page.evaluate(
         "(sel) => { const i = document.querySelector(sel + ' img');"
         " return i ? {src: i.src, w: i.naturalWidth, h: i.naturalHeight} : null; }",
@@ -71,13 +74,16 @@ def test_concept_tab_keeps_its_work(page, demo_server, tmp_path):
     page.locator("#concept-run").click()
     status.get_by_text("found for 'red ball'").wait_for()
     rows = page.locator("#concept-table [role=row]")
-    n_rows, first_row = rows.count(), rows.nth(1).inner_text()
+    n_rows = wait_table(page, "#concept-table", "#concept-status", "instances?") + 1
+    first_row = rows.nth(1).inner_text()
     shown = picture(page, "#concept-image")
 
     def assert_kept():
-        assert rows.count() == n_rows and rows.nth(1).inner_text() == first_row
-        assert page.locator("#concept-download-rle").is_enabled()
-        assert page.locator("#concept-download-png").is_enabled()
+        # Each a wait: an output the refusal re-sent is redrawn over a few frames.
+        expect(rows).to_have_count(n_rows)
+        expect(rows.nth(1)).to_have_text(first_row, use_inner_text=True)
+        expect(page.locator("#concept-download-rle")).to_be_enabled()
+        expect(page.locator("#concept-download-png")).to_be_enabled()
         assert_no_error_pills(page)
 
     # An empty phrase (and no exemplar box)
@@ -125,12 +131,14 @@ def test_point_tab_keeps_its_work(page, demo_server, tmp_path):
     click_at(page, "#point-image", 0.3, 0.45)
     status.get_by_text("Mask 1 of 3").wait_for()
     shown = picture(page, "#point-image")
-    candidates = page.locator("#point-candidates label").all_inner_texts()
+    labels = page.locator("#point-candidates label")
+    expect(labels).to_have_count(3)
+    candidates = labels.all_inner_texts()
 
     def assert_kept():
-        assert page.locator("#point-candidates label").all_inner_texts() == candidates
-        assert page.locator("#point-download-png").is_enabled()
-        assert page.locator("#point-download-rle").is_enabled()
+        expect(labels).to_have_text(candidates, use_inner_text=True)
+        expect(page.locator("#point-download-png")).to_be_enabled()
+        expect(page.locator("#point-download-rle")).to_be_enabled()
         assert_no_error_pills(page)
 
     bad_clicks(page, index=("abc", 3))
@@ -179,7 +187,7 @@ def test_video_tab_keeps_its_work(page, demo_server, tmp_path):
 
     def assert_kept():
         assert picture(page, "#video-frame-view") == shown
-        assert page.locator("#video-legend").inner_text() == legend
+        expect(page.locator("#video-legend")).to_have_text(legend, use_inner_text=True)
         assert_no_error_pills(page)
 
     bad_clicks(page, index=(99999, 5))

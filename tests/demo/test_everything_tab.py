@@ -12,7 +12,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from browser_artifacts import screenshot  # noqa: E402
 from coco_files import coco_masks, load_coco  # noqa: E402
-from tab_flows import set_slider  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
+from tab_flows import set_slider, wait_table  # noqa: E402
 
 
 def test_segment_everything_with_its_settings_and_downloads(page, demo_url, tmp_path, monkeypatch):
@@ -21,14 +22,14 @@ def test_segment_everything_with_its_settings_and_downloads(page, demo_url, tmp_
     page.locator("#everything-tab-examples img").first.click()
     status = page.locator("#everything-status")
     status.get_by_text("press Segment everything").wait_for()
-    assert page.locator("#everything-download-coco").is_disabled()
+    expect(page.locator("#everything-download-coco")).to_be_disabled()
     set_slider(page, "everything-points", 4)  # 16 clicks: quick on the random checkpoint
     set_slider(page, "everything-iou", 0)  # random weights: keep what the filters would drop
     set_slider(page, "everything-stability", 0)
     page.locator("#everything-run").click()
     status.get_by_text("found.").wait_for()
-    n = int(status.inner_text().split()[0])
-    assert n > 0 and page.locator("#everything-table [role=row]").count() - 1 == n
+    n = wait_table(page, "#everything-table", "#everything-status", "masks?")
+    assert n > 0
     screenshot(page, "everything_tab")
 
     with page.expect_download() as info:

@@ -11,6 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from demo_server import free_port, serve  # noqa: E402
+from tab_flows import wait_table  # noqa: E402
 from test_images import make_image  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,4 +47,4 @@ def test_concept_tab_with_litetext(page, lite_demo_url, tmp_path):
     box.press("Enter")
     page.locator("#concept-run").click()
     page.locator("#concept-status").get_by_text("instances found for 'red ball'").wait_for()
-    assert page.locator("#concept-table [role=row]").count() > 1
+    assert wait_table(page, "#concept-table", "#concept-status", "instances?") > 0

@@ -9,8 +9,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from browser_artifacts import screenshot  # noqa: E402
-from tab_flows import set_slider  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
+from tab_flows import set_slider, wait_table  # noqa: E402
 
+VIEW = "#concept-table .virtual-table-viewport"  # the table's scrolling part
 TABS = {
     "Concept segmentation": "#concept-image",
     "Point prompting": "#point-image",
@@ -45,27 +47,34 @@ def test_every_tab_and_the_table_at_400_px(browser, demo_url):
         set_slider(page, "concept-threshold", 0)
         page.locator("#concept-run").click()
         page.locator("#concept-status").get_by_text("found for 'ball'").wait_for()
+        wait_table(page, "#concept-table", "#concept-status", "instances?")
 
         # The table is wider than the window: it scrolls, and its last column comes into sight.
         table = page.locator("#concept-table")
         table.scroll_into_view_if_needed()
-        last = page.locator("#concept-table th", has_text="area (px)").first
         viewport = page.locator("#concept-table .virtual-table-viewport").first
-        widths = viewport.evaluate("e => [e.scrollWidth, e.clientWidth]")
-        assert widths[0] > widths[1], widths
+        page.wait_for_function(  # the columns get their widths as the rows are drawn
+            f"() => {{ const e = document.querySelector('{VIEW}'); return !!e && e.scrollWidth > e.clientWidth; }}"
+        )
         viewport.evaluate("e => { e.scrollLeft = e.scrollWidth; }")
-        page.wait_for_timeout(200)
-        seen, shown = last.bounding_box(), viewport.bounding_box()
-        assert seen["x"] >= shown["x"] - 1 and seen["x"] + seen["width"] <= shown["x"] + shown["width"] + 1
+        # Scrolled: the last column's header lies inside the table's view (1 px of rounding either side).
+        page.wait_for_function(
+            f"""() => {{ const view = document.querySelector('{VIEW}');
+            const th = [...document.querySelectorAll('#concept-table th')].find(e => e.textContent.includes('area (px)'));
+            if (!view || !th) return false;
+            const a = th.getBoundingClientRect(), b = view.getBoundingClientRect();
+            return a.width > 0 && a.left >= b.left - 1 && a.right <= b.right + 1; }}"""
+        )
         screenshot(page, "narrow_concept_table_scrolled")
 
         # Read-only: a pointer, not a text cursor, and no editor on a double click.
         viewport.evaluate("e => { e.scrollLeft = 0; }")
         cell = page.locator("#concept-table [role=gridcell]").nth(1)  # row 1, score column
-        assert cell.evaluate("e => getComputedStyle(e).cursor") == "pointer"
+        expect(cell).to_have_css("cursor", "pointer")
         cell.dblclick()
-        page.wait_for_timeout(300)
-        assert page.locator("#concept-table td input, #concept-table td textarea").count() == 0
+        # The server's answer to the click: the page has handled the double click by then (Gradio
+        # opens its cell editor at once, in the page), so an editor would be there.
         page.locator("#concept-status").get_by_text("highlighted").wait_for()
+        assert page.locator("#concept-table td input, #concept-table td textarea").count() == 0
     finally:
         context.close()

@@ -11,6 +11,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from browser_artifacts import screenshot  # noqa: E402
 from coco_files import coco_masks, load_coco  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
+from tab_flows import click_at  # noqa: E402
 from test_images import make_image  # noqa: E402
 
 
@@ -21,13 +23,10 @@ def test_click_overlay_and_download(page, demo_url, tmp_path):
     page.get_by_text("Smoke-test mode").wait_for()
     page.get_by_role("tab", name="Point prompting").click()
     page.locator("#point-image input[type=file]").set_input_files(str(image_path))
-    shown = page.locator("#point-image img").first
-    shown.wait_for()
     page.get_by_text("Click on the object.", exact=True).wait_for()
-    before = shown.get_attribute("src")
+    before = page.locator("#point-image img").first.get_attribute("src")
 
-    box = shown.bounding_box()
-    page.mouse.click(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5)
+    click_at(page, "#point-image", 0.4, 0.5)
     status = page.locator("#point-status")
     status.get_by_text("Mask 1 of 3").wait_for()
     page.wait_for_function(
@@ -54,7 +53,7 @@ def test_click_overlay_and_download(page, demo_url, tmp_path):
 
     # A negative click then undo returns to one point; clear empties the result.
     page.locator("#point-mode label", has_text="Negative point").click()
-    page.mouse.click(box["x"] + box["width"] * 0.8, box["y"] + box["height"] * 0.2)
+    click_at(page, "#point-image", 0.8, 0.2)
     status.get_by_text("Mask 1 of 1").wait_for()
     page.locator("#point-undo").click()
     status.get_by_text("Mask 1 of 3").wait_for()
@@ -66,13 +65,11 @@ def test_example_then_click(page, demo_url):
     page.goto(demo_url)
     page.get_by_role("tab", name="Point prompting").click()
     page.locator("#point-image").wait_for()
-    assert page.locator("#point-download-png").is_disabled()
+    expect(page.locator("#point-download-png")).to_be_disabled()
     page.locator("#point-image").locator("xpath=ancestor::div[contains(@class,'column')][1]").locator(
         ".gallery-item, [data-testid='examples'] button"
     ).first.click()
     page.get_by_text("Click on the object.", exact=True).wait_for()
-    shown = page.locator("#point-image img").first
-    box = shown.bounding_box()
-    page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.4)
+    click_at(page, "#point-image", 0.3, 0.4)
     page.locator("#point-status").get_by_text("Mask 1 of 3").wait_for()
-    assert page.locator("#point-download-png").is_enabled()
+    expect(page.locator("#point-download-png")).to_be_enabled()

@@ -14,6 +14,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from browser_artifacts import screenshot  # noqa: E402
 from coco_files import load_youtube_vis  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
+from tab_flows import click_at  # noqa: E402
 from test_videos import make_video  # noqa: E402
 
 H, W, N = 96, 128, 6
@@ -40,11 +42,8 @@ def test_upload_click_propagate_play_download(page, demo_url, tmp_path):
     status = page.locator("#video-status")
     status.get_by_text(f"{N} frames, {W}x{H} px").wait_for()
 
-    shown = page.locator("#video-frame-view img").first
-    shown.wait_for()
-    before = shown.get_attribute("src")
-    box = shown.bounding_box()
-    page.mouse.click(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.4)
+    before = page.locator("#video-frame-view img").first.get_attribute("src")
+    click_at(page, "#video-frame-view", 0.4, 0.4)
     status.get_by_text("Object 1 on frame 0").wait_for()
     page.wait_for_function(
         "([sel, old]) => { const i = document.querySelector(sel); return i && i.src !== old; }",
@@ -54,8 +53,7 @@ def test_upload_click_propagate_play_download(page, demo_url, tmp_path):
     # A second object, with its own id
     page.locator("#video-new-object").click()
     page.locator("#video-legend").get_by_text("Object 2").wait_for()
-    box = shown.bounding_box()
-    page.mouse.click(box["x"] + box["width"] * 0.7, box["y"] + box["height"] * 0.6)
+    click_at(page, "#video-frame-view", 0.7, 0.6)  # the picture is redrawn for the new object
     status.get_by_text("Object 2 on frame 0").wait_for()
 
     page.locator("#video-propagate").click()
@@ -98,7 +96,7 @@ def test_upload_click_propagate_play_download(page, demo_url, tmp_path):
     # Reset clears the objects and the downloads
     page.locator("#video-reset").click()
     status.get_by_text("Cleared. Click on an object.").wait_for()
-    assert page.locator("#video-download-mp4").is_disabled()
+    expect(page.locator("#video-download-mp4")).to_be_disabled()
 
 
 def test_unreadable_upload_is_refused_with_a_message(page, demo_url, tmp_path):

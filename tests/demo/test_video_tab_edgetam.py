@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "apps" / "demo"))
 from browser_artifacts import screenshot  # noqa: E402
 from coco_files import load_youtube_vis  # noqa: E402
 from demo_server import free_port, serve  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
 from sam3_demo.loading import ModelSlot  # noqa: E402
 from sam3_demo.video_models import EDGETAM, SAM3, VideoModels  # noqa: E402
 from tab_flows import click_at, write_clip  # noqa: E402
@@ -53,7 +54,7 @@ def test_track_with_edgetam_click_propagate_play(browser, tmp_path):
         page.locator("#video-tracker").get_by_text("EdgeTAM (RANDOM weights)").click()
         note = page.locator("#video-tracker-note")
         note.get_by_text("tiny-random-edgetam").wait_for()
-        assert "RANDOM weights" in note.inner_text()
+        expect(note).to_contain_text("RANDOM weights")
 
         page.locator("#video-tab-examples").get_by_role("button").first.click()
         status = page.locator("#video-status")
@@ -84,7 +85,7 @@ def test_track_with_edgetam_click_propagate_play(browser, tmp_path):
         # Back to SAM 3: the same video, reopened with it, its objects and downloads cleared
         page.locator("#video-tracker").get_by_text("SAM 3 (RANDOM weights)").click()
         status.get_by_text("Now tracking with SAM 3; the objects were cleared.").wait_for()
-        assert page.locator("#video-download-mp4").is_disabled()
+        expect(page.locator("#video-download-mp4")).to_be_disabled()
         context.close()
     server_log = log.read_text()
     assert "loaded EdgeTAM tracker tiny-random-edgetam" in server_log  # EdgeTAM did the tracking

@@ -16,6 +16,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from browser_artifacts import screenshot  # noqa: E402
 from coco_files import load_youtube_vis  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
 from sam3_demo.video_text import found_message, parse_phrases  # noqa: E402
 from sam3_sdk.video_results import VideoFrameMasks  # noqa: E402
 from tab_flows import click_at, set_slider, write_clip  # noqa: E402
@@ -79,10 +80,10 @@ def test_find_by_text_propagate_play_click_remove_download(page, demo_url, tmp_p
     # EdgeTAM has no text detector: the text controls are disabled and say so; SAM 3 enables them
     page.locator("#video-tracker").get_by_text("EdgeTAM").click()
     page.locator("#video-text-note").get_by_text("needs the SAM 3 tracker").wait_for()
-    assert page.locator("#video-find").is_disabled()
+    expect(page.locator("#video-find")).to_be_disabled()
     page.locator("#video-tracker").get_by_text("SAM 3").click()
     page.locator("#video-text-note").get_by_text("comma-separated").wait_for()
-    assert page.locator("#video-find").is_enabled()
+    expect(page.locator("#video-find")).to_be_enabled()
 
     page.locator("#video-upload input[type=file]").set_input_files(str(write_clip(tmp_path / "c.mp4", N)))
     status = page.locator("#video-status")
@@ -101,6 +102,7 @@ def test_find_by_text_propagate_play_click_remove_download(page, demo_url, tmp_p
     status.get_by_text(f"instances of {PHRASE!r}", exact=False).or_(
         status.get_by_text(f"instance of {PHRASE!r}", exact=False)
     ).wait_for()
+    expect(page.locator("#video-legend")).to_contain_text(f" · {PHRASE}")  # the found objects listed
     found = {i: p for i, p in _legend_ids(page).items() if p == PHRASE}
     assert found, page.locator("#video-legend").inner_text()
     for obj_id in found:  # the picker lists the found objects with their phrase
@@ -141,6 +143,7 @@ def test_find_by_text_propagate_play_click_remove_download(page, demo_url, tmp_p
     status.get_by_text(f"Object {removed} · {PHRASE} on frame 0").wait_for()
     page.locator("#video-remove-object").click()
     status.get_by_text(f"Object {removed} · {PHRASE} was removed").wait_for()
+    expect(page.locator("#video-legend")).not_to_contain_text(f"Object {removed} · {PHRASE}")
     assert removed not in _legend_ids(page)
 
     page.locator("#video-propagate").click()
