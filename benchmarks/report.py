@@ -257,7 +257,8 @@ def onnx_table(entry: dict) -> list[str]:
         "",
         f"ONNX export (sam3 export onnx) at the real widths, ViT at {entry.get('vit_layers', '?')} of 32 blocks: "
         "onnxruntime CPU (fp32 graph; the fp16-weight graph computes in fp32 too) next to ours in fp32 and bf16, "
-        "same weights and inputs, median time; deviation: the graph's largest |onnx - ours fp32| over its outputs; "
+        f"same weights and inputs, median of {entry.get('repeats', '?')} timed run(s) after a warm-up; deviation: "
+        "the graph's largest |onnx - ours fp32| over its outputs; "
         "vs f64: the largest |x - ours in float64| of ours fp32 and of the fp32 graph (same inputs; the click "
         "and concept rows on the fp32 features), next to the outputs' largest |value|: where both are of one "
         "order, the deviation is float32 rounding, not the graph.",

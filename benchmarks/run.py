@@ -131,8 +131,15 @@ def onnx_entry(sam3: Path, edgetam: Path, args, env: dict) -> dict:
            str(edgetam), "--repeats", str(args.repeats), "--threads", str(args.threads)]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if out.returncode:
-        return {"error": out.stderr.strip().splitlines()[-1][:300] if out.stderr.strip() else "failed"}
-    return {"rows": json.loads(out.stdout.strip().splitlines()[-1]), "vit_layers": args.layers}
+        last = out.stderr.strip().splitlines()[-1][:300] if out.stderr.strip() else ""
+        how = (
+            f"killed by signal {-out.returncode} (out of memory?)"
+            if out.returncode < 0
+            else f"exit {out.returncode}"
+        )
+        return {"error": f"{how}: {last}" if last else how}
+    rows = json.loads(out.stdout.strip().splitlines()[-1])
+    return {"rows": rows, "vit_layers": args.layers, "repeats": args.repeats}
 
 
 def main() -> None:

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from PIL import Image  # noqa: E402
 from sam3_core.allocator import limit_arenas  # noqa: E402
-from sam3_demo import browser_decode  # noqa: E402
+from sam3_demo import browser_decode, video_order  # noqa: E402
 from sam3_demo.loading import load_model  # noqa: E402
 from sam3_demo.ui import CSS, build_app  # noqa: E402
 from sam3_demo.uploads import MAX_UPLOAD  # noqa: E402
@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> None:
         max_file_size=MAX_UPLOAD,
         show_error=True,
         css=CSS,
-        head=browser_decode.head(),  # the Point tab's in-browser click decoding (onnxruntime-web)
+        # the Point tab's in-browser click decoding (onnxruntime-web); the video tab's click guard
+        head=browser_decode.head() + "\n" + video_order.HEAD,
     )
 
 

@@ -103,7 +103,7 @@ def test_a_storm_of_one_tabs_frame_requests(concurrency, clip, tmp_path):
         start = time.monotonic()
         while time.monotonic() - start < STORM_S:
             wanted = [int(f) for f in rng.randint(0, FRAMES, IN_FLIGHT)]
-            ids = [events.join("video-frame", "input", [None, f]) for f in wanted]
+            ids = [events.join("video-frame", "input", [None, f, None]) for f in wanted]
             done = events.wait(ids, timeout_s=60)
             for f, event_id in zip(wanted, ids):
                 message = done[event_id]
@@ -118,11 +118,11 @@ def test_a_storm_of_one_tabs_frame_requests(concurrency, clip, tmp_path):
             assert proc.poll() is None, f"the server died: {(tmp_path / 'server.log').read_text()[-2000:]}"
         # The last request (a frame not shown yet) is served with that frame's picture.
         last = (FRAMES // 2 + rounds) % FRAMES
-        final = events.call("video-frame", "input", [None, last])
+        final = events.call("video-frame", "input", [None, last, None])
         values = outputs(final)
         if _label_frame(values[1]) is None:  # the frame was already shown: ask for its neighbour
             last = (last + 1) % FRAMES
-            values = outputs(events.call("video-frame", "input", [None, last]))
+            values = outputs(events.call("video-frame", "input", [None, last, None]))
         assert _label_frame(values[1]) == last and values[5].startswith(f"Frame {last}")
         assert _picture_frame(events, values[1], frames) == last
         assert proc.poll() is None
@@ -203,14 +203,46 @@ def test_crafted_video_clicks_and_frames_are_refused_in_a_sentence(server, clip)
     path, _ = clip
     events = DemoEvents(url)
     events.call("video-upload", "upload", [events.upload(path), None, "SAM 3"])
-    answer = events.call("video-frame-view", "select", [None, 0, "Positive point"], {"index": ["abc", 3]})
+    answer = events.call(
+        "video-frame-view", "select", [None, 0, "Positive point", None], {"index": ["abc", 3]}
+    )
     assert "A click must be two pixel coordinates" in outputs(answer)[5] and "'abc'" in outputs(answer)[5]
-    answer = events.call("video-frame-view", "select", [None, 0, "Positive point"], {"index": [10, 10]})
+    answer = events.call("video-frame-view", "select", [None, 0, "Positive point", None], {"index": [10, 10]})
     assert "Object 1 on frame 0" in outputs(answer)[5]
     assert "Traceback" not in log.text()
     # A frame past the end: the slider refuses it in Gradio's words (a clear sentence; Gradio logs it).
     answer = events.call("video-new-object", "click", [None, 999])
     assert error_text(answer) == f"Value 999 is greater than maximum value {FRAMES - 1}."
+
+
+def test_video_events_served_out_of_order_never_show_an_older_frame(server, clip):
+    """The page stamps frame changes, clicks and pauses in the order it sends them (video_order.py);
+    the server may serve them in another. One served after a newer one does not change the picture
+    (a click is still recorded on its own frame); unstamped calls (the API) are served as sent."""
+    url, log = server
+    path, _ = clip
+    events = DemoEvents(url)
+    events.call("video-upload", "upload", [events.upload(path), None, "SAM 3"])
+    shown = outputs(events.call("video-frame", "input", [None, 3, 10]))
+    assert _label_frame(shown[1]) == 3 and shown[5].startswith("Frame 3")
+    # A click sent (stamp 9) before the frame-3 choice (stamp 10) was served after it: recorded on
+    # frame 6, where it was made, and frame 3 stays in sight.
+    clicked = outputs(
+        events.call("video-frame-view", "select", [None, 6, "Positive point", 9], {"index": [10, 10]})
+    )
+    assert "Object 1 on frame 6" in clicked[5] and _label_frame(clicked[1]) == 3
+    # An older frame change (stamp 8) is not shown: nothing changes.
+    stale = outputs(events.call("video-frame", "release", [None, 2, 8]))
+    assert _label_frame(stale[1]) is None and not isinstance(stale[5], str)
+    newer = outputs(events.call("video-frame", "input", [None, 4, 11]))
+    assert _label_frame(newer[1]) == 4 and newer[5].startswith("Frame 4")
+    unstamped = outputs(events.call("video-frame", "input", [None, 6, None]))  # frame 6 has object 1's mask
+    assert (
+        _label_frame(unstamped[1]) == 6
+        and unstamped[5].startswith("Frame 6")
+        and "not tracked" not in unstamped[5]
+    )
+    assert "Traceback" not in log.text()
 
 
 def test_a_crafted_table_row_is_refused_in_a_sentence(server, tmp_path):

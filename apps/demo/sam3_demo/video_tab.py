@@ -25,6 +25,7 @@ from .loading import ModelSlot
 from .uploads import check_video, export_dir, free_exports
 from .video_examples import example_videos
 from .video_models import SAM3, VideoModels
+from .video_order import STAMP_JS, fresh
 from .video_text import (
     DEFAULT_THRESHOLD,
     TEXT_HELP,
@@ -107,6 +108,7 @@ def build_video_tab(slot: ModelSlot, models: VideoModels | None = None) -> None:
             )
             frame_slider = gr.Slider(0, 1, value=0, step=1, label="Frame", elem_id="video-frame")
             player_time = gr.Number(0, visible="hidden", elem_id="video-player-time")
+            stamp = gr.Number(0, visible="hidden", elem_id="video-event-stamp")  # see video_order.py
             status = gr.Markdown("Upload a video (or pick the example).", elem_id="video-status")
             legend = gr.HTML("", elem_id="video-legend")
             result_video = gr.Video(
@@ -231,18 +233,18 @@ def build_video_tab(slot: ModelSlot, models: VideoModels | None = None) -> None:
         slider = gr.Slider(0, n - 1, value=0, step=1)
         return (*shown[:2], slider, *shown[3:], gr.skip(), None, *no_files())
 
-    def on_scrub(st, frame_idx):
+    def on_scrub(st, frame_idx, sent):
         session = st["session"]
         if session is None:
             return st, gr.skip(), gr.skip(), gr.skip(), gr.skip(), "Upload a video first."
         frame_idx = frame_of(session, frame_idx)
-        if st.get("shown") == frame_idx:  # already shown (by a click sent before this): keep its status
+        if not fresh(st, sent) or st.get("shown") == frame_idx:  # an older choice, or shown (by a click)
             return (st, *(gr.skip() for _ in view_outputs[1:]))
         tracked = session.results.get(frame_idx) is not None
         return view(st, frame_idx, f"Frame {frame_idx}" + ("" if tracked else " (not tracked yet)"))
 
-    def on_player(st, seconds):
-        if seconds == -1:  # the video played to its end: the user chose no frame
+    def on_player(st, seconds, sent):
+        if seconds == -1 or not fresh(st, sent):  # played to its end (no frame chosen), or an older event
             return (st, *(gr.skip() for _ in view_outputs[1:]))
         session = require_session(st)
         frame_idx = frame_at(session, seconds)
@@ -251,9 +253,11 @@ def build_video_tab(slot: ModelSlot, models: VideoModels | None = None) -> None:
         )
 
     @on_gpu(CLICK_S)
-    def on_click(st, frame_idx, click_mode, evt: gr.EventData):
+    def on_click(st, frame_idx, click_mode, sent, evt: gr.EventData):
         session = require_session(st)
         frame_idx = frame_of(session, frame_idx)
+        # sent before a newer frame choice was served: recorded on its frame, the newer frame stays shown
+        newest = fresh(st, sent) or st.get("shown") is None
         scale = display_scale(session)  # the click's pixel on the enlarged picture -> the frame's pixel
         h, w = session.size
         x, y = click_xy(evt, (h * scale, w * scale))
@@ -279,7 +283,7 @@ def build_video_tab(slot: ModelSlot, models: VideoModels | None = None) -> None:
         text = f"{label} on frame {frame_idx}: {area} pixels. Click more, or Propagate."
         if area == 0:
             text = f"Nothing was segmented for object {obj_id} on frame {frame_idx}: click inside the object."
-        return view(st, frame_idx, text)
+        return view(st, frame_idx if newest else st["shown"], text)
 
     def on_choose(st, label, frame_idx):
         if label:
@@ -413,17 +417,19 @@ def build_video_tab(slot: ModelSlot, models: VideoModels | None = None) -> None:
     # the picture is never covered by a progress overlay that would swallow a click. They are not model
     # calls and have no concurrency limit: one waiting for its tab's lock (while that tab propagates)
     # holds no slot another tab's frame change needs.
+    # Each is stamped by the page (video_order.py): one served after a newer event is not shown.
     for event in (frame_slider.input, frame_slider.release):
-        bind(event, on_scrub, [state, frame_slider], view_outputs, status, trigger_mode="always_last",
-             show_progress="hidden", concurrency_limit=None)  # fmt: skip
+        bind(event, on_scrub, [state, frame_slider, stamp], view_outputs, status, trigger_mode="always_last",
+             show_progress="hidden", concurrency_limit=None, js=STAMP_JS)  # fmt: skip
     # A pause of the tracked video chooses the frame it shows; its end (a pause too) chooses none.
-    bind(result_video.pause, on_player, [state, player_time], view_outputs, status,
-         js="(st, t) => { const v = document.querySelector('#video-result video');"
-            " return [st, !v ? 0 : v.ended ? -1 : v.currentTime]; }")  # fmt: skip
+    bind(result_video.pause, on_player, [state, player_time, stamp], view_outputs, status,
+         js="(st, t, s) => { const v = document.querySelector('#video-result video');"
+            " window.sam3VideoSeq = (window.sam3VideoSeq || 0) + 1;"
+            " return [st, !v ? 0 : v.ended ? -1 : v.currentTime, window.sam3VideoSeq]; }")  # fmt: skip
     # Every click counts: one sent while the previous is served is queued, not dropped. A click goes to
     # the slider's frame (what the user chose), even when sent before that frame's picture arrived.
-    bind(frame_view.select, on_click, [state, frame_slider, mode], view_outputs, status, trigger_mode="multiple",
-         show_progress="minimal")  # fmt: skip
+    bind(frame_view.select, on_click, [state, frame_slider, mode, stamp], view_outputs, status,
+         trigger_mode="multiple", show_progress="minimal", js=STAMP_JS)  # fmt: skip
     bind(objects.input, on_choose, [state, objects, frame_slider], view_outputs, status)
     bind(new_object.click, on_new, [state, frame_slider], view_outputs, status)
     bind(remove_object.click, on_remove, [state, frame_slider], [*view_outputs, result_video, *files], status)
