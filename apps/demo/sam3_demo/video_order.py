@@ -22,11 +22,10 @@ from typing import Any
 
 SEQ_KEY = "seq"  # the tab state's key: the newest stamp served
 
-# `js=` of an event whose last input is the hidden stamp: the page's counter, one more each event.
-STAMP_JS = (
-    "(...inputs) => { window.sam3VideoSeq = (window.sam3VideoSeq || 0) + 1;"
-    " inputs[inputs.length - 1] = window.sam3VideoSeq; return inputs; }"
-)
+# A JavaScript expression: the page's event counter, one more each time it is evaluated.
+NEXT_STAMP = "(window.sam3VideoSeq = (window.sam3VideoSeq || 0) + 1)"
+# `js=` of an event whose last input is the hidden stamp.
+STAMP_JS = f"(...inputs) => {{ inputs[inputs.length - 1] = {NEXT_STAMP}; return inputs; }}"
 
 CLICKABLE = ("#video-frame-view", "#point-image", "#concept-image")  # the pictures one clicks on
 

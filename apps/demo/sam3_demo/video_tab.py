@@ -25,7 +25,7 @@ from .loading import ModelSlot
 from .uploads import check_video, export_dir, free_exports
 from .video_examples import example_videos
 from .video_models import SAM3, VideoModels
-from .video_order import STAMP_JS, fresh
+from .video_order import NEXT_STAMP, STAMP_JS, fresh
 from .video_text import (
     DEFAULT_THRESHOLD,
     TEXT_HELP,
@@ -424,8 +424,7 @@ def build_video_tab(slot: ModelSlot, models: VideoModels | None = None) -> None:
     # A pause of the tracked video chooses the frame it shows; its end (a pause too) chooses none.
     bind(result_video.pause, on_player, [state, player_time, stamp], view_outputs, status,
          js="(st, t, s) => { const v = document.querySelector('#video-result video');"
-            " window.sam3VideoSeq = (window.sam3VideoSeq || 0) + 1;"
-            " return [st, !v ? 0 : v.ended ? -1 : v.currentTime, window.sam3VideoSeq]; }")  # fmt: skip
+            f" return [st, !v ? 0 : v.ended ? -1 : v.currentTime, {NEXT_STAMP}]; }}")  # fmt: skip
     # Every click counts: one sent while the previous is served is queued, not dropped. A click goes to
     # the slider's frame (what the user chose), even when sent before that frame's picture arrived.
     bind(frame_view.select, on_click, [state, frame_slider, mode, stamp], view_outputs, status,
